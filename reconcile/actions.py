@@ -1,0 +1,458 @@
+"""The plan's vocabulary: a closed union of frozen action types.
+
+Each action says what it would do, to which objects, what it puts at stake
+(tables, rows) and whether it is destructive. Actions are plain data: they do
+nothing by themselves. The planner builds them, the renderers describe them and
+the executor carries them out; each of those dispatches on the type and raises
+on a type it does not know. Adding an action means adding it to `ACTIONS` too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar, Union
+
+
+@dataclass(frozen=True)
+class Stakes:
+    tables: int = 0
+    rows: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Action:
+    """Common fields. `blocked_by` names the actions (by key) or reasons that stop this one."""
+
+    blocked_by: tuple[str, ...] = ()
+
+    # Class-level traits, overridden per type.
+    destructive: ClassVar[bool] = False
+    # A diagnostic reports and never changes the warehouse.
+    diagnostic: ClassVar[bool] = False
+    # A flag needs a human decision: its presence makes the plan "blocked" (exit 3).
+    needs_attention: ClassVar[bool] = False
+
+    @property
+    def kind(self) -> str:
+        return type(self).__name__
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.target}"
+
+    @property
+    def target(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def dataset(self) -> str:
+        return self.target.split(".")[0]
+
+    @property
+    def stakes(self) -> Stakes:
+        return Stakes()
+
+    @property
+    def is_blocked(self) -> bool:
+        return bool(self.blocked_by) or self.needs_attention
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d = {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
+        return {"kind": self.kind, "key": self.key, "destructive": self.destructive,
+                "blocked": self.is_blocked,
+                "stakes": asdict(self.stakes), **d}
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+
+# ---------------------------------------------------------------- datasets
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreateDataset(Action):
+    name: str
+    location: str
+    description: str | None = None
+    labels: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def target(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True, kw_only=True)
+class FlagRecreate(Action):
+    """A dataset in the wrong region. BigQuery cannot move it: it must be recreated.
+
+    Reported, never acted on: approve it (`--approve-relocation NAME`) to plan a
+    RelocateDataset instead.
+    """
+
+    name: str
+    actual_location: str
+    desired_location: str
+    tables: int
+    rows: int
+    needs_attention: ClassVar[bool] = True
+
+    @property
+    def target(self) -> str:
+        return self.name
+
+    @property
+    def stakes(self) -> Stakes:
+        return Stakes(self.tables, self.rows)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RelocateDataset(Action):
+    """Approved recreation in the right region: copy out, verify, recreate, copy back, verify."""
+
+    name: str
+    from_location: str
+    to_location: str
+    table_names: tuple[str, ...]
+    rows: int
+    resume_step: str | None = None  # checkpoint found in ops: resume from here
+    destructive: ClassVar[bool] = True
+
+    @property
+    def target(self) -> str:
+        return self.name
+
+    @property
+    def stakes(self) -> Stakes:
+        return Stakes(len(self.table_names), self.rows)
+
+
+# ---------------------------------------------------------------- tables and views
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreateTable(Action):
+    table: str
+    ddl_file: str | None = None
+    columns: tuple[tuple[str, str, str], ...] = ()  # (name, type, mode)
+    partition_by: str | None = None
+    cluster_by: tuple[str, ...] = ()
+    description: str | None = None
+    labels: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def target(self) -> str:
+        return self.table
+
+
+@dataclass(frozen=True, kw_only=True)
+class AddColumns(Action):
+    """Compatible change: nullable columns appended to an existing table."""
+
+    table: str
+    columns: tuple[tuple[str, str, str], ...]
+    rows: int = 0
+
+    @property
+    def target(self) -> str:
+        return self.table
+
+
+@dataclass(frozen=True, kw_only=True)
+class FlagSchemaConflict(Action):
+    """Incompatible change (type change, dropped or now-required column): needs a human."""
+
+    table: str
+    changes: tuple[str, ...]
+    rows: int = 0
+    needs_attention: ClassVar[bool] = True
+
+    @property
+    def target(self) -> str:
+        return self.table
+
+    @property
+    def stakes(self) -> Stakes:
+        return Stakes(1, self.rows)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreateView(Action):
+    view: str
+    sql_file: str
+    replace: bool = False  # the view exists with another definition
+
+    @property
+    def target(self) -> str:
+        return self.view
+
+
+# ---------------------------------------------------------------- data
+
+
+@dataclass(frozen=True, kw_only=True)
+class MergeLoad(Action):
+    """A staging file merged on its keys through a temporary table; recorded in the ledger."""
+
+    table: str
+    source: str
+    content_hash: str
+    rows: int
+    keys: tuple[str, ...]
+    columns: tuple[tuple[str, str], ...] = ()  # file schema (name, BigQuery type)
+    table_rows: int = 0
+
+    @property
+    def target(self) -> str:
+        return self.table
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.table}<-{self.source}"
+
+    @property
+    def stakes(self) -> Stakes:
+        return Stakes(1, self.rows)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RefuseLoad(Action):
+    """A staging file that fails its gate (placeholders, schema): never loaded."""
+
+    table: str
+    source: str
+    problems: tuple[str, ...]
+    rows: int = 0
+    needs_attention: ClassVar[bool] = True
+
+    @property
+    def target(self) -> str:
+        return self.table
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.table}<-{self.source}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class MissingSource(Action):
+    """A declared staging file that is not on disk: nothing to load, reported."""
+
+    table: str
+    source: str
+    reason: str = "file not found"
+    diagnostic: ClassVar[bool] = True
+    needs_attention: ClassVar[bool] = True
+
+    @property
+    def target(self) -> str:
+        return self.table
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.table}<-{self.source}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class BackupTable(Action):
+    """A snapshot of a table taken before anything copies or replaces it."""
+
+    source: str
+    backup: str
+    rows: int
+
+    @property
+    def target(self) -> str:
+        return self.source
+
+    @property
+    def dataset(self) -> str:
+        return self.source.split(".")[0]
+
+    @property
+    def stakes(self) -> Stakes:
+        return Stakes(1, self.rows)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MigrateTable(Action):
+    """Copy a legacy table to its new name (copy job), then verify exact row counts."""
+
+    source: str
+    destination: str
+    rows: int
+    replace_rows: int | None = None  # destination exists with a different count
+
+    @property
+    def target(self) -> str:
+        return self.destination
+
+    @property
+    def destructive(self) -> bool:  # type: ignore[override]
+        return self.replace_rows is not None
+
+    @property
+    def stakes(self) -> Stakes:
+        return Stakes(1, self.rows + (self.replace_rows or 0))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArchiveDataset(Action):
+    """Copy every table of a backup dataset into the archive as `<dataset>__<table>`."""
+
+    name: str
+    archive: str
+    tables: tuple[tuple[str, str, int], ...]  # (source table, archive table, rows)
+    delete_source: bool = False
+    keep: bool = False  # the spec says: archive, never delete
+
+    @property
+    def target(self) -> str:
+        return self.name
+
+    @property
+    def destructive(self) -> bool:  # type: ignore[override]
+        return self.delete_source
+
+    @property
+    def stakes(self) -> Stakes:
+        return Stakes(len(self.tables), sum(r for _, _, r in self.tables))
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunTransform(Action):
+    name: str
+    sql_file: str
+    outputs: tuple[str, ...]
+    reason: str
+
+    @property
+    def target(self) -> str:
+        return self.name
+
+    @property
+    def dataset(self) -> str:
+        return self.outputs[0].split(".")[0] if self.outputs else ""
+
+    @property
+    def stakes(self) -> Stakes:
+        return Stakes(len(self.outputs), 0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Validate(Action):
+    """Expectations re-checked after the actions that change the table (a gate)."""
+
+    table: str
+    checks: tuple[str, ...]
+
+    @property
+    def target(self) -> str:
+        return self.table
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExpectationFailed(Action):
+    """An expectation that fails now and that no planned action will fix."""
+
+    table: str
+    check: str
+    expected: str
+    observed: str
+    diagnostic: ClassVar[bool] = True
+    needs_attention: ClassVar[bool] = True
+
+    @property
+    def target(self) -> str:
+        return self.table
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.table}:{self.check}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Unmanaged(Action):
+    """An object the spec does not own: listed, never touched."""
+
+    object: str
+    object_type: str
+    rows: int = 0
+    diagnostic: ClassVar[bool] = True
+
+    @property
+    def target(self) -> str:
+        return self.object
+
+
+AnyAction = Union[
+    CreateDataset, FlagRecreate, RelocateDataset, CreateTable, AddColumns, FlagSchemaConflict,
+    CreateView, MergeLoad, RefuseLoad, MissingSource, BackupTable, MigrateTable, ArchiveDataset,
+    RunTransform, Validate, ExpectationFailed, Unmanaged,
+]
+ACTIONS: tuple[type[Action], ...] = AnyAction.__args__  # type: ignore[attr-defined]
+
+
+class UnknownAction(TypeError):
+    def __init__(self, action: object, where: str):
+        super().__init__(f"{where}: no handler for action type {type(action).__name__}")
+
+
+# Phase order, written once: the planner sorts by it and the tests check it.
+PHASES: tuple[tuple[str, tuple[type[Action], ...]], ...] = (
+    ("datasets", (CreateDataset, FlagRecreate, RelocateDataset)),
+    ("tables", (CreateTable, AddColumns, FlagSchemaConflict)),
+    ("backups", (BackupTable,)),
+    ("migrations", (MigrateTable,)),
+    ("loads", (MergeLoad, RefuseLoad, MissingSource)),
+    ("transforms", (RunTransform,)),
+    ("views", (CreateView,)),
+    ("validations", (Validate, ExpectationFailed)),
+    ("archive", (ArchiveDataset,)),
+    ("unmanaged", (Unmanaged,)),
+)
+
+
+def phase_of(action: Action) -> int:
+    for i, (_, types) in enumerate(PHASES):
+        if isinstance(action, types):
+            return i
+    raise UnknownAction(action, "phase_of")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """An ordered list of actions plus what the plan was made from."""
+
+    project: str
+    actions: tuple[Action, ...]
+    snapshot_taken_at: str | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def changes(self) -> tuple[Action, ...]:
+        return tuple(a for a in self.actions if not a.diagnostic and not a.needs_attention
+                     and not a.blocked_by)
+
+    @property
+    def blocked(self) -> tuple[Action, ...]:
+        return tuple(a for a in self.actions if a.is_blocked)
+
+    @property
+    def unmanaged(self) -> tuple[Action, ...]:
+        return tuple(a for a in self.actions if isinstance(a, Unmanaged))
+
+    def exit_code(self) -> int:
+        """0 in sync, 2 changes pending, 3 blocked (needs approval, gate failed, missing source)."""
+        if self.blocked:
+            return 3
+        if self.changes:
+            return 2
+        return 0
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for a in self.actions:
+            out[a.kind] = out.get(a.kind, 0) + 1
+        return out

@@ -1,0 +1,349 @@
+"""The one BigQuery adapter: every request the tool sends goes through here.
+
+It wraps the official `google-cloud-bigquery` client, counts the HTTP requests
+it sends (the snapshot's cost is measured in requests), labels every job with
+the run id, and hides the few places where the local emulator and BigQuery
+differ (see docs/emulator.md). It holds no planning logic.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from google.api_core import exceptions as gexc
+from google.cloud import bigquery
+
+from . import identifiers as ids
+from .sqltext import render_sql
+
+log = logging.getLogger(__name__)
+
+# Errors worth retrying: the request may succeed when sent again.
+TRANSIENT = (
+    gexc.InternalServerError, gexc.BadGateway, gexc.ServiceUnavailable, gexc.GatewayTimeout,
+    gexc.TooManyRequests, ConnectionError, TimeoutError,
+)
+
+
+class BigQueryError(RuntimeError):
+    """A BigQuery request failed; the message says which and why (never credentials)."""
+
+
+@dataclass
+class RequestCounter:
+    count: int = 0
+    by_method: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def hook(self, response: Any, *args: Any, **kwargs: Any) -> Any:
+        method = getattr(getattr(response, "request", None), "method", "?")
+        with self._lock:
+            self.count += 1
+            self.by_method[method] = self.by_method.get(method, 0) + 1
+        return response
+
+
+def local_client(project: str, endpoint: str) -> bigquery.Client:
+    """A client for the local emulator: anonymous credentials, custom endpoint."""
+    from google.api_core.client_options import ClientOptions
+    from google.auth.credentials import AnonymousCredentials
+
+    return bigquery.Client(
+        project=project,
+        credentials=AnonymousCredentials(),
+        client_options=ClientOptions(api_endpoint=endpoint),
+    )
+
+
+def cloud_client(project: str, credentials: Any = None) -> bigquery.Client:
+    """A client for real BigQuery: given credentials, or application default credentials."""
+    return bigquery.Client(project=project, credentials=credentials)
+
+
+def _is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, TRANSIENT):
+        return True
+    name = type(exc).__name__
+    return name in ("ConnectionError", "ReadTimeout", "ConnectTimeout", "ChunkedEncodingError",
+                    "RemoteDisconnected", "ProtocolError")
+
+
+class Adapter:
+    """BigQuery I/O for one project. `run_id` labels every job it starts."""
+
+    def __init__(self, client: bigquery.Client, project: str, *, run_id: str | None = None,
+                 emulator: bool = False, retries: int = 3):
+        self.client = client
+        self.project = ids.check_project(project)
+        self.run_id = run_id
+        self.emulator = emulator
+        self.retries = retries
+        self.requests = RequestCounter()
+        http = getattr(client, "_http", None)
+        if http is not None and hasattr(http, "hooks"):
+            http.hooks.setdefault("response", []).append(self.requests.hook)
+
+    # ------------------------------------------------------------ helpers
+
+    def _labels(self) -> dict[str, str]:
+        if not self.run_id:
+            return {}
+        return {"reconcile_run_id": self.run_id.lower()[:63]}
+
+    def _retry(self, what: str, fn, *args, **kwargs):
+        delay = 0.5
+        for attempt in range(self.retries + 1):
+            try:
+                return fn(*args, **kwargs)
+            except Exception as e:  # noqa: BLE001 - classified below
+                if attempt < self.retries and _is_transient(e):
+                    log.warning("%s: transient error (%s), retry %d/%d in %.1fs",
+                                what, type(e).__name__, attempt + 1, self.retries, delay)
+                    time.sleep(delay)
+                    delay *= 2
+                    continue
+                raise
+
+    def table_id(self, ref: str) -> str:
+        ds, t = ids.split_table_ref(ref)
+        return f"{self.project}.{ds}.{t}"
+
+    def q(self, ref: str) -> str:
+        """Backtick-quoted `project`.`dataset`.`table` for a checked 'dataset.table'."""
+        ds, t = ids.split_table_ref(ref)
+        return ids.quote(self.project, ds, t)
+
+    # ------------------------------------------------------------ queries
+
+    def query(self, sql: str, params: Sequence[Any] = (), *, location: str | None = None,
+              what: str = "query") -> list[dict[str, Any]]:
+        """Run one query and return its rows as dicts. Jobs carry the run label."""
+        cfg = bigquery.QueryJobConfig(query_parameters=list(params), labels=self._labels())
+
+        def run():
+            rows = self.client.query_and_wait(sql, job_config=cfg, location=location,
+                                              project=self.project)
+            return [dict(r.items()) for r in rows]
+
+        try:
+            return self._retry(what, run)
+        except gexc.GoogleAPICallError as e:
+            raise BigQueryError(f"{what} failed: {e.message if hasattr(e, 'message') else e}") from e
+
+    def query_file(self, name: str, *, location: str | None = None, params: Sequence[Any] = (),
+                   **idents: Any) -> list[dict[str, Any]]:
+        return self.query(render_sql(name, **idents), params, location=location, what=name)
+
+    def execute(self, sql: str, *, location: str | None = None, what: str = "statement",
+                params: Sequence[Any] = ()) -> int | None:
+        """Run a DDL/DML statement; return the number of affected rows if known."""
+        cfg = bigquery.QueryJobConfig(query_parameters=list(params), labels=self._labels())
+
+        def run():
+            job = self.client.query(sql, job_config=cfg, location=location, project=self.project)
+            job.result()
+            return job.num_dml_affected_rows
+
+        try:
+            return self._retry(what, run)
+        except gexc.GoogleAPICallError as e:
+            raise BigQueryError(f"{what} failed: {getattr(e, 'message', e)}") from e
+
+    # ------------------------------------------------------------ datasets
+
+    def list_datasets(self) -> list[tuple[str, str]]:
+        """(name, location) of every dataset in the project, all regions, one paged list."""
+        out = []
+        for item in self._retry("list datasets", lambda: list(self.client.list_datasets(
+                project=self.project, include_all=True, page_size=1000))):
+            loc = item._properties.get("location")
+            out.append((item.dataset_id, loc or "US"))
+        return sorted(out)
+
+    def create_dataset(self, name: str, location: str, description: str | None = None,
+                       labels: dict[str, str] | None = None) -> bool:
+        """Create a dataset with its location set through the API (the emulator ignores
+        OPTIONS(location=...) in DDL). Returns False if it already existed."""
+        ds = bigquery.Dataset(f"{self.project}.{ids.check_dataset(name)}")
+        ds.location = ids.check_location(location)
+        if description:
+            ds.description = description
+        if labels:
+            ds.labels = dict(labels)
+        try:
+            self._retry(f"create dataset {name}", self.client.create_dataset, ds, exists_ok=False)
+            return True
+        except gexc.Conflict:
+            return False
+
+    def dataset_location(self, name: str) -> str | None:
+        try:
+            ds = self._retry("get dataset", self.client.get_dataset,
+                             f"{self.project}.{ids.check_dataset(name)}")
+            return ds.location
+        except gexc.NotFound:
+            return None
+
+    def delete_dataset(self, name: str) -> None:
+        self._retry(f"delete dataset {name}", self.client.delete_dataset,
+                    f"{self.project}.{ids.check_dataset(name)}", delete_contents=True,
+                    not_found_ok=True)
+
+    # ------------------------------------------------------------ tables
+
+    def table_exists(self, ref: str) -> bool:
+        try:
+            self._retry("get table", self.client.get_table, self.table_id(ref))
+            return True
+        except gexc.NotFound:
+            return False
+
+    def get_schema(self, ref: str) -> list[bigquery.SchemaField] | None:
+        try:
+            return list(self._retry("get table", self.client.get_table, self.table_id(ref)).schema)
+        except gexc.NotFound:
+            return None
+
+    def create_table(self, ref: str, columns: Iterable[tuple[str, str, str]], *,
+                     partition_by: str | None = None, cluster_by: Sequence[str] = (),
+                     description: str | None = None, labels: dict[str, str] | None = None,
+                     expires_ms: int | None = None) -> bool:
+        schema = [bigquery.SchemaField(ids.check_column(n), t, mode=m) for n, t, m in columns]
+        table = bigquery.Table(self.table_id(ref), schema=schema)
+        if partition_by:
+            col_type = next((t for n, t, _ in columns if n == partition_by), "DATE")
+            if col_type in ("DATE", "TIMESTAMP", "DATETIME"):
+                table.time_partitioning = bigquery.TimePartitioning(field=partition_by)
+        if cluster_by:
+            table.clustering_fields = list(cluster_by)
+        if description:
+            table.description = description
+        if labels:
+            table.labels = dict(labels)
+        if expires_ms is not None:
+            import datetime as dt
+            table.expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(milliseconds=expires_ms)
+        try:
+            self._retry(f"create table {ref}", self.client.create_table, table, exists_ok=False)
+            return True
+        except gexc.Conflict:
+            return False
+
+    def add_columns(self, ref: str, columns: Iterable[tuple[str, str, str]]) -> None:
+        table = self._retry("get table", self.client.get_table, self.table_id(ref))
+        have = {f.name for f in table.schema}
+        new = [bigquery.SchemaField(ids.check_column(n), t, mode="NULLABLE")
+               for n, t, _ in columns if n not in have]
+        if not new:
+            return
+        table.schema = list(table.schema) + new
+        self._retry(f"add columns to {ref}", self.client.update_table, table, ["schema"])
+
+    def delete_table(self, ref: str) -> None:
+        self._retry(f"delete table {ref}", self.client.delete_table, self.table_id(ref),
+                    not_found_ok=True)
+
+    def count_rows(self, ref: str, location: str | None = None) -> int:
+        """Exact row count (COUNT(*)): for decisions and parity checks, never num_rows."""
+        rows = self.query(f"SELECT COUNT(*) AS n FROM {self.q(ref)}", location=location,
+                          what=f"count {ref}")
+        return int(rows[0]["n"])
+
+    # ------------------------------------------------------------ jobs
+
+    def load_parquet(self, path: Path, ref: str, *, location: str | None = None) -> int:
+        """Load a local Parquet file into an existing (empty, temporary) table. Appends only."""
+        cfg = bigquery.LoadJobConfig(
+            source_format=bigquery.SourceFormat.PARQUET,
+            write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
+            create_disposition=bigquery.CreateDisposition.CREATE_NEVER,
+            labels=self._labels(),
+        )
+
+        def run():
+            with open(path, "rb") as fh:
+                job = self.client.load_table_from_file(fh, self.table_id(ref), job_config=cfg,
+                                                       location=location, rewind=True)
+            job.result()
+            return job.output_rows
+
+        try:
+            out = self._retry(f"load {path.name}", run)
+        except gexc.GoogleAPICallError as e:
+            raise BigQueryError(f"load of {path.name} into {ref} failed: {getattr(e, 'message', e)}") from e
+        return int(out or 0)
+
+    def copy_table(self, src: str, dst: str, *, location: str | None = None) -> None:
+        """Copy job (works across regions on BigQuery, unlike a query). Never overwrites:
+        the destination must not exist (WRITE_EMPTY)."""
+        cfg = bigquery.CopyJobConfig(
+            write_disposition=bigquery.WriteDisposition.WRITE_EMPTY,
+            create_disposition=bigquery.CreateDisposition.CREATE_IF_NEEDED,
+            labels=self._labels(),
+        )
+
+        def run():
+            job = self.client.copy_table(self.table_id(src), self.table_id(dst), job_config=cfg,
+                                         location=location)
+            job.result()
+
+        try:
+            self._retry(f"copy {src} -> {dst}", run)
+        except gexc.GoogleAPICallError as e:
+            raise BigQueryError(f"copy {src} -> {dst} failed: {getattr(e, 'message', e)}") from e
+
+    def insert_rows_dml(self, ref: str, rows: list[dict[str, Any]], *, location: str | None = None) -> None:
+        """Append small records (ledger, run records) with a parameterised INSERT (no streaming)."""
+        if not rows:
+            return
+        cols = list(rows[0])
+        params = []
+        values = []
+        for i, r in enumerate(rows):
+            ph = []
+            for c in cols:
+                name = f"p{i}_{c}"
+                params.append(_param(name, r[c]))
+                ph.append(f"@{name}")
+            values.append("(" + ", ".join(ph) + ")")
+        sql = (f"INSERT INTO {self.q(ref)} ({', '.join(ids.quote_column(c) for c in cols)}) "
+               f"VALUES {', '.join(values)}")
+        self.execute(sql, params=params, location=location, what=f"insert into {ref}")
+
+
+def _param(name: str, value: Any) -> bigquery.ScalarQueryParameter:
+    import datetime as dt
+
+    if isinstance(value, bool):
+        return bigquery.ScalarQueryParameter(name, "BOOL", value)
+    if isinstance(value, int):
+        return bigquery.ScalarQueryParameter(name, "INT64", value)
+    if isinstance(value, float):
+        return bigquery.ScalarQueryParameter(name, "FLOAT64", value)
+    if isinstance(value, dt.datetime):
+        return bigquery.ScalarQueryParameter(name, "TIMESTAMP", value)
+    if isinstance(value, dt.date):
+        return bigquery.ScalarQueryParameter(name, "DATE", value)
+    return bigquery.ScalarQueryParameter(name, "STRING", None if value is None else str(value))
+
+
+def param(name: str, value: Any) -> bigquery.ScalarQueryParameter:
+    return _param(name, value)
+
+
+def array_param(name: str, type_: str, values: Sequence[Any]) -> bigquery.ArrayQueryParameter:
+    return bigquery.ArrayQueryParameter(name, type_, list(values))
+
+
+def emulator_host_from_env() -> str | None:
+    """BIGQUERY_EMULATOR_HOST as Google's clients use it (host:port or a URL)."""
+    host = os.environ.get("BIGQUERY_EMULATOR_HOST")
+    if not host:
+        return None
+    return host if host.startswith("http") else f"http://{host}"

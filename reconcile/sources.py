@@ -1,0 +1,160 @@
+"""The source manifest: what each declared staging file holds, read from disk.
+
+For every load in the spec: does the file exist, its schema (as BigQuery
+types), its row count (from Parquet metadata), its content hash, and the gate
+checks the migration plan asks for before anything is loaded (placeholder
+values, null or duplicate keys). Reads local files only; never BigQuery.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from .spec import DesiredState, Load, resolve_in_root
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    source: str  # path as written in the spec
+    table: str
+    exists: bool
+    rows: int = 0
+    columns: tuple[tuple[str, str], ...] = ()
+    content_hash: str = ""
+    problems: tuple[str, ...] = ()  # gate failures: placeholders, keys, unreadable
+    error: str | None = None  # unreadable file
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "table": self.table, "exists": self.exists,
+                "rows": self.rows, "columns": [list(c) for c in self.columns],
+                "content_hash": self.content_hash, "problems": list(self.problems),
+                "error": self.error}
+
+
+@dataclass(frozen=True)
+class SourceManifest:
+    files: tuple[SourceFile, ...] = field(default=())
+
+    def get(self, table: str, source: str) -> SourceFile | None:
+        for f in self.files:
+            if f.table == table and f.source == source:
+                return f
+        return None
+
+
+def arrow_to_bq(t: pa.DataType) -> str:
+    if pa.types.is_boolean(t):
+        return "BOOL"
+    if pa.types.is_integer(t):
+        return "INT64"
+    if pa.types.is_floating(t):
+        return "FLOAT64"
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "STRING"
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+        return "BYTES"
+    if pa.types.is_date(t):
+        return "DATE"
+    if pa.types.is_timestamp(t):
+        return "TIMESTAMP" if t.tz else "DATETIME"
+    if pa.types.is_time(t):
+        return "TIME"
+    if pa.types.is_decimal(t):
+        return "NUMERIC" if t.precision <= 38 and t.scale <= 9 else "BIGNUMERIC"
+    return f"UNSUPPORTED({t})"
+
+
+def file_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _placeholder_hits(table: pa.Table, global_values: list, per_column: dict[str, list]) -> list[str]:
+    out = []
+    str_globals = [v for v in global_values if isinstance(v, str)]
+    for name in table.column_names:
+        col = table.column(name)
+        values = list(per_column.get(name, []))
+        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+            values = [str(v) for v in values] + str_globals
+            if not values:
+                continue
+            mask = pc.is_in(col, value_set=pa.array(sorted(set(values)), type=pa.string()))
+        elif values and (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)):
+            nums = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+            if not nums:
+                continue
+            mask = pc.is_in(pc.cast(col, pa.float64()), value_set=pa.array([float(v) for v in nums]))
+        else:
+            continue
+        n = pc.sum(pc.cast(pc.fill_null(mask, False), pa.int64())).as_py() or 0
+        if n:
+            idx = pc.index(pc.fill_null(mask, False), True).as_py()
+            found = col[idx].as_py()
+            out.append(f"column {name}: {n:,} placeholder value(s), e.g. {found!r} at row {idx + 1}")
+    return out
+
+
+def _key_problems(table: pa.Table, keys: list[str]) -> list[str]:
+    missing = [k for k in keys if k not in table.column_names]
+    if missing:
+        return [f"key column(s) missing from file: {', '.join(missing)}"]
+    out = []
+    for k in keys:
+        nulls = table.column(k).null_count
+        if nulls:
+            out.append(f"key column {k}: {nulls:,} null value(s)")
+    if table.num_rows:
+        grouped = table.select(keys).group_by(keys).aggregate([([], "count_all")])
+        dup = pc.sum(pc.greater(grouped.column("count_all"), 1)).as_py() or 0
+        if dup:
+            out.append(f"{dup:,} duplicate key(s) on ({', '.join(keys)})")
+    return out
+
+
+def inspect_source(desired: DesiredState, load: Load, index: int) -> SourceFile:
+    disp = desired.files[0] if desired.files else "spec"
+    path = resolve_in_root(Path(desired.root), load.source, disp, f"loads[{index}].source",
+                           must_exist=False)
+    if not path.is_file():
+        return SourceFile(load.source, load.table, exists=False)
+    try:
+        pf = pq.ParquetFile(path)
+        schema = pf.schema_arrow
+        rows = pf.metadata.num_rows
+        columns = tuple((f.name, arrow_to_bq(f.type)) for f in schema)
+        data = pf.read()
+    except Exception as e:  # noqa: BLE001 - pyarrow raises many types for a bad file
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        return SourceFile(load.source, load.table, exists=True,
+                          error=f"unreadable Parquet file: {msg}",
+                          problems=(f"unreadable Parquet file: {msg}",))
+    problems = []
+    if rows == 0:
+        problems.append("file has no rows")
+    problems += _key_problems(data, load.keys)
+    problems += _placeholder_hits(data, desired.placeholder_values, load.placeholders)
+    for name, t in columns:
+        if t.startswith("UNSUPPORTED"):
+            problems.append(f"column {name}: unsupported type {t[12:-1]}")
+    return SourceFile(load.source, load.table, exists=True, rows=rows, columns=columns,
+                      content_hash=file_hash(path), problems=tuple(problems))
+
+
+def read_sources(desired: DesiredState) -> SourceManifest:
+    files = tuple(inspect_source(desired, ld, i) for i, ld in enumerate(desired.loads))
+    log.info("read %d staging file(s), %d missing", sum(f.exists for f in files),
+             sum(not f.exists for f in files))
+    return SourceManifest(files)
