@@ -208,10 +208,11 @@ class _Planner:
                 continue
             if live.columns is None:
                 continue  # columns not read (offline snapshot without them): nothing to compare
-            have = {c.name: (canonical_type(c.type), c.mode) for c in live.columns}
+            have = {c.name: (canonical_type(c.type), _mode(c.type, c.mode)) for c in live.columns}
             added, conflicts = [], []
             for name, typ, mode in want:
                 typ = canonical_type(typ)
+                mode = _mode(typ, mode)
                 if name not in have:
                     if mode == "REQUIRED":
                         conflicts.append(f"new column {name} is REQUIRED: existing rows have no value")
@@ -472,6 +473,12 @@ def plan(desired: DesiredState, snapshot: Snapshot, sources: SourceManifest | No
         notes.append(f"approval for {name} ignored: not a declared dataset")
     return Plan(project=desired.project, actions=tuple(order(p.actions)),
                 snapshot_taken_at=snapshot.taken_at, notes=tuple(notes))
+
+
+def _mode(typ: str, mode: str) -> str:
+    # INFORMATION_SCHEMA reports a repeated field as ARRAY<T> (is_nullable NO/YES);
+    # the API and DDL as mode REPEATED. One spelling for both.
+    return "REPEATED" if typ.upper().startswith("ARRAY<") else mode
 
 
 def _norm_sql(sql: str) -> str:

@@ -543,7 +543,7 @@ def render_markdown(plan: Plan, *, max_rows_per_kind: int = 50) -> str:
         if first_blocked is not None:
             summary += f": {_md(first_blocked.line.text)}"
             if t.blocked > 1:
-                summary += f" (and {t.blocked - 1:,} more)"
+                summary += f" (and {t.blocked - 1:,} more blocked)"
     else:
         summary = "**In sync: nothing to do.**"
     about = f"Project {_md(plan.project)}"

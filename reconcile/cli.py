@@ -1,0 +1,321 @@
+"""The `reconcile` command line: plan, apply, snapshot, demo seed.
+
+Reads the spec and the staging files first and stops with one clear message
+(file and field, exit 1) before anything is sent to BigQuery. Exit codes follow
+`terraform plan -detailed-exitcode` and migra: 0 in sync, 2 changes pending,
+3 blocked (approval needed, gate failed, source missing), 1 error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from . import identifiers as ids
+from .spec import DesiredState, SpecError, load_spec
+
+log = logging.getLogger("reconcile")
+
+DEFAULT_SPEC = "desired_state/cbi-v14.yaml"
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_BLOCKED = 0, 1, 2, 3
+
+
+class CliError(Exception):
+    pass
+
+
+def _common(p: argparse.ArgumentParser, *, fmt: bool = True) -> None:
+    p.add_argument("--spec", default=os.environ.get("RECONCILE_SPEC", DEFAULT_SPEC),
+                   help=f"desired-state YAML (default: {DEFAULT_SPEC})")
+    p.add_argument("--target", default="local",
+                   help="a target named in the spec: 'local' (bundled BigQuery emulator, the default; "
+                        "BIGQUERY_EMULATOR_HOST overrides) or 'bigquery' (real project)")
+    if fmt:
+        p.add_argument("--format", choices=("text", "markdown", "json"), default="text",
+                       help="report format (default: text)")
+    p.add_argument("--no-color", action="store_true", help="no ANSI colour even on a terminal")
+    p.add_argument("-v", "--verbose", action="store_true", help="log every request step")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="reconcile",
+        description="Keep a BigQuery project in its declared state: read the live warehouse, "
+                    "show what differs, and run only that difference.",
+        epilog="Exit codes: 0 in sync, 2 changes pending, 3 blocked (approval needed, gate failed, "
+               "source missing), 1 error. Docs: README.md.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("plan", help="show what differs and what apply would do (changes nothing)")
+    _common(p)
+    p.add_argument("--snapshot", metavar="FILE",
+                   help="plan offline against a saved snapshot (no credentials, no BigQuery)")
+    p.add_argument("--approve-relocation", action="append", default=[], metavar="DATASET",
+                   help="plan the recreation of this wrong-region dataset (repeatable)")
+    p.add_argument("--allow-destructive", action="store_true",
+                   help="allow destructive actions (replacing a migrated table, deleting archived sources)")
+    p.add_argument("--only", action="append", default=[], metavar="KIND_OR_OBJECT",
+                   help="restrict to action kinds (e.g. MergeLoad) or objects (dataset or dataset.table)")
+    p.add_argument("--out", metavar="FILE", help="also write the report to FILE")
+
+    p = sub.add_parser("apply", help="plan, then run the difference and check it converged")
+    _common(p)
+    p.add_argument("--approve-relocation", action="append", default=[], metavar="DATASET",
+                   help="recreate this wrong-region dataset in its declared region, data carried over (repeatable)")
+    p.add_argument("--allow-destructive", action="store_true",
+                   help="allow destructive actions (replacing a migrated table, deleting archived sources)")
+    p.add_argument("--only", action="append", default=[], metavar="KIND_OR_OBJECT",
+                   help="restrict to action kinds or objects")
+    p.add_argument("--dry-run", action="store_true", help="print what would run, change nothing")
+    p.add_argument("--wait-lease", type=float, default=0, metavar="SECONDS",
+                   help="wait this long for another apply on the project to finish (default: exit at once)")
+
+    p = sub.add_parser("snapshot", help="read the live state and write it as JSON")
+    _common(p, fmt=False)
+    p.add_argument("--out", metavar="FILE", required=True, help="where to write the snapshot JSON")
+
+    p = sub.add_parser("demo", help="demo warehouse from real public data")
+    dsub = p.add_subparsers(dest="demo_command", metavar="ACTION")
+    s = dsub.add_parser("seed", help="build the cbi-v14 audit-time warehouse and the staging folder")
+    _common(s, fmt=False)
+    return parser
+
+
+# ---------------------------------------------------------------- targets
+
+
+def connect(desired: DesiredState, target: str, run_id: str | None = None):
+    """An Adapter for the named target. Only place that chooses an endpoint."""
+    from .bq import Adapter, cloud_client, emulator_host_from_env, local_client
+
+    if target not in desired.targets:
+        raise CliError(f"--target: {target!r} is not a target of {desired.files[0]} "
+                       f"(targets: {', '.join(sorted(desired.targets))})")
+    t = desired.targets[target]
+    project = t.project or desired.project
+    if t.type == "local":
+        endpoint = emulator_host_from_env()
+        if endpoint is None:
+            from . import local
+
+            em = local.start(Path(desired.root), project)
+            endpoint = em.endpoint
+            if em.started:
+                print(f"local BigQuery started at {endpoint} (pid {em.pid})", file=sys.stderr)
+        return Adapter(local_client(project, endpoint), project, run_id=run_id, emulator=True)
+    credentials = None
+    if t.credentials_block:
+        credentials = _prefect_gcp_credentials(t.credentials_block)
+    return Adapter(cloud_client(project, credentials), project, run_id=run_id)
+
+
+def _prefect_gcp_credentials(block: str):
+    """Credentials from a prefect-gcp GcpCredentials block, or None for ADC.
+
+    Imported lazily: the library runs without Prefect unless a block is named."""
+    try:
+        from prefect_gcp import GcpCredentials
+    except ImportError:  # pragma: no cover - prefect-gcp is a dependency
+        return None
+    try:
+        return GcpCredentials.load(block).get_credentials_from_service_account()
+    except Exception as e:  # noqa: BLE001 - never echo the block's contents
+        log.warning("GcpCredentials block %r not usable (%s); using application default credentials",
+                    block, type(e).__name__)
+        return None
+
+
+# ---------------------------------------------------------------- commands
+
+
+def _load(args) -> DesiredState:
+    spec = Path(args.spec)
+    return load_spec(spec)
+
+
+def _color(args) -> bool:
+    return not args.no_color and sys.stdout.isatty() and os.environ.get("NO_COLOR") is None
+
+
+def _render(plan, fmt: str, color: bool) -> str:
+    from . import render
+
+    if fmt == "json":
+        return render.render_json(plan)
+    if fmt == "markdown":
+        return render.render_markdown(plan)
+    return render.render_text(plan, color=color)
+
+
+def _make_plan(args, desired, snapshot, sources):
+    from .planner import plan, restrict
+
+    for name in args.approve_relocation:
+        try:
+            ids.check_dataset(name)
+        except ids.IdentifierError as e:
+            raise CliError(f"--approve-relocation: {e}") from None
+    p = plan(desired, snapshot, sources, approvals=args.approve_relocation,
+             allow_destructive=args.allow_destructive)
+    if args.only:
+        from .actions import ACTIONS
+
+        kinds = {a.__name__ for a in ACTIONS}
+        p = restrict(p, kinds=[o for o in args.only if o in kinds],
+                     objects=[o for o in args.only if o not in kinds])
+    return p
+
+
+def cmd_plan(args) -> int:
+    from .snapshot import Snapshot, read_snapshot
+    from .sources import read_sources
+
+    desired = _load(args)
+    sources = read_sources(desired)
+    if args.snapshot:
+        snapshot = Snapshot.load(args.snapshot)
+        if snapshot.project != desired.project:
+            raise CliError(f"{args.snapshot}: project: snapshot is of {snapshot.project!r}, "
+                           f"spec is {desired.project!r}")
+        age = snapshot.age()
+        print(f"planning offline against snapshot {args.snapshot} taken {snapshot.taken_at} "
+              f"({_age(age.total_seconds())} ago)", file=sys.stderr)
+    else:
+        adapter = connect(desired, args.target)
+        t0 = time.monotonic()
+        snapshot = read_snapshot(adapter, desired, target=args.target)
+        print(f"read {len(snapshot.datasets)} datasets, {len(snapshot.tables)} tables in "
+              f"{snapshot.requests} requests ({time.monotonic() - t0:.1f}s)", file=sys.stderr)
+    p = _make_plan(args, desired, snapshot, sources)
+    out = _render(p, args.format, _color(args))
+    sys.stdout.write(out if out.endswith("\n") else out + "\n")
+    if args.out:
+        Path(args.out).write_text(_render(p, args.format, False), encoding="utf-8")
+    return p.exit_code()
+
+
+def cmd_snapshot(args) -> int:
+    from .snapshot import read_snapshot
+
+    desired = _load(args)
+    adapter = connect(desired, args.target)
+    snap = read_snapshot(adapter, desired, target=args.target)
+    snap.save(args.out)
+    print(f"snapshot of {desired.project}: {len(snap.datasets)} datasets, {len(snap.tables)} tables, "
+          f"{snap.requests} requests -> {args.out}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_apply(args) -> int:
+    from . import executor
+    from .planner import plan as make_plan
+    from .snapshot import read_snapshot
+    from .sources import read_sources
+
+    desired = _load(args)
+    sources = read_sources(desired)
+    run_id = executor.new_run_id()
+    adapter = connect(desired, args.target, run_id=run_id)
+    t0 = time.monotonic()
+    snapshot = read_snapshot(adapter, desired, target=args.target)
+    p = _make_plan(args, desired, snapshot, sources)
+    color = _color(args)
+    sys.stdout.write(_render(p, "text", color))
+    if not p.changes:
+        print("Nothing to apply.")
+        return p.exit_code()
+    print(f"\nApplying {len(p.changes)} change(s), run {run_id}" + (" (dry run)" if args.dry_run else ""))
+    with executor.lease(adapter, desired, run_id, wait_seconds=args.wait_lease) if not args.dry_run \
+            else _null():
+        result = executor.apply(p, desired, adapter, run_id=run_id, dry_run=args.dry_run,
+                                progress=lambda m: print(m, flush=True))
+    failed = [o for o in result.outcomes if o.status == "failed"]
+    for o in failed:
+        print(f"FAILED {o.key}: {o.detail}")
+    if args.dry_run:
+        return p.exit_code()
+    after = read_snapshot(adapter, desired, target=args.target)
+    p2 = make_plan(desired, after, read_sources(desired), approvals=args.approve_relocation,
+                   allow_destructive=args.allow_destructive)
+    done = sum(1 for o in result.outcomes if o.status == "done")
+    print(f"\nApplied {done} action(s) in {time.monotonic() - t0:.1f}s; "
+          f"{len(failed)} failed. Re-reading the warehouse:")
+    if p2.changes or p2.blocked:
+        sys.stdout.write(_render(p2, "text", color))
+    else:
+        print("Converged: the warehouse matches the desired state.")
+    if failed:
+        return EXIT_ERROR
+    return p2.exit_code()
+
+
+class _null:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *a):
+        return False
+
+
+def cmd_demo(args) -> int:
+    if args.demo_command != "seed":
+        raise CliError("demo: expected 'seed'")
+    from .demo.seed import seed
+
+    desired = _load(args)
+    adapter = connect(desired, args.target)
+    t0 = time.monotonic()
+    counts = seed(adapter, Path(desired.root) / desired.staging_dir, progress=print)
+    print(f"seeded {len(counts)} legacy tables ({sum(counts.values()):,} rows) in "
+          f"{time.monotonic() - t0:.1f}s")
+    return EXIT_OK
+
+
+def _age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+COMMANDS = {"plan": cmd_plan, "apply": cmd_apply, "snapshot": cmd_snapshot, "demo": cmd_demo}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return EXIT_ERROR
+    logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return COMMANDS[args.command](args)
+    except SpecError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except CliError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as e:  # noqa: BLE001 - the last line of defence: one line, exit 1
+        from .bq import BigQueryError
+
+        if isinstance(e, BigQueryError) or type(e).__module__.startswith("google"):
+            print(f"error: BigQuery: {str(e).splitlines()[0]}", file=sys.stderr)
+            return EXIT_ERROR
+        if isinstance(e, (RuntimeError, OSError)):
+            print(f"error: {e}", file=sys.stderr)
+            return EXIT_ERROR
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

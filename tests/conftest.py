@@ -1,0 +1,67 @@
+"""Shared fixtures: one local BigQuery (bqemulator) per test session.
+
+The emulator is a real server, started as a child process on 127.0.0.1 through
+`reconcile.local.start` and stopped at the end of the session by the PID that call
+recorded (never by name). Tests share it, so each test builds its objects under its
+own dataset-name prefix (`ds_prefix`), and the prefix's datasets are deleted when the
+test ends: a snapshot taken inside a test sees only that test's datasets.
+Nothing here mocks the BigQuery client.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from reconcile import local
+from reconcile.bq import Adapter, local_client
+
+PROJECT = "cbi-v14"
+
+
+@pytest.fixture(scope="session")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[local.LocalEmulator]:
+    root = tmp_path_factory.mktemp("bqemulator")
+    with pytest.MonkeyPatch.context() as mp:
+        # A user's RECONCILE_LOCAL_DIR would make start() reuse their emulator.
+        mp.delenv("RECONCILE_LOCAL_DIR", raising=False)
+        emu = local.start(root=root, project=PROJECT, port=0, persistent=False)
+    try:
+        yield emu
+    finally:
+        if emu.started and emu.pid is not None:
+            local.stop_pid(emu.pid)
+
+
+@pytest.fixture
+def adapter(emulator: local.LocalEmulator) -> Adapter:
+    """A fresh adapter (and request counter) over the session's emulator."""
+    return Adapter(local_client(PROJECT, emulator.endpoint), PROJECT, emulator=True)
+
+
+def unique_prefix(name: str) -> str:
+    """A dataset-name prefix no other test uses: t<8 hex>_<test name>_ (letters, digits, _)."""
+    slug = re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_")[:24]
+    return f"t{uuid.uuid4().hex[:8]}_{slug}_"
+
+
+@pytest.fixture
+def ds_prefix(request: pytest.FixtureRequest, emulator: local.LocalEmulator) -> Iterator[str]:
+    """This test's dataset-name prefix; its datasets are deleted after the test."""
+    prefix = unique_prefix(request.node.name)
+    yield prefix
+    cleaner = Adapter(local_client(PROJECT, emulator.endpoint), PROJECT, emulator=True)
+    for name, _ in cleaner.list_datasets():
+        if name.startswith(prefix):
+            cleaner.delete_dataset(name)
+
+
+@pytest.fixture
+def project_root(tmp_path: Path) -> Path:
+    """An empty project folder for specs written by a test."""
+    (tmp_path / "desired_state").mkdir()
+    return tmp_path
