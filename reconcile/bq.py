@@ -316,6 +316,80 @@ class Adapter:
                f"VALUES {', '.join(values)}")
         self.execute(sql, params=params, location=location, what=f"insert into {ref}")
 
+    # ------------------------------------------------------------ executor helpers
+
+    def run_dml(self, sql: str, *, location: str | None = None, what: str = "DML",
+                params: Sequence[Any] = ()) -> "DmlStats":
+        """Run one DML statement and return what it changed. BigQuery reports inserted /
+        updated / deleted rows (`dml_stats`); the emulator reports only the total
+        (`num_dml_affected_rows`): the split is then None and the caller counts."""
+        cfg = bigquery.QueryJobConfig(query_parameters=list(params), labels=self._labels())
+
+        def run():
+            job = self.client.query(sql, job_config=cfg, location=location, project=self.project)
+            job.result()
+            st = job.dml_stats
+            return DmlStats(
+                affected=int(job.num_dml_affected_rows or 0),
+                inserted=None if st is None else int(st.inserted_row_count or 0),
+                updated=None if st is None else int(st.updated_row_count or 0),
+                deleted=None if st is None else int(st.deleted_row_count or 0),
+            )
+
+        try:
+            return self._retry(what, run)
+        except gexc.GoogleAPICallError as e:
+            raise BigQueryError(f"{what} failed: {getattr(e, 'message', e)}") from e
+
+    def list_tables(self, dataset: str) -> list[tuple[str, str]]:
+        """(table name, type) of every object in a dataset (TABLE, VIEW, SNAPSHOT, ...),
+        one paged list request. [] if the dataset does not exist."""
+        try:
+            items = self._retry(f"list tables {dataset}", lambda: list(self.client.list_tables(
+                f"{self.project}.{ids.check_dataset(dataset)}", page_size=1000)))
+        except gexc.NotFound:
+            return []
+        return sorted((t.table_id, t.table_type or "TABLE") for t in items)
+
+    def view_definitions(self, dataset: str, *, location: str | None = None) -> dict[str, str]:
+        """View name -> SQL of one dataset's views, from INFORMATION_SCHEMA.VIEWS (the
+        emulator's tables.get leaves `view.query` empty, so the API cannot be used)."""
+        from .sqltext import qdataset
+
+        rows = self.query(render_sql("snapshot/views.sql", dataset=qdataset(self.project, dataset)),
+                          location=location, what=f"views of {dataset}")
+        return {r["table_name"]: r["view_definition"] for r in rows}
+
+    def set_table_expiry(self, ref: str, days: float) -> None:
+        """Expire a table `days` from now (API update; DDL `SET OPTIONS` does not parse on the
+        emulator, which also ignores expirations: docs/emulator.md)."""
+        import datetime as dt
+
+        table = self._retry("get table", self.client.get_table, self.table_id(ref))
+        table.expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=days)
+        self._retry(f"set expiry of {ref}", self.client.update_table, table, ["expires"])
+
+    def count_rows_many(self, refs: Sequence[str], *, location: str | None = None) -> dict[str, int]:
+        """Exact COUNT(*) of several tables of one location in one query (UNION ALL)."""
+        refs = list(dict.fromkeys(refs))
+        if not refs:
+            return {}
+        parts, params = [], []
+        for i, ref in enumerate(refs):
+            parts.append(f"SELECT @t{i} AS t, COUNT(*) AS n FROM {self.q(ref)}")
+            params.append(_param(f"t{i}", ref))
+        rows = self.query("\nUNION ALL\n".join(parts), params, location=location,
+                          what=f"count {len(refs)} table(s)")
+        return {r["t"]: int(r["n"]) for r in rows}
+
+
+@dataclass(frozen=True)
+class DmlStats:
+    affected: int
+    inserted: int | None = None
+    updated: int | None = None
+    deleted: int | None = None
+
 
 def _param(name: str, value: Any) -> bigquery.ScalarQueryParameter:
     import datetime as dt

@@ -12,6 +12,7 @@ actions and one resolves what blocks what.
 
 from __future__ import annotations
 
+import datetime as dt
 import fnmatch
 import hashlib
 from dataclasses import dataclass, replace
@@ -104,13 +105,24 @@ def evaluate(exp: Expectations, obs: dict, rows: int | None) -> list[CheckResult
     if exp.coverage is not None:
         col = exp.coverage.column
         lo, hi = obs.get(f"coverage_min:{col}"), obs.get(f"coverage_max:{col}")
+        slack = dt.timedelta(days=exp.coverage.tolerance_days)
         ok = (not missing(col) and lo is not None and hi is not None
-              and str(lo)[:10] <= exp.coverage.start.isoformat()
-              and str(hi)[:10] >= exp.coverage.end.isoformat())
+              and str(lo)[:10] <= (exp.coverage.start + slack).isoformat()
+              and str(hi)[:10] >= (exp.coverage.end - slack).isoformat())
         out.append(CheckResult(f"coverage({col})", "coverage",
                                f"{exp.coverage.start}..{exp.coverage.end}",
                                "column missing" if missing(col) else f"{str(lo)[:10]}..{str(hi)[:10]}", ok))
     return out
+
+
+def expectations_with_floors(desired: DesiredState, ref: str) -> Expectations:
+    """A table's merged expectations plus the row floors (`min_rows`) of the loads into it:
+    what the planner judges and what the executor's Validate gate re-checks. Pure."""
+    exp = desired.expectations_for(ref) or Expectations()
+    floors = [ld.min_rows for ld in desired.loads if ld.table == ref and ld.min_rows is not None]
+    if floors and (exp.min_rows is None or max(floors) > exp.min_rows):
+        exp = exp.model_copy(update={"min_rows": max(floors)})
+    return exp
 
 
 def _num(v: object) -> str:
@@ -342,13 +354,10 @@ class _Planner:
         return out
 
     def expectations_of(self, ref: str) -> Expectations:
-        exp = self.d.expectations_for(ref) or Expectations()
-        floors = [ld.min_rows for ld in self.d.loads if ld.table == ref and ld.min_rows is not None]
-        if floors and (exp.min_rows is None or max(floors) > exp.min_rows):
-            exp = exp.model_copy(update={"min_rows": max(floors)})
-        return exp
+        return expectations_with_floors(self.d, ref)
 
     def transforms_and_expectations(self) -> None:
+        data_touched = set(self.touched)  # created, loaded, migrated: before any transform
         failing: dict[str, list[CheckResult]] = {}
         for ref in self.expectation_tables():
             live = self.s.tables.get(ref)
@@ -364,7 +373,8 @@ class _Planner:
             reasons: list[str] = []
             for out in tr.outputs:
                 self.managed_tables.add(out)
-                if out not in self.s.tables and out not in self.d.tables:
+                if (out not in self.s.tables and out not in self.d.tables
+                        and out not in self.migration_destinations):
                     reasons.append(f"output {out} does not exist")
             for fix in tr.fixes:
                 pattern, kind = fix.rsplit(":", 1)
@@ -390,9 +400,12 @@ class _Planner:
         for ref in self.expectation_tables():
             exp = self.expectations_of(ref)
             checks = tuple(r.check for r in evaluate(exp, {}, None))
-            if ref in self.touched or ref not in self.s.tables:
+            if ref in data_touched or ref not in self.s.tables:
+                # New data may change any metric: the gate runs after it.
                 self.add(Validate(table=ref, checks=checks, blocked_by=self.blockers(ref)))
                 continue
+            if ref in self.touched:
+                self.add(Validate(table=ref, checks=checks, blocked_by=self.blockers(ref)))
             unfixed = [r for r in failing.get(ref, []) if (ref, r.kind) not in fixed]
             for r in unfixed:
                 self.add(ExpectationFailed(table=ref, check=r.check, expected=r.expected,

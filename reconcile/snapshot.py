@@ -481,3 +481,27 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
         tables=tables, ledger=ledger, observations=observations, checkpoints=checkpoints,
         requests=requests,
     )
+
+
+def observe_table(adapter: Adapter, desired: DesiredState, ref: str, exp: Expectations,
+                  location: str | None = None) -> dict[str, Any]:
+    """Measure one table's expectation metrics now (the executor's Validate gate).
+
+    The same metrics and query as the snapshot's step 7, for one table: its columns
+    come from one tables.get, then one scan. Returns {} if the table does not exist."""
+    from .spec import canonical_type
+
+    schema = adapter.get_schema(ref)
+    if schema is None:
+        return {}
+    cols = [ColumnState(name=f.name, type=canonical_type(f.field_type),
+                        mode=f.mode or "NULLABLE") for f in schema]
+    sql, params, aliases, known = _observation_query(
+        adapter.project, ref, exp, cols, list(desired.placeholder_values))
+    obs = dict(known)
+    if sql is not None:
+        result = adapter.query(sql, params, location=location, what=f"observe {ref}")
+        row = result[0] if result else {}
+        for alias, metric in aliases:
+            obs[metric] = jsonable(row.get(alias))
+    return dict(sorted(obs.items()))

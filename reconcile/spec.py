@@ -99,6 +99,9 @@ class Coverage(_Model):
     column: str
     start: dt.date = Field(alias="from")
     end: dt.date = Field(alias="to")
+    # Market data starts on the first trading day: 2000-01-01 is a Saturday.
+    # The range still counts as covered when its ends are this many days inside.
+    tolerance_days: int = Field(default=7, ge=0)
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
 

@@ -1,0 +1,134 @@
+"""Where the local BigQuery (bqemulator 1.4.0) differs from BigQuery, and what the code does.
+
+Each test pins one row of docs/emulator.md: it shows the emulator's behaviour, so an
+upgrade that changes it fails here first, and, where the code works around it, that
+the workaround holds. Nothing is mocked: these are requests to the real emulator.
+"""
+
+from __future__ import annotations
+
+import pytest
+from google.cloud import bigquery
+
+from reconcile.bq import Adapter, BigQueryError
+from reconcile.snapshot import read_snapshot
+
+pytestmark = pytest.mark.integration
+
+
+def _table_with_rows(adapter: Adapter, ref: str, n: int, location: str = "us-central1") -> None:
+    adapter.create_table(ref, [("id", "INT64", "NULLABLE")])
+    values = ", ".join(f"({i})" for i in range(n))
+    adapter.execute(f"INSERT INTO {adapter.q(ref)} (id) VALUES {values}", location=location)
+
+
+def test_table_storage_is_not_supported(adapter: Adapter, ds_prefix: str) -> None:
+    ds = f"{ds_prefix}a"
+    adapter.create_dataset(ds, "us-central1")
+    _table_with_rows(adapter, f"{ds}.t", 3)
+    # region-qualified: an error
+    with pytest.raises(BigQueryError, match="Invalid dataset ID"):
+        adapter.query("SELECT * FROM `region-us-central1`.INFORMATION_SCHEMA.TABLE_STORAGE",
+                      location="us-central1")
+    # dataset-qualified TABLE_STORAGE and legacy __TABLES__: no error, but no rows either,
+    # so a "fast path, fall back on error" would silently read every count as missing
+    assert adapter.query(f"SELECT * FROM `{adapter.project}`.`{ds}`.INFORMATION_SCHEMA.TABLE_STORAGE",
+                         location="us-central1") == []
+    assert adapter.query(f"SELECT * FROM `{adapter.project}`.`{ds}`.__TABLES__",
+                         location="us-central1") == []
+    # PARTITIONS answers, exactly
+    rows = adapter.query(f"SELECT table_name, SUM(total_rows) AS n FROM `{adapter.project}`.`{ds}`"
+                         ".INFORMATION_SCHEMA.PARTITIONS GROUP BY table_name", location="us-central1")
+    assert rows == [{"table_name": "t", "n": 3}]
+
+
+def test_project_level_tables_view_returns_nothing(adapter: Adapter, ds_prefix: str) -> None:
+    ds = f"{ds_prefix}a"
+    adapter.create_dataset(ds, "us-central1")
+    adapter.create_table(f"{ds}.t", [("id", "INT64", "NULLABLE")])
+    assert adapter.query("SELECT table_name FROM `region-us-central1`.INFORMATION_SCHEMA.TABLES",
+                         location="us-central1") == []
+    assert adapter.query(f"SELECT table_name FROM `{adapter.project}`.`{ds}`.INFORMATION_SCHEMA.TABLES",
+                         location="us-central1") == [{"table_name": "t"}]
+
+
+def test_num_rows_is_stale_after_dml_and_partitions_is_not(adapter: Adapter, ds_prefix: str) -> None:
+    ds = f"{ds_prefix}a"
+    adapter.create_dataset(ds, "us-central1")
+    _table_with_rows(adapter, f"{ds}.t", 4)
+    assert adapter.client.get_table(adapter.table_id(f"{ds}.t")).num_rows == 0  # stale
+    assert read_snapshot(adapter, None).tables[f"{ds}.t"].rows == 4
+
+
+def test_empty_table_has_a_partitions_row_with_zero_rows(adapter: Adapter, ds_prefix: str) -> None:
+    ds = f"{ds_prefix}a"
+    adapter.create_dataset(ds, "us-central1")
+    adapter.create_table(f"{ds}.empty", [("id", "INT64", "NULLABLE")])
+    rows = adapter.query(f"SELECT table_name, total_rows FROM `{adapter.project}`.`{ds}`"
+                         ".INFORMATION_SCHEMA.PARTITIONS", location="us-central1")
+    assert [(r["table_name"], r["total_rows"]) for r in rows] == [("empty", 0)]
+
+
+def test_job_labels_are_not_returned_by_jobs_get(adapter: Adapter) -> None:
+    cfg = bigquery.QueryJobConfig(labels={"reconcile_run_id": "run-1"})
+    job = adapter.client.query("SELECT 1 AS x", job_config=cfg, location="us-central1")
+    job.result()
+    assert job.labels == {"reconcile_run_id": "run-1"}  # what the client sent
+    fetched = adapter.client.get_job(job.job_id, location=job.location)
+    assert fetched.labels == {}  # BigQuery returns the labels; the emulator drops them
+
+
+def test_clone_is_reported_as_base_table(adapter: Adapter, ds_prefix: str) -> None:
+    ds = f"{ds_prefix}a"
+    adapter.create_dataset(ds, "us-central1")
+    _table_with_rows(adapter, f"{ds}.t", 2)
+    adapter.execute(f"CREATE TABLE {adapter.q(f'{ds}.c')} CLONE {adapter.q(f'{ds}.t')}",
+                    location="us-central1")
+    rows = adapter.query(f"SELECT table_type, base_table_name, snapshot_time_ms FROM "
+                         f"`{adapter.project}`.`{ds}`.INFORMATION_SCHEMA.TABLES WHERE table_name = 'c'",
+                         location="us-central1")
+    assert rows == [{"table_type": "BASE TABLE", "base_table_name": "t", "snapshot_time_ms": None}]
+    s = read_snapshot(adapter, None)
+    assert s.tables[f"{ds}.c"].type == "CLONE" and s.tables[f"{ds}.c"].rows == 2
+
+
+def test_float_casts_to_string_with_a_decimal_point(adapter: Adapter) -> None:
+    rows = adapter.query("SELECT CAST(1.0 AS STRING) AS f, CAST(1 AS STRING) AS i, "
+                         "CAST(TRUE AS STRING) AS b", location="us-central1")
+    assert rows == [{"f": "1.0", "i": "1", "b": "true"}]  # BigQuery: f = '1'
+
+
+def test_materialized_view_has_no_partitions_row(adapter: Adapter, ds_prefix: str) -> None:
+    ds = f"{ds_prefix}a"
+    adapter.create_dataset(ds, "us-central1")
+    _table_with_rows(adapter, f"{ds}.t", 3)
+    adapter.execute(f"CREATE MATERIALIZED VIEW {adapter.q(f'{ds}.mv')} AS "
+                    f"SELECT id, COUNT(*) AS n FROM {adapter.q(f'{ds}.t')} GROUP BY id",
+                    location="us-central1")
+    s = read_snapshot(adapter, None)
+    assert s.tables[f"{ds}.mv"].type == "MATERIALIZED VIEW"
+    assert s.tables[f"{ds}.mv"].rows is None  # unknown, not 0
+
+
+def test_dataset_names_are_case_insensitive(adapter: Adapter, ds_prefix: str) -> None:
+    ds = f"{ds_prefix}Mixed"
+    adapter.create_dataset(ds, "us-central1")
+    adapter.create_table(f"{ds}.t", [("id", "INT64", "NULLABLE")])
+    # BigQuery: dataset names are case-sensitive, this is "not found"
+    rows = adapter.query(f"SELECT COUNT(*) AS n FROM `{adapter.project}`.`{ds.lower()}`.`t`",
+                         location="us-central1")
+    assert rows == [{"n": 0}]
+
+
+def test_unaliased_aggregate_column_name(adapter: Adapter) -> None:
+    rows = adapter.query("SELECT COUNT(*) FROM UNNEST([1, 2])", location="us-central1")
+    assert list(rows[0]) == ["count_star()"]  # BigQuery: f0_; the code always aliases
+
+
+def test_create_schema_ignores_location_option(adapter: Adapter, ds_prefix: str) -> None:
+    ds = f"{ds_prefix}ddl"
+    adapter.execute(f"CREATE SCHEMA `{adapter.project}`.`{ds}` OPTIONS(location = 'EU')")
+    assert dict(adapter.list_datasets())[ds] == "US"  # BigQuery: EU
+    api = f"{ds_prefix}api"
+    adapter.create_dataset(api, "EU")
+    assert dict(adapter.list_datasets())[api] == "EU"
