@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .spec import DesiredState, Load, resolve_in_root
+from .spec import DesiredState, Load, SpecError, resolve_in_root
 
 log = logging.getLogger(__name__)
 
@@ -137,10 +137,11 @@ def inspect_source(desired: DesiredState, load: Load, index: int) -> SourceFile:
         columns = tuple((f.name, arrow_to_bq(f.type)) for f in schema)
         data = pf.read()
     except Exception as e:  # noqa: BLE001 - pyarrow raises many types for a bad file
+        # A file that cannot be read at all is bad input, like a malformed spec:
+        # stop before anything is sent to BigQuery.
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        return SourceFile(load.source, load.table, exists=True,
-                          error=f"unreadable Parquet file: {msg}",
-                          problems=(f"unreadable Parquet file: {msg}",))
+        raise SpecError(load.source, f"{disp}: loads[{index}].source",
+                        f"unreadable Parquet file: {msg}") from None
     problems = []
     if rows == 0:
         problems.append("file has no rows")

@@ -285,6 +285,21 @@ class Transform(_Model):
         return v
 
 
+class Waiver(_Model):
+    """A lint rule waived for one object, with the reason (see reconcile/lint.py)."""
+
+    rule: str
+    object: str
+    reason: str
+
+    @field_validator("rule", "object", "reason")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be empty")
+        return v.strip()
+
+
 class Target(_Model):
     type: Literal["local", "bigquery"]
     project: str | None = None
@@ -316,6 +331,7 @@ class SpecFile(_Model):
     expectations: dict[str, Expectations] = Field(default_factory=dict)
     transforms: dict[str, Transform] = Field(default_factory=dict)
     staging_dir: str | None = None
+    waivers: list[Waiver] = Field(default_factory=list)
 
 
 # Values the migration plan calls placeholders when they appear in staging data.
@@ -343,6 +359,7 @@ class DesiredState(_Model):
     archive: Archive | None
     expectations: dict[str, Expectations]
     transforms: dict[str, Transform]
+    waivers: list[Waiver] = Field(default_factory=list)  # lint rules waived per object
     # Resolved from files at load time, so the planner never reads a file.
     ddl_statements: dict[str, str] = Field(default_factory=dict)
     ddl_columns: dict[str, list[tuple[str, str, str]]] = Field(default_factory=dict)
@@ -505,7 +522,7 @@ def load_spec(path: str | Path, root: str | Path | None = None) -> DesiredState:
 
     merged: dict[str, Any] = {
         "targets": {}, "datasets": {}, "tables": {}, "views": {}, "expectations": {},
-        "transforms": {}, "loads": [], "migrations": [],
+        "transforms": {}, "loads": [], "migrations": [], "waivers": [],
     }
     origin: dict[tuple[str, str], str] = {}
     archive: Archive | None = None
@@ -528,6 +545,7 @@ def load_spec(path: str | Path, root: str | Path | None = None) -> DesiredState:
             merged["loads"].append(ld)
             origin[("loads", str(len(merged["loads"]) - 1))] = f"{d}: loads[{i}]"
         merged["migrations"].extend(sf.migrations)
+        merged["waivers"].extend(sf.waivers)
         if sf.archive is not None:
             if archive is not None:
                 raise SpecError(d, "archive", "declared in more than one file")
