@@ -9,6 +9,7 @@ Reads the spec and the staging files first and stops with one clear message
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -83,6 +84,22 @@ def build_parser() -> argparse.ArgumentParser:
     dsub = p.add_subparsers(dest="demo_command", metavar="ACTION")
     s = dsub.add_parser("seed", help="build the cbi-v14 audit-time warehouse and the staging folder")
     _common(s, fmt=False)
+
+    p = sub.add_parser("local", help="the local stack: BigQuery emulator, Prefect server, deployments, worker")
+    lsub = p.add_subparsers(dest="local_command", metavar="ACTION")
+    for name, text in (("up", "start (or reuse) the stack on 127.0.0.1 and deploy prefect.yaml"),
+                       ("down", "stop exactly the processes `up` recorded"),
+                       ("status", "show what runs and its URLs")):
+        s = lsub.add_parser(name, help=text)
+        s.add_argument("--spec", default=os.environ.get("RECONCILE_SPEC", DEFAULT_SPEC),
+                       help=f"desired-state YAML: its project and root (default: {DEFAULT_SPEC})")
+        if name == "up":
+            s.add_argument("--port", type=int, default=4200, help="Prefect server port (default: 4200, "
+                           "or a free one if taken)")
+        if name == "status":
+            s.add_argument("--api-url", action="store_true",
+                           help="print only the Prefect API URL (exit 1 if the server is not up)")
+            s.add_argument("--json", action="store_true", help="print the status as JSON")
     return parser
 
 
@@ -286,7 +303,31 @@ def _age(seconds: float) -> str:
     return f"{seconds / 86400:.1f} days"
 
 
-COMMANDS = {"plan": cmd_plan, "apply": cmd_apply, "snapshot": cmd_snapshot, "demo": cmd_demo}
+def cmd_local(args) -> int:
+    from . import stack
+
+    if args.local_command not in ("up", "down", "status"):
+        raise CliError("local: expected 'up', 'down' or 'status'")
+    desired = _load(args)
+    root = Path(desired.root)
+    if args.local_command == "up":
+        stack.up(root, desired.project, port=args.port, progress=lambda m: print(m, flush=True))
+    elif args.local_command == "down":
+        stack.down(root, progress=print)
+    elif args.api_url:
+        url = stack.api_url(root)
+        if url is None:
+            print("error: the local Prefect server is not running (reconcile local up)", file=sys.stderr)
+            return EXIT_ERROR
+        print(url)
+    else:
+        st = stack.status(root)
+        print(json.dumps(st, indent=2) if args.json else stack.format_status(st))
+    return EXIT_OK
+
+
+COMMANDS = {"plan": cmd_plan, "apply": cmd_apply, "snapshot": cmd_snapshot, "demo": cmd_demo,
+            "local": cmd_local}
 
 
 def main(argv: list[str] | None = None) -> int:

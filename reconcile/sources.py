@@ -124,6 +124,77 @@ def _key_problems(table: pa.Table, keys: list[str]) -> list[str]:
     return out
 
 
+# Arrow types for a CSV seed, from the declared BigQuery column types.
+_CSV_TYPES = {"STRING": pa.string(), "INT64": pa.int64(), "FLOAT64": pa.float64(), "BOOL": pa.bool_(),
+              "DATE": pa.date32(), "TIMESTAMP": pa.timestamp("us", tz="UTC"), "NUMERIC": pa.float64()}
+
+
+def read_csv(path: Path, columns: list[tuple[str, str, str]]) -> pa.Table:
+    """A CSV seed file typed by the table's declared columns (no guessing)."""
+    import pyarrow.csv as pcsv
+
+    types = {n: _CSV_TYPES[t] for n, t, _ in columns if t in _CSV_TYPES}
+    table = pcsv.read_csv(path, read_options=pcsv.ReadOptions(),
+                          parse_options=pcsv.ParseOptions(),
+                          convert_options=pcsv.ConvertOptions(column_types=types, strings_can_be_null=False))
+    return table
+
+
+def _file_gates(data: pa.Table, load: Load) -> list[str]:
+    """The file-level gates of a load: value ranges, distinct counts, interval tiling."""
+    out: list[str] = []
+    cols = set(data.column_names)
+    for col, r in sorted(load.ranges.items()):
+        if col not in cols:
+            out.append(f"column {col}: missing (has a range gate)")
+            continue
+        c = data.column(col)
+        for i, v in enumerate(c.to_pylist()):
+            if v is None or (r.min is not None and v < r.min) or (r.max is not None and v > r.max):
+                out.append(f"column {col}: value {v!r} at row {i + 1} outside {r.min:g}..{r.max:g}"
+                           if r.min is not None and r.max is not None
+                           else f"column {col}: value {v!r} at row {i + 1} out of range")
+    for col, k in sorted(load.min_distinct.items()):
+        if col not in cols:
+            out.append(f"column {col}: missing (has a min_distinct gate)")
+            continue
+        n = len(set(data.column(col).to_pylist()) - {None})
+        if n < k:
+            out.append(f"column {col}: {n} distinct value(s), at least {k} required")
+    iv = load.intervals
+    if iv is not None:
+        missing = [c for c in (iv.start, iv.end, iv.label) if c and c not in cols]
+        if missing:
+            return out + [f"interval column(s) missing: {', '.join(missing)}"]
+        import datetime as dt
+
+        rows = sorted(zip(data.column(iv.start).to_pylist(), data.column(iv.end).to_pylist(),
+                          data.column(iv.label).to_pylist() if iv.label else [None] * data.num_rows,
+                          range(1, data.num_rows + 1)), key=lambda r: (r[0] is None, r[0]))
+
+        def name(r):
+            return f"{r[2]!r} (row {r[3]})" if r[2] is not None else f"row {r[3]}"
+
+        day = dt.timedelta(days=1)
+        for r in rows:
+            if r[0] is None or r[1] is None:
+                out.append(f"{name(r)}: empty {iv.start if r[0] is None else iv.end}")
+            elif r[1] < r[0]:
+                out.append(f"{name(r)}: ends {r[1]} before it starts {r[0]}")
+        rows = [r for r in rows if r[0] is not None and r[1] is not None]
+        if rows and rows[0][0] > iv.covers_from:
+            out.append(f"gap: {iv.covers_from} to {rows[0][0] - day} is before the first interval {name(rows[0])}")
+        for a, b in zip(rows, rows[1:]):
+            if b[0] > a[1] + day:
+                out.append(f"gap: {a[1] + day} to {b[0] - day} between {name(a)} and {name(b)}")
+            elif b[0] <= a[1]:
+                out.append(f"overlap: {b[0]} to {min(a[1], b[1])} is in both {name(a)} and {name(b)}")
+        if rows and max(r[1] for r in rows) < iv.covers_to:
+            last = max(rows, key=lambda r: r[1])
+            out.append(f"gap: {last[1] + day} to {iv.covers_to} is after the last interval {name(last)}")
+    return out
+
+
 def inspect_source(desired: DesiredState, load: Load, index: int) -> SourceFile:
     disp = desired.files[0] if desired.files else "spec"
     path = resolve_in_root(Path(desired.root), load.source, disp, f"loads[{index}].source",
@@ -131,11 +202,14 @@ def inspect_source(desired: DesiredState, load: Load, index: int) -> SourceFile:
     if not path.is_file():
         return SourceFile(load.source, load.table, exists=False)
     try:
-        pf = pq.ParquetFile(path)
-        schema = pf.schema_arrow
-        rows = pf.metadata.num_rows
-        columns = tuple((f.name, arrow_to_bq(f.type)) for f in schema)
-        data = pf.read()
+        if path.suffix == ".csv":
+            data = read_csv(path, desired.columns_of(load.table) or [])
+            rows = data.num_rows
+        else:
+            pf = pq.ParquetFile(path)
+            rows = pf.metadata.num_rows
+            data = pf.read()
+        columns = tuple((f.name, arrow_to_bq(f.type)) for f in data.schema)
     except Exception as e:  # noqa: BLE001 - pyarrow raises many types for a bad file
         # A file that cannot be read at all is bad input, like a malformed spec:
         # stop before anything is sent to BigQuery.
@@ -147,6 +221,7 @@ def inspect_source(desired: DesiredState, load: Load, index: int) -> SourceFile:
         problems.append("file has no rows")
     problems += _key_problems(data, load.keys)
     problems += _placeholder_hits(data, desired.placeholder_values, load.placeholders)
+    problems += _file_gates(data, load)
     for name, t in columns:
         if t.startswith("UNSUPPORTED"):
             problems.append(f"column {name}: unsupported type {t[12:-1]}")

@@ -169,14 +169,37 @@ class View(_Model):
     description: str | None = None
 
 
+class Intervals(_Model):
+    """Rows are intervals [start, end] (inclusive dates) that must tile from..to:
+    sorted by start, no gap, no overlap. For calendars the team edits by hand."""
+
+    start: str
+    end: str
+    label: str | None = None
+    covers_from: dt.date = Field(alias="from")
+    covers_to: dt.date = Field(alias="to")
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
+
+    @field_validator("start", "end", "label")
+    @classmethod
+    def _cols(cls, v: str | None) -> str | None:
+        return None if v is None else ids.check_column(v)
+
+
 class Load(_Model):
-    """A staging file merged into a table on its keys (never truncated)."""
+    """A staging file (Parquet, or CSV for small seed tables) merged into a table on
+    its keys (never truncated), after the file passes its gates."""
 
     source: str
     table: str
     keys: list[str] = Field(min_length=1)
     min_rows: int | None = Field(default=None, ge=0)
     placeholders: dict[str, list[Scalar]] = Field(default_factory=dict)
+    # File-level gates, checked on the file before anything is loaded.
+    intervals: Intervals | None = None
+    ranges: dict[str, Range] = Field(default_factory=dict)
+    min_distinct: dict[str, int] = Field(default_factory=dict)
 
     @field_validator("table")
     @classmethod
@@ -654,8 +677,8 @@ def _check_references(root: Path, disp: str, m: dict[str, Any], archive: Archive
         if ld.table not in m["tables"]:
             raise SpecError(disp, f"loads[{i}].table", f"table {ld.table!r} is not declared under 'tables'")
         resolve_in_root(root, ld.source, disp, f"loads[{i}].source", must_exist=False)
-        if not ld.source.endswith(".parquet"):
-            raise SpecError(disp, f"loads[{i}].source", "staging files must be Parquet (.parquet)")
+        if not ld.source.endswith((".parquet", ".csv")):
+            raise SpecError(disp, f"loads[{i}].source", "staging files must be Parquet (.parquet) or CSV (.csv)")
     for i, mg in enumerate(m["migrations"]):
         need_dataset(mg.to, f"migrations[{i}].to")
     for name, tr in m["transforms"].items():

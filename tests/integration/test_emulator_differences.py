@@ -132,3 +132,42 @@ def test_create_schema_ignores_location_option(adapter: Adapter, ds_prefix: str)
     api = f"{ds_prefix}api"
     adapter.create_dataset(api, "EU")
     assert dict(adapter.list_datasets())[api] == "EU"
+
+
+def test_tables_get_leaves_view_query_empty(adapter: Adapter, ds_prefix: str) -> None:
+    ds = f"{ds_prefix}a"
+    adapter.create_dataset(ds, "us-central1")
+    adapter.execute(f"CREATE VIEW {adapter.q(f'{ds}.v')} AS SELECT 1 AS x", location="us-central1")
+    assert adapter.client.get_table(adapter.table_id(f"{ds}.v")).view_query is None  # BigQuery: the SQL
+    assert adapter.view_definitions(ds, location="us-central1") == {"v": "SELECT 1 AS x"}
+
+
+def test_table_expiration_is_not_kept(adapter: Adapter, ds_prefix: str) -> None:
+    ds = f"{ds_prefix}a"
+    adapter.create_dataset(ds, "us-central1")
+    adapter.create_table(f"{ds}.t", [("id", "INT64", "NULLABLE")], expires_ms=1)
+    adapter.set_table_expiry(f"{ds}.t", 1)
+    adapter.execute(f"ALTER TABLE {adapter.q(f'{ds}.t')} SET OPTIONS("
+                    "expiration_timestamp = TIMESTAMP '2030-01-01 00:00:00+00')", location="us-central1")
+    # all three accepted, none kept: the table does not expire (BigQuery deletes it)
+    assert adapter.client.get_table(adapter.table_id(f"{ds}.t")).expires is None
+    assert adapter.table_exists(f"{ds}.t")
+
+
+def test_alter_table_set_labels_does_not_parse(adapter: Adapter, ds_prefix: str) -> None:
+    ds = f"{ds_prefix}a"
+    adapter.create_dataset(ds, "us-central1")
+    adapter.create_table(f"{ds}.t", [("id", "INT64", "NULLABLE")])
+    with pytest.raises(BigQueryError, match="Parser Error"):
+        adapter.execute(f"ALTER TABLE {adapter.q(f'{ds}.t')} SET OPTIONS(labels = [('k', 'v')])",
+                        location="us-central1")
+
+
+def test_dml_stats_are_not_reported(adapter: Adapter, ds_prefix: str) -> None:
+    ds = f"{ds_prefix}a"
+    adapter.create_dataset(ds, "us-central1")
+    adapter.create_table(f"{ds}.t", [("id", "INT64", "NULLABLE")])
+    stats = adapter.run_dml(f"INSERT INTO {adapter.q(f'{ds}.t')} (id) VALUES (1), (2)",
+                            location="us-central1")
+    assert stats.affected == 2
+    assert (stats.inserted, stats.updated, stats.deleted) == (None, None, None)  # BigQuery: 2, 0, 0
