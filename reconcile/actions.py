@@ -24,6 +24,8 @@ class Action:
     """Common fields. `blocked_by` names the actions (by key) or reasons that stop this one."""
 
     blocked_by: tuple[str, ...] = ()
+    # Runs after the archive phase: it reads data the archive step puts in place.
+    late: bool = False
 
     # Class-level traits, overridden per type.
     destructive: ClassVar[bool] = False

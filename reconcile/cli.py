@@ -9,7 +9,6 @@ Reads the spec and the staging files first and stops with one clear message
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -304,6 +303,8 @@ def _age(seconds: float) -> str:
 
 
 def cmd_local(args) -> int:
+    import json
+
     from . import stack
 
     if args.local_command not in ("up", "down", "status"):

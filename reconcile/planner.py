@@ -369,6 +369,8 @@ class _Planner:
                 failing[ref] = bad
 
         fixed: dict[tuple[str, str], str] = {}  # (table, kind) -> transform name
+        archive_ds = self.d.archive.dataset if self.d.archive else None
+        late_outputs: set[str] = set()
         for name, tr in self.d.transforms.items():
             reasons: list[str] = []
             for out in tr.outputs:
@@ -382,30 +384,40 @@ class _Planner:
                     if fnmatch.fnmatchcase(ref, pattern) and any(r.kind == kind for r in bad):
                         fixed[(ref, kind)] = name
                         reasons.append(f"fixes {kind} on {ref}")
+                for ref in sorted(data_touched):
+                    # New data arrives in this plan (e.g. a migrated copy of a table with
+                    # the audit's placeholders): the repair runs after it, idempotently.
+                    if fnmatch.fnmatchcase(ref, pattern):
+                        reasons.append(f"repairs {ref} after it changes")
             if tr.schedule is None and tr.inputs and not reasons:
                 fp = transform_fingerprint(tr.inputs, {i: self.rows(i) if i in self.s.tables else None
                                                        for i in tr.inputs})
-                recorded = [e for e in self.s.ledger if e.source == TRANSFORM_SOURCE_PREFIX + name]
+                recorded = sorted((e for e in self.s.ledger if e.source == TRANSFORM_SOURCE_PREFIX + name),
+                                  key=lambda e: e.loaded_at or "")
                 inputs_touched = any(i in self.touched for i in tr.inputs)
                 if inputs_touched or not recorded or recorded[-1].content_hash != fp:
                     if not all(o in self.s.tables for o in tr.outputs) or recorded or inputs_touched:
                         reasons.append("inputs changed since the last build" if recorded or inputs_touched
                                        else "never built by this tool")
             if reasons:
+                late = any(i.split(".")[0] == archive_ds for i in tr.inputs)
                 self.add(RunTransform(name=name, sql_file=tr.sql, outputs=tuple(tr.outputs),
-                                      reason="; ".join(dict.fromkeys(reasons)),
+                                      reason="; ".join(dict.fromkeys(reasons)), late=late,
                                       blocked_by=self.blockers(*tr.outputs, *tr.inputs)))
                 self.touched.update(tr.outputs)
+                if late:
+                    late_outputs.update(tr.outputs)
 
         for ref in self.expectation_tables():
             exp = self.expectations_of(ref)
             checks = tuple(r.check for r in evaluate(exp, {}, None))
+            late = ref in late_outputs
             if ref in data_touched or ref not in self.s.tables:
                 # New data may change any metric: the gate runs after it.
-                self.add(Validate(table=ref, checks=checks, blocked_by=self.blockers(ref)))
+                self.add(Validate(table=ref, checks=checks, late=late, blocked_by=self.blockers(ref)))
                 continue
             if ref in self.touched:
-                self.add(Validate(table=ref, checks=checks, blocked_by=self.blockers(ref)))
+                self.add(Validate(table=ref, checks=checks, late=late, blocked_by=self.blockers(ref)))
             unfixed = [r for r in failing.get(ref, []) if (ref, r.kind) not in fixed]
             for r in unfixed:
                 self.add(ExpectationFailed(table=ref, check=r.check, expected=r.expected,
@@ -463,10 +475,12 @@ def order(actions: Iterable[Action]) -> list[Action]:
 
     def key(item: tuple[int, Action]) -> tuple:
         i, a = item
-        within = (i,) if isinstance(a, RunTransform) else (a.dataset, a.key)
-        return (phase_of(a), *within) if isinstance(a, RunTransform) else (phase_of(a), 0, *within)
+        phase = phase_of(a) + (100 if a.late else 0)
+        if isinstance(a, RunTransform):
+            return (phase, i, "", "")
+        return (phase, 0, a.dataset, a.key)
 
-    return [a for _, a in sorted(indexed, key=lambda it: (key(it)[0], str(key(it)[1:])))]
+    return [a for _, a in sorted(indexed, key=key)]
 
 
 def plan(desired: DesiredState, snapshot: Snapshot, sources: SourceManifest | None = None, *,

@@ -393,6 +393,11 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
     if desired is not None:
         for ref, typ in types.items():
             if typ in _OBSERVED:
+                try:
+                    ids.split_table_ref(ref)  # BigQuery allows names this tool cannot quote
+                except ids.IdentifierError as e:
+                    log.warning("not observing %s: %s", ref, e)
+                    continue
                 exp = desired.expectations_for(ref)
                 if exp is not None and not exp.is_empty():
                     expectations[ref] = exp

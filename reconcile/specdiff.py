@@ -22,7 +22,6 @@ rows is resolved later against a snapshot (`Change.stakes`, see prcomment.py).
 from __future__ import annotations
 
 import difflib
-import fnmatch
 import io
 import json
 import subprocess
@@ -694,11 +693,22 @@ def spec_diff(spec_path: str | Path, base_ref: str) -> SpecDiff:
 
 
 def _md(value: object, limit: int = 300) -> str:
+    """Plain text for a Markdown table cell: one line, no HTML, no table breaks, no emphasis."""
     s = " ".join(str(value).split())
     if len(s) > limit:
         s = s[: limit - 1] + "…"
-    s = s.replace("\\", "\\\\").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return s.replace("|", "\\|").replace("`", "\\`")
+    s = s.replace("\\", "\\\\").replace("&", "&amp;").replace("<", "&lt;")
+    for ch in "|`*":
+        s = s.replace(ch, "\\" + ch)
+    return s
+
+
+def _code(value: object, limit: int = 160) -> str:
+    """An object name as inline code (no escaping inside code spans, except the table pipe)."""
+    s = " ".join(str(value).split()).replace("`", "'")
+    if len(s) > limit:
+        s = s[: limit - 1] + "…"
+    return "`" + s.replace("|", "\\|") + "`"
 
 
 def render_text(d: SpecDiff) -> str:
@@ -722,7 +732,7 @@ def change_row(c: Change, detail_items: int = 3) -> str:
     shown = list(c.details[:detail_items])
     if len(c.details) > detail_items:
         shown.append(f"… (+{len(c.details) - detail_items} more)")
-    return (f"| {_SYMBOL[c.change]} | {_md(c.section)} | `{_md(c.object, 120)}` | {c.change} | "
+    return (f"| {_SYMBOL[c.change]} | {c.section} | {_code(c.object)} | {c.change} | "
             f"{_md('; '.join(shown))} | {_md('; '.join(c.destructive)) if c.destructive else ''} |")
 
 
@@ -731,10 +741,10 @@ CHANGE_HEAD = ["| | section | object | change | details | destructive because |"
 
 def render_markdown(d: SpecDiff, *, max_rows: int = 100, heading: str = "###") -> str:
     """Markdown: summary, destructive changes first, then every change (capped), details folded."""
-    about = f"`{_md(d.spec)}` at `{_md(d.base_ref)}` → working tree"
+    about = f"{_code(d.spec)} at {_code(d.base_ref)} → working tree"
     lines = [f"{heading} Spec diff", "", f"**{_md(d.summary())}** ({about})."]
     if d.base_missing:
-        lines += ["", f"The spec did not exist at `{_md(d.base_ref)}`: everything is new."]
+        lines += ["", f"The spec did not exist at {_code(d.base_ref)}: everything is new."]
     if not d.changes:
         return "\n".join(lines) + "\n"
     ordered = list(d.destructive) + [c for c in d.changes if not c.is_destructive]
@@ -743,11 +753,11 @@ def render_markdown(d: SpecDiff, *, max_rows: int = 100, heading: str = "###") -
     if len(ordered) > max_rows:
         lines += ["", f"… and {len(ordered) - max_rows:,} more changes (`reconcile spec-diff --format json` "
                       f"lists them all)"]
-    folded = [c for c in ordered[:max_rows] if len(c.details) > 3 or c.file]
+    folded = ordered[:max_rows]
     if folded:
-        lines += ["", "<details><summary>Field-level details</summary>", ""]
+        lines += ["", "<details><summary>Where and field-level details</summary>", ""]
         for c in folded:
-            lines.append(f"- `{_md(c.name, 160)}` ({_md(c.file)}: `{_md(c.field)}`)")
+            lines.append(f"- {_code(c.name)} in {_code(c.file + ': ' + c.field)}")
             lines += [f"  - {_md(x)}" for x in c.details[:20]]
             if len(c.details) > 20:
                 lines.append(f"  - … (+{len(c.details) - 20} more)")
@@ -779,7 +789,3 @@ def run(args) -> int:
     if getattr(args, "out", None):
         Path(args.out).write_text(out, encoding="utf-8")
     return d.exit_code()
-
-
-def matches_pattern(name: str, pattern: str) -> bool:
-    return fnmatch.fnmatchcase(name, pattern)

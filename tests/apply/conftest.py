@@ -1,0 +1,17 @@
+"""Fixtures of the apply tests: the real staging files, built once per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reconcile.demo.data import build_staging
+
+
+@pytest.fixture(scope="session")
+def staging_src(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo's staging Parquet files (real public data), written once."""
+    out = tmp_path_factory.mktemp("staging_src")
+    build_staging(out)
+    return out
