@@ -1,0 +1,226 @@
+"""What a plan means for a run, and what a run did: drift, convergence, result reports.
+
+`assess(plan)` sorts a plan's actions into three piles:
+
+- drift: the warehouse differs from the desired state. Either apply would change
+  something (a change), or a human must decide (a wrong-region dataset, a schema
+  conflict, a failed expectation), or an action is blocked by one of those.
+- waiting on inputs: a staging file is missing or refused by its gate, and the
+  actions blocked only by such files. The warehouse cannot be blamed for these, and
+  no apply can fix them: they are reported, never counted as drift, so a spec
+  naming a source that does not exist yet can still converge.
+- unmanaged: objects the spec does not own; listed, never touched.
+
+A run has converged when no action failed and the plan read after it has no drift.
+The drift-detection flow fails on drift; the reconcile flow fails unless converged.
+
+`render_result_markdown` reports one run (per object: outcome, observed values,
+seconds). Pure: strings in, strings out; no I/O, no clock, no Prefect.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+from .actions import Action, MissingSource, Plan, RefuseLoad, Unmanaged
+from .render import describe
+
+INPUT_PROBLEMS: tuple[type[Action], ...] = (MissingSource, RefuseLoad)
+_CELL = 160
+
+
+@dataclass(frozen=True)
+class Assessment:
+    drift: tuple[Action, ...]
+    waiting_on_inputs: tuple[Action, ...]
+    unmanaged: tuple[Action, ...]
+
+    @property
+    def in_sync(self) -> bool:
+        return not self.drift
+
+    def counts(self) -> dict[str, int]:
+        """Drift per action kind, sorted by kind."""
+        out: dict[str, int] = {}
+        for a in self.drift:
+            out[a.kind] = out.get(a.kind, 0) + 1
+        return dict(sorted(out.items()))
+
+    def summary(self) -> str:
+        if not self.drift:
+            return "no drift"
+        return f"{len(self.drift)} difference(s): " + ", ".join(f"{k} {n}" for k, n in self.counts().items())
+
+
+def assess(plan: Plan) -> Assessment:
+    """Sort a plan's actions into drift, waiting on inputs, and unmanaged. Pure."""
+    inputs = {a.key for a in plan.actions if isinstance(a, INPUT_PROBLEMS)}
+    drift, waiting, unmanaged = [], [], []
+    for a in plan.actions:
+        if isinstance(a, Unmanaged):
+            unmanaged.append(a)
+        elif isinstance(a, INPUT_PROBLEMS) or (a.blocked_by and set(a.blocked_by) <= inputs):
+            waiting.append(a)
+        else:
+            drift.append(a)
+    return Assessment(tuple(drift), tuple(waiting), tuple(unmanaged))
+
+
+# ---------------------------------------------------------------- run results
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """One run of the pipeline, as the flows hand it to the renderer.
+
+    `outcomes` are the executor's Outcome objects (or dicts with the same keys),
+    `attempts` maps an action key to the attempts it took, `timings` the seconds
+    spent per stage."""
+
+    title: str
+    project: str
+    target: str
+    run_id: str
+    converged: bool
+    reason: str
+    outcomes: Sequence[Any]
+    after: Assessment | None
+    dry_run: bool = False
+    attempts: dict[str, int] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    not_run: Sequence[Action] = ()
+    flow_run_url: str | None = None
+
+
+def _cell(value: object, limit: int = _CELL) -> str:
+    s = " ".join(str(value).split())
+    if len(s) > limit:
+        s = s[: limit - 1] + "…"
+    s = s.replace("\\", "\\\\").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return s.replace("|", "\\|").replace("`", "\\`")
+
+
+def _get(o: Any, name: str) -> Any:
+    return o.get(name) if isinstance(o, dict) else getattr(o, name)
+
+
+def format_observed(observed: dict[str, Any] | None) -> str:
+    """`rows=6,380; location=us-central1`: observed values, compact, long values cut."""
+    if not observed:
+        return ""
+    parts = []
+    for k, v in observed.items():
+        if k == "sql":
+            continue  # the statement itself is in the repository; keep the table readable
+        if isinstance(v, bool) or v is None:
+            text = str(v).lower()
+        elif isinstance(v, int):
+            text = f"{v:,}"
+        elif isinstance(v, float):
+            text = f"{v:,.3g}"
+        elif isinstance(v, (list, tuple, dict)):
+            text = json.dumps(v, default=str, sort_keys=True)
+        else:
+            text = str(v)
+        parts.append(f"{k}={text}")
+    return "; ".join(parts)
+
+
+_STATUS_MARK = {"done": "✅", "noop": "➖", "dry-run": "📝", "skipped": "⏭️", "blocked": "⛔",
+                "failed": "❌", "not run": "⏸️"}
+
+
+def render_result_markdown(r: RunReport, *, max_rows: int = 300) -> str:
+    """The result artifact: verdict, per-object outcomes, what is left, timings."""
+    verdict = ("📝 dry run" if r.dry_run else "✅ converged" if r.converged else "❌ not converged")
+    lines = [f"# {r.title}: {r.project} — {verdict}", ""]
+    lines.append(f"{_cell(r.reason, 1000)}")
+    lines.append("")
+    meta = [f"run `{r.run_id}`", f"target `{r.target}`"]
+    if r.flow_run_url:
+        meta.append(f"[flow run]({r.flow_run_url})")
+    lines.append(" · ".join(meta))
+    lines.append("")
+
+    counts: dict[str, int] = {}
+    for o in r.outcomes:
+        counts[_get(o, "status")] = counts.get(_get(o, "status"), 0) + 1
+    if r.not_run:
+        counts["not run"] = len(r.not_run)
+    if counts:
+        lines.append("**Outcomes:** " + ", ".join(f"{_STATUS_MARK.get(k, '')} {k} {n}"
+                                                   for k, n in sorted(counts.items())))
+        lines.append("")
+        lines.append("| | object | action | outcome | observed | attempts | seconds |")
+        lines.append("|---|---|---|---|---|---|---|")
+        rows = list(r.outcomes)
+        for o in rows[:max_rows]:
+            status = _get(o, "status")
+            key = _get(o, "key")
+            lines.append("| " + " | ".join([
+                _STATUS_MARK.get(status, ""), _cell(_get(o, "target")), _cell(_get(o, "kind")),
+                _cell(f"{status}: {_get(o, 'detail')}"), _cell(format_observed(_get(o, "observed"))),
+                str(r.attempts.get(key, 1)), f"{float(_get(o, 'seconds') or 0):.2f}"]) + " |")
+        for a in list(r.not_run)[: max(0, max_rows - len(rows))]:
+            lines.append(f"| {_STATUS_MARK['not run']} | {_cell(a.target)} | {a.kind} | "
+                         f"not run: an earlier action failed | | 0 | |")
+        hidden = len(rows) + len(r.not_run) - max_rows
+        if hidden > 0:
+            lines.append("")
+            lines.append(f"… and {hidden:,} more (all outcomes are in the ops run_records table)")
+        lines.append("")
+    else:
+        lines.append("Nothing to apply.")
+        lines.append("")
+
+    if r.after is not None and not r.dry_run:
+        lines.append("## The warehouse after the run")
+        lines.append("")
+        if r.after.drift:
+            lines.append(f"Still different from the desired state ({r.after.summary()}):")
+            lines.append("")
+            lines.extend(_action_list(r.after.drift))
+        else:
+            lines.append("No drift: the warehouse matches the desired state.")
+        lines.append("")
+    if r.after is not None and r.after.waiting_on_inputs:
+        lines.append("## Waiting on inputs (not drift; no apply can fix these)")
+        lines.append("")
+        lines.extend(_action_list(r.after.waiting_on_inputs))
+        lines.append("")
+    if r.after is not None and r.after.unmanaged:
+        lines.append(f"{len(r.after.unmanaged)} unmanaged object(s) listed, never touched.")
+        lines.append("")
+    if r.timings:
+        lines.append("**Timings:** " + " · ".join(f"{k} {v:.1f}s" for k, v in r.timings.items()))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def render_drift_markdown(plan: Plan, a: Assessment, *, target: str, run_id: str,
+                          plan_markdown: str) -> str:
+    """The drift artifact: what differs, named, then the full plan."""
+    lines = [f"# Drift detected: {plan.project} — {a.summary()}", "",
+             f"run `{run_id}` · target `{target}` · snapshot {plan.snapshot_taken_at or '?'}", "",
+             "## What differs", ""]
+    lines.extend(_action_list(a.drift))
+    lines.append("")
+    if a.waiting_on_inputs:
+        lines.append(f"Also {len(a.waiting_on_inputs)} item(s) waiting on inputs (not drift).")
+        lines.append("")
+    lines.append("## Plan")
+    lines.append("")
+    lines.append(plan_markdown)
+    return "\n".join(lines)
+
+
+def _action_list(actions: Iterable[Action], limit: int = 100) -> list[str]:
+    actions = list(actions)
+    out = [f"- **{a.kind}** `{_cell(a.target)}`: {_cell(describe(a), 300)}"
+           + (f" (blocked by {_cell(', '.join(a.blocked_by), 200)})" if a.blocked_by else "")
+           for a in actions[:limit]]
+    if len(actions) > limit:
+        out.append(f"- … and {len(actions) - limit:,} more")
+    return out
