@@ -84,6 +84,25 @@ def build_parser() -> argparse.ArgumentParser:
     s = dsub.add_parser("seed", help="build the cbi-v14 audit-time warehouse and the staging folder")
     _common(s, fmt=False)
 
+    # Pull-request reports (docs/pr-workflow.md): no BigQuery, no credentials.
+    spec_help = f"desired-state YAML (default: {DEFAULT_SPEC})"
+    p = sub.add_parser("spec-diff", help="what the spec change does: added, removed, modified, destructive")
+    p.add_argument("--base", required=True, metavar="REF", help="git ref to compare with (e.g. origin/main)")
+    p.add_argument("--spec", default=os.environ.get("RECONCILE_SPEC", DEFAULT_SPEC), help=spec_help)
+    p.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    p.add_argument("--out", metavar="FILE", help="also write the report to FILE")
+    p.add_argument("-v", "--verbose", action="store_true", help="log more")
+    p = sub.add_parser("lint", help="check the spec against the migration plan's success rules")
+    p.add_argument("--spec", default=os.environ.get("RECONCILE_SPEC", DEFAULT_SPEC), help=spec_help)
+    p.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    p.add_argument("-v", "--verbose", action="store_true", help="log more")
+    p = sub.add_parser("pr-comment", help="one Markdown PR comment: spec diff, lint, offline plan")
+    p.add_argument("--base", required=True, metavar="REF", help="git ref the PR merges into (e.g. origin/main)")
+    p.add_argument("--snapshot", metavar="FILE", help="saved snapshot to plan against offline")
+    p.add_argument("--spec", default=os.environ.get("RECONCILE_SPEC", DEFAULT_SPEC), help=spec_help)
+    p.add_argument("--out", metavar="FILE", help="write the comment to FILE (default: stdout)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log more")
+
     p = sub.add_parser("local", help="the local stack: BigQuery emulator, Prefect server, deployments, worker")
     lsub = p.add_subparsers(dest="local_command", metavar="ACTION")
     for name, text in (("up", "start (or reuse) the stack on 127.0.0.1 and deploy prefect.yaml"),
@@ -327,8 +346,26 @@ def cmd_local(args) -> int:
     return EXIT_OK
 
 
+def cmd_spec_diff(args) -> int:
+    from . import specdiff
+
+    return specdiff.run(args)
+
+
+def cmd_lint(args) -> int:
+    from . import lint
+
+    return lint.run(args)
+
+
+def cmd_pr_comment(args) -> int:
+    from . import prcomment
+
+    return prcomment.run(args)
+
+
 COMMANDS = {"plan": cmd_plan, "apply": cmd_apply, "snapshot": cmd_snapshot, "demo": cmd_demo,
-            "local": cmd_local}
+            "local": cmd_local, "spec-diff": cmd_spec_diff, "lint": cmd_lint, "pr-comment": cmd_pr_comment}
 
 
 def main(argv: list[str] | None = None) -> int:

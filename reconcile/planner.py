@@ -56,6 +56,14 @@ def backup_name(dataset: str, table: str, suffix: str = "") -> str:
     return f"backup__{dataset}__{table}{suffix}"
 
 
+def replacement_backup(desired: DesiredState, destination: str, rows: int) -> str:
+    """Where a migration destination about to be replaced (holding `rows` rows) is backed up
+    first: "<archive or ops>.backup__<dataset>__<table>__<rows>rows". Pure."""
+    ds, table = destination.split(".", 1)
+    bds = desired.archive.dataset if desired.archive else desired.ops_dataset
+    return f"{bds}.{backup_name(ds, table, f'__{rows}rows')}"
+
+
 def archive_name(dataset: str, table: str) -> str:
     return f"{dataset}__{table}"
 
@@ -285,8 +293,9 @@ class _Planner:
                 self.managed_tables.add(dst)
                 src_rows = self.rows(src)
                 live = self.s.tables.get(dst)
-                entry = next((e for e in self.s.ledger if e.table == dst
-                              and e.source == MIGRATION_SOURCE_PREFIX + src), None)
+                # The latest copy counts (a replaced destination has older entries too).
+                entry = next((e for e in sorted(self.s.ledger, key=lambda e: e.loaded_at or "", reverse=True)
+                              if e.table == dst and e.source == MIGRATION_SOURCE_PREFIX + src), None)
                 blocked = self.blockers(src, dst)
                 if live is not None:
                     if entry is not None and entry.rows == src_rows:
@@ -294,9 +303,9 @@ class _Planner:
                     if entry is None and live.rows == src_rows:
                         continue
                     # The destination exists with other rows: replacing it is destructive.
-                    backup = backup_name(mg.to, dst.split(".")[1], f"__{live.rows or 0}rows")
-                    if f"{bds}.{backup}" not in self.s.tables:
-                        self.add(BackupTable(source=dst, backup=f"{bds}.{backup}", rows=live.rows or 0,
+                    backup = replacement_backup(self.d, dst, live.rows or 0)
+                    if backup not in self.s.tables:
+                        self.add(BackupTable(source=dst, backup=backup, rows=live.rows or 0,
                                              blocked_by=blocked))
                     self.add(MigrateTable(source=src, destination=dst, rows=src_rows,
                                           replace_rows=live.rows or 0,

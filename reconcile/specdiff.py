@@ -162,8 +162,11 @@ def read_base(spec_path: str | Path, ref: str) -> Side | None:
         raise GitError(f"--base: {ref!r} is not a commit in {top} (fetch it first, e.g. "
                        f"`git fetch origin {ref}`, or check out with fetch-depth: 0)") from None
     root = find_root(spec_abs)
-    rel_spec = spec_abs.relative_to(top.resolve()).as_posix()
-    rel_root = root.resolve().relative_to(top.resolve()).as_posix()
+    try:
+        rel_spec = spec_abs.relative_to(top.resolve()).as_posix()
+        rel_root = root.resolve().relative_to(top.resolve()).as_posix()
+    except ValueError:
+        raise GitError(f"{spec_path} is not inside the git repository {top}") from None
     try:
         _git(["cat-file", "-e", f"{ref}:{rel_spec}"], top)
     except GitError:
@@ -250,47 +253,57 @@ def _num(x: float | int | None) -> str:
 
 
 def loosened(old: Expectations | None, new: Expectations | None, what: str) -> list[str]:
-    """Why `new` checks less than `old` (empty if it checks as much or more)."""
+    """Why `new` checks less than `old` (empty if it checks as much or more).
+
+    `what` prefixes each reason (e.g. "expect"); empty when the object says it already."""
     if old is None or old.is_empty():
         return []
+    what = f"{what}: " if what else ""
     if new is None or new.is_empty():
-        return [f"{what}: every expectation removed (the gate no longer checks this data)"]
+        return [f"{what}every expectation removed (the gate no longer checks this data)"]
     out = []
     for name in ("min_rows", "min_columns"):
         o, n = getattr(old, name), getattr(new, name)
         if o is not None and (n is None or n < o):
-            out.append(f"{what}: {name} lowered {o} -> {_v(n)}")
+            out.append(f"{what}{name} lowered {o} -> {_v(n)}")
     for col, o in sorted(old.min_distinct.items()):
         n = new.min_distinct.get(col)
         if n is None or n < o:
-            out.append(f"{what}: min_distinct.{col} lowered {o} -> {_v(n)}")
+            out.append(f"{what}min_distinct.{col} lowered {o} -> {_v(n)}")
     for col, o in sorted(old.ranges.items()):
         n = new.ranges.get(col)
         if n is None:
-            out.append(f"{what}: range of {col} removed (was {_num(o.min)}..{_num(o.max)})")
+            out.append(f"{what}range of {col} removed (was {_num(o.min)}..{_num(o.max)})")
             continue
         if o.min is not None and (n.min is None or n.min < o.min):
-            out.append(f"{what}: range of {col} widened: min {_num(o.min)} -> {_num(n.min)}")
+            out.append(f"{what}range of {col} widened: min {_num(o.min)} -> {_num(n.min)}")
         if o.max is not None and (n.max is None or n.max > o.max):
-            out.append(f"{what}: range of {col} widened: max {_num(o.max)} -> {_num(n.max)}")
+            out.append(f"{what}range of {col} widened: max {_num(o.max)} -> {_num(n.max)}")
     for col, o in sorted(old.placeholders.items()):
         n = new.placeholders.get(col)
         if n is None:
-            out.append(f"{what}: placeholder check on {col} removed (was {_v(o)})")
+            out.append(f"{what}placeholder check on {col} removed (was {_v(o)})")
             continue
         gone = [v for v in o if v not in n]
         if gone:
-            out.append(f"{what}: fewer placeholders on {col}: {_v(gone)} no longer rejected")
+            out.append(f"{what}fewer placeholders on {col}: {_v(gone)} no longer rejected")
     if old.coverage is not None:
         n = new.coverage
         oc = old.coverage
         if n is None:
-            out.append(f"{what}: coverage removed (was {oc.column} {oc.start}..{oc.end})")
+            out.append(f"{what}coverage removed (was {oc.column} {oc.start}..{oc.end})")
         elif n.column != oc.column:
-            out.append(f"{what}: coverage now on {n.column}, was {oc.column}")
+            out.append(f"{what}coverage now on {n.column}, was {oc.column}")
         elif n.start > oc.start or n.end < oc.end:
-            out.append(f"{what}: coverage shortened {oc.start}..{oc.end} -> {n.start}..{n.end}")
+            out.append(f"{what}coverage shortened {oc.start}..{oc.end} -> {n.start}..{n.end}")
+        if n is not None and n.tolerance_days > oc.tolerance_days:
+            out.append(f"{what}coverage tolerance widened {oc.tolerance_days} -> {n.tolerance_days} days")
     return out
+
+
+def _file_gates(load: dict[str, Any]) -> Expectations:
+    return Expectations.model_validate({"ranges": load.get("ranges") or {},
+                                        "min_distinct": load.get("min_distinct") or {}}, strict=False)
 
 
 def _exp_dict(e: Expectations | None) -> dict[str, Any]:
@@ -498,8 +511,7 @@ class _Differ:
             for ld in d.loads:
                 per_table[ld.table] = per_table.get(ld.table, 0) + 1
             return {(ld.table if per_table[ld.table] == 1 else f"{ld.table} <- {ld.source}"):
-                    (i, {"source": ld.source, "table": ld.table, "keys": list(ld.keys),
-                         "min_rows": ld.min_rows, "placeholders": dict(ld.placeholders)})
+                    (i, {**ld.model_dump(mode="json", by_alias=True), "keys": list(ld.keys)})
                     for i, ld in enumerate(d.loads)}
 
         old, new = state(self.b), state(self.h)
@@ -525,6 +537,10 @@ class _Differ:
                 bad.append(f"min_rows lowered {o['min_rows']} -> {_v(n['min_rows'])}")
             for col, vals in sorted(o["placeholders"].items()):
                 bad += _placeholders_lost(vals, n["placeholders"].get(col, []), f"placeholders.{col}")
+            # The file gates (ranges, min_distinct) loosen as expectations do.
+            bad += loosened(_file_gates(o), _file_gates(n), "file gate")
+            if o.get("intervals") and not n.get("intervals"):
+                bad.append("file gate: intervals check removed")
             self.add("loads", k, "modified", lines, bad, where=self.hside.origins.at("loads", i),
                      stakes=[Stake("table", n["table"])] if bad else [])
 
@@ -604,12 +620,12 @@ class _Differ:
             self.add("expectations", p, "added", [_brief(_exp_dict(new[p]))],
                      where=self.origin(False, "expectations", p))
         for p in removed:
-            self.add("expectations", p, "removed", [_brief(_exp_dict(old[p]))], loosened(old[p], None, p),
+            self.add("expectations", p, "removed", [_brief(_exp_dict(old[p]))], loosened(old[p], None, ""),
                      where=self.origin(True, "expectations", p), stakes=[Stake("tables", p)])
         for p in both:
             lines = field_changes(_exp_dict(old[p]), _exp_dict(new[p]))
             if lines:
-                bad = loosened(old[p], new[p], p)
+                bad = loosened(old[p], new[p], "")
                 self.add("expectations", p, "modified", lines, bad,
                          where=self.origin(False, "expectations", p),
                          stakes=[Stake("tables", p)] if bad else [])

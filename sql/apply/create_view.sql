@@ -1,4 +1,4 @@
 -- Apply: a view from the spec's SQL file (views hold no data: replacing is safe).
--- ${body} is the view file's text, trusted like a transform's SQL.
+-- The body is the view file's text, trusted like a transform's SQL.
 CREATE OR REPLACE VIEW ${view} AS
 ${body}

@@ -1,7 +1,7 @@
 -- Apply: merge a staging file, loaded into a temporary table, into its target on the
 -- declared keys. Only rows whose non-key values differ (NULL-safe: IS DISTINCT FROM)
 -- are updated, new keys are inserted, nothing is deleted or truncated. Columns are
--- listed (the emulator rejects INSERT ROW). Every ${...} is built by the executor
+-- listed (the emulator rejects INSERT ROW). Every placeholder is filled by the executor
 -- from validated, backtick-quoted column names.
 MERGE ${target} AS T
 USING ${source} AS S

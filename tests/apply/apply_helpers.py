@@ -25,19 +25,11 @@ from reconcile.sqltext import qtable, render_sql
 
 PROJECT = "cbi-v14"
 
-WEATHER_COLUMNS = """\
-      - {name: date, type: DATE, mode: REQUIRED}
-      - {name: station, type: STRING, mode: REQUIRED}
-      - {name: precipitation, type: FLOAT64}
-      - {name: temp_max, type: FLOAT64}
-      - {name: temp_min, type: FLOAT64}
-      - {name: wind, type: FLOAT64}
-      - {name: weather, type: STRING}
-"""
-VIX_COLUMNS = """\
-      - {name: date, type: DATE, mode: REQUIRED}
-      - {name: vix_close, type: FLOAT64}
-"""
+# Column lists as YAML flow sequences (one line: safe inside an indented spec text).
+WEATHER_COLUMNS = ("[{name: date, type: DATE, mode: REQUIRED}, {name: station, type: STRING, mode: REQUIRED}, "
+                   "{name: precipitation, type: FLOAT64}, {name: temp_max, type: FLOAT64}, "
+                   "{name: temp_min, type: FLOAT64}, {name: wind, type: FLOAT64}, {name: weather, type: STRING}]")
+VIX_COLUMNS = "[{name: date, type: DATE, mode: REQUIRED}, {name: vix_close, type: FLOAT64}]"
 
 
 def write_spec(root: Path, text: str, files: dict[str, str] | None = None) -> DesiredState:

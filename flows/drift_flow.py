@@ -1,0 +1,65 @@
+"""Prefect flow `drift-detection`: snapshot -> plan, never applies.
+
+No drift: Completed. Drift: a Markdown artifact naming each difference (and the
+full plan), a Prefect event `reconcile.drift.detected` (counts per action kind, the
+run id) for an automation to notify on, and a Failed state. What counts as drift
+is decided in `reconcile.report.assess`: missing staging files and unmanaged
+objects are reported but are not drift. It takes no lease and no concurrency slot:
+it reads only, so it may run beside an apply.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
+from prefect.events import emit_event
+from prefect.runtime import flow_run
+from prefect.states import Completed, Failed
+from prefect.utilities.annotations import quote
+
+from flows.pipeline import DEFAULT_SPEC, ResponseWatch, artifact_key, plan_task, take_snapshot
+from reconcile import executor
+from reconcile.cli import connect
+from reconcile.render import describe, render_markdown
+from reconcile.report import assess, render_drift_markdown
+from reconcile.spec import load_spec
+
+EVENT = "reconcile.drift.detected"
+
+
+@flow(name="drift-detection", log_prints=True)
+def drift_detection(spec: str = DEFAULT_SPEC, target: str = "local",
+                    only: Optional[list[str]] = None):
+    """Compare the warehouse with the spec; fail (and emit an event) if they differ."""
+    logger = get_run_logger()
+    desired = load_spec(spec)
+    run_id = executor.new_run_id()
+    adapter = connect(desired, target, run_id=run_id)
+    snap = take_snapshot(quote(adapter), quote(desired), target, quote(ResponseWatch(adapter)))
+    p = plan_task(quote(desired), quote(snap), [], False, None, list(only or []))
+    a = assess(p)
+    if a.in_sync:
+        waiting = f"; {len(a.waiting_on_inputs)} item(s) waiting on inputs" if a.waiting_on_inputs else ""
+        msg = f"no drift on {desired.project} (target {target}){waiting}"
+        logger.info(msg)
+        return Completed(message=msg)
+
+    create_markdown_artifact(
+        markdown=render_drift_markdown(p, a, target=target, run_id=run_id, plan_markdown=render_markdown(p)),
+        key=artifact_key("drift", desired.project),
+        description=f"Drift on {desired.project} (target {target}, run {run_id})")
+    flow_run_id = str(flow_run.id) if flow_run.id else None
+    emit_event(
+        event=EVENT,
+        resource={"prefect.resource.id": f"reconcile.project.{desired.project}",
+                  "prefect.resource.name": desired.project,
+                  "reconcile.target": target},
+        payload={"project": desired.project, "target": target, "run_id": run_id,
+                 "flow_run_id": flow_run_id, "counts": a.counts(), "total": len(a.drift),
+                 "objects": [f"{x.kind} {x.target}" for x in a.drift[:50]]},
+    )
+    for x in a.drift:
+        logger.warning("drift: %s %s: %s", x.kind, x.target, describe(x))
+    return Failed(message=f"drift on {desired.project}: {a.summary()}")

@@ -1,0 +1,112 @@
+"""Prefect flows that change the warehouse: `reconcile` and the single-flow runs.
+
+`reconcile` plans the whole difference and applies it. The single-flow runs
+(`create`, `load`, `migrate`, `archive`, `relocate`, `validate`, `transforms`) run
+the same pipeline (`flows.pipeline.run_pipeline`) restricted to their action kinds
+with `reconcile.planner.restrict`: one implementation, several entry points.
+
+Each flow ends Completed only when what it is responsible for has converged, and
+Failed with the reason otherwise (see `reconcile.report`). Parameters are plain
+JSON values, so deployments and `prefect deployment run --param` can set them.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from prefect import flow
+
+from flows.pipeline import DEFAULT_SPEC, run_pipeline
+
+# The action kinds each single-flow run is restricted to. Diagnostics of the same
+# phase come along, so a run can say why it did not act (a missing source, a
+# wrong-region dataset waiting for approval, a failed expectation).
+KINDS: dict[str, tuple[str, ...]] = {
+    "create": ("CreateDataset", "CreateTable", "AddColumns", "CreateView", "FlagSchemaConflict"),
+    "load": ("MergeLoad", "RefuseLoad", "MissingSource"),
+    "migrate": ("BackupTable", "MigrateTable"),
+    "archive": ("ArchiveDataset",),
+    "relocate": ("RelocateDataset", "FlagRecreate"),
+    "validate": ("Validate", "ExpectationFailed"),
+    "transforms": ("RunTransform",),
+}
+
+
+@flow(name="reconcile", log_prints=True)
+def reconcile(spec: str = DEFAULT_SPEC, target: str = "local", dry_run: bool = False,
+              allow_destructive: bool = False, approvals: Optional[list[str]] = None,
+              only: Optional[list[str]] = None, wait_seconds: float = 60.0):
+    """Plan the difference between the spec and the warehouse, apply it, check it converged.
+
+    approvals: wrong-region datasets allowed to be recreated in their declared region.
+    only: restrict to action kinds (e.g. MergeLoad) and/or objects (dataset, dataset.table, globs).
+    wait_seconds: how long to wait for another apply on the same project to finish."""
+    return run_pipeline(flow_key="reconcile", title="Reconcile", spec=spec, target=target,
+                        dry_run=dry_run, allow_destructive=allow_destructive,
+                        approvals=approvals or [], only=only or [], wait_seconds=wait_seconds)
+
+
+def _single(name: str, title: str, *, spec: str, target: str, dry_run: bool,
+            allow_destructive: bool = False, approvals: Optional[list[str]] = None,
+            only: Optional[list[str]] = None, wait_seconds: float = 60.0):
+    return run_pipeline(flow_key=name, title=title, spec=spec, target=target, dry_run=dry_run,
+                        allow_destructive=allow_destructive, approvals=approvals or [],
+                        only=only or [], kinds=KINDS[name], wait_seconds=wait_seconds)
+
+
+@flow(name="create", log_prints=True)
+def create(spec: str = DEFAULT_SPEC, target: str = "local", dry_run: bool = False,
+           only: Optional[list[str]] = None, wait_seconds: float = 60.0):
+    """Create missing datasets, tables and views; add compatible columns."""
+    return _single("create", "Create datasets and tables", spec=spec, target=target, dry_run=dry_run,
+                   only=only, wait_seconds=wait_seconds)
+
+
+@flow(name="load", log_prints=True)
+def load(spec: str = DEFAULT_SPEC, target: str = "local", dry_run: bool = False,
+         only: Optional[list[str]] = None, wait_seconds: float = 60.0):
+    """Merge staging files not yet in the load ledger (temporary table + MERGE on keys)."""
+    return _single("load", "Load staging", spec=spec, target=target, dry_run=dry_run, only=only,
+                   wait_seconds=wait_seconds)
+
+
+@flow(name="migrate", log_prints=True)
+def migrate(spec: str = DEFAULT_SPEC, target: str = "local", dry_run: bool = False,
+            allow_destructive: bool = False, only: Optional[list[str]] = None,
+            wait_seconds: float = 60.0):
+    """Back up, then copy legacy tables to their new names; verify exact row counts."""
+    return _single("migrate", "Migrate legacy tables", spec=spec, target=target, dry_run=dry_run,
+                   allow_destructive=allow_destructive, only=only, wait_seconds=wait_seconds)
+
+
+@flow(name="archive", log_prints=True)
+def archive(spec: str = DEFAULT_SPEC, target: str = "local", dry_run: bool = False,
+            allow_destructive: bool = False, only: Optional[list[str]] = None,
+            wait_seconds: float = 60.0):
+    """Copy backup datasets into the archive dataset (sources deleted only if allowed)."""
+    return _single("archive", "Archive backups", spec=spec, target=target, dry_run=dry_run,
+                   allow_destructive=allow_destructive, only=only, wait_seconds=wait_seconds)
+
+
+@flow(name="relocate", log_prints=True)
+def relocate(approvals: list[str], spec: str = DEFAULT_SPEC, target: str = "local",
+             dry_run: bool = False, wait_seconds: float = 60.0):
+    """Recreate the approved wrong-region datasets in their declared region, data carried over."""
+    return _single("relocate", "Relocate datasets", spec=spec, target=target, dry_run=dry_run,
+                   approvals=approvals, only=list(approvals), wait_seconds=wait_seconds)
+
+
+@flow(name="validate", log_prints=True)
+def validate(spec: str = DEFAULT_SPEC, target: str = "local", only: Optional[list[str]] = None,
+             wait_seconds: float = 60.0):
+    """Re-check the data expectations (gates) of tables that changed or are new."""
+    return _single("validate", "Validate", spec=spec, target=target, dry_run=False, only=only,
+                   wait_seconds=wait_seconds)
+
+
+@flow(name="transforms", log_prints=True)
+def transforms(spec: str = DEFAULT_SPEC, target: str = "local", dry_run: bool = False,
+               only: Optional[list[str]] = None, wait_seconds: float = 60.0):
+    """Run the transforms the plan calls for (outputs missing, inputs changed, a fix due)."""
+    return _single("transforms", "Transforms", spec=spec, target=target, dry_run=dry_run, only=only,
+                   wait_seconds=wait_seconds)

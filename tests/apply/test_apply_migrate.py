@@ -1,0 +1,145 @@
+"""Apply: backups, migrations with verified counts, the archive, against the local BigQuery.
+
+The legacy tables are the demo's real legacy warehouse (`reconcile.demo.data.legacy_tables`),
+loaded under this test's dataset prefix: a legacy dataset in US (copied across regions),
+one in us-central1 (backed up as a table snapshot), and a backup dataset to consolidate.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from apply_helpers import apply_plan, assert_converged, checksum, load_table, make_plan, statuses, write_spec
+from reconcile.actions import MigrateTable, Plan
+from reconcile.bq import Adapter
+from reconcile.demo.data import legacy_tables
+from reconcile.planner import NEEDS_ALLOW, backup_name
+
+pytestmark = pytest.mark.integration
+
+
+def seed_legacy(adapter: Adapter, p: str, tmp: Path) -> None:
+    t = legacy_tables()
+    adapter.create_dataset(f"{p}legacy", "US")
+    adapter.create_dataset(f"{p}legacy_c1", "us-central1")
+    adapter.create_dataset(f"{p}bk_20251027", "US")
+    load_table(adapter, f"{p}legacy.crude_oil_prices", t["forecasting_data_warehouse.crude_oil_prices"], tmp, "US")
+    load_table(adapter, f"{p}legacy.vix_daily", t["forecasting_data_warehouse.vix_daily"], tmp, "US")
+    load_table(adapter, f"{p}legacy_c1.production_training_data_1m",
+               t["models_v4.production_training_data_1m"], tmp, "us-central1")
+    load_table(adapter, f"{p}bk_20251027.crude_oil_prices",
+               t["forecasting_data_warehouse_backup_20251027.crude_oil_prices"], tmp, "US")
+
+
+def spec_text(p: str) -> str:
+    return f"""\
+        version: 1
+        project: cbi-v14
+        default_location: us-central1
+        ops_dataset: {p}ops
+        datasets:
+          {p}market: {{}}
+          {p}training: {{}}
+          {p}ops: {{}}
+          {p}arch: {{}}
+        migrations:
+          - {{source: "{p}legacy.*", to: {p}market, rename: {{prefix: fwd_}}}}
+          - source: "{p}legacy_c1.production_training_data_*"
+            to: {p}training
+            rename: {{replace: [production_training_data_, zl_training_prod_allhistory_]}}
+        archive:
+          dataset: {p}arch
+          sources: ["{p}bk_*", "{p}legacy"]
+          keep: ["{p}legacy"]
+          delete_sources: true
+        """
+
+
+def test_backup_migrate_archive_converges_with_rows_intact(adapter: Adapter, ds_prefix: str,
+                                                            project_root: Path, tmp_path: Path) -> None:
+    p = ds_prefix
+    seed_legacy(adapter, p, tmp_path)
+    sums = {ref: checksum(adapter, ref) for ref in (
+        f"{p}legacy.crude_oil_prices", f"{p}legacy.vix_daily", f"{p}legacy_c1.production_training_data_1m",
+        f"{p}bk_20251027.crude_oil_prices")}
+    desired = write_spec(project_root, spec_text(p))
+    plan, _ = make_plan(adapter, desired)
+    assert [a.kind for a in plan.changes] == ["CreateDataset"] * 4 + ["BackupTable"] * 3 + \
+        ["MigrateTable"] * 3 + ["ArchiveDataset"] * 2
+    result = apply_plan(adapter, desired, plan)
+    assert result.ok, [(o.key, o.detail) for o in result.outcomes if o.status != "done"]
+    out = result.by_key()
+
+    # Backups first: a copy job across regions, a table snapshot within one; both verified.
+    bk_us = f"{p}arch.{backup_name(p + 'legacy', 'crude_oil_prices')}"
+    bk_c1 = f"{p}arch.{backup_name(p + 'legacy_c1', 'production_training_data_1m')}"
+    assert out[f"BackupTable:{p}legacy.crude_oil_prices"].observed == {"rows": 8321, "method": "copy job"}
+    assert out[f"BackupTable:{p}legacy_c1.production_training_data_1m"].observed["method"] == "table snapshot"
+    assert checksum(adapter, bk_us) == sums[f"{p}legacy.crude_oil_prices"]
+    assert checksum(adapter, bk_c1) == sums[f"{p}legacy_c1.production_training_data_1m"]
+
+    # Migrated copies hold exactly the source rows; the ledger says so.
+    assert checksum(adapter, f"{p}market.fwd_crude_oil_prices") == sums[f"{p}legacy.crude_oil_prices"]
+    assert checksum(adapter, f"{p}market.fwd_vix_daily") == sums[f"{p}legacy.vix_daily"]
+    assert checksum(adapter, f"{p}training.zl_training_prod_allhistory_1m") == \
+        sums[f"{p}legacy_c1.production_training_data_1m"]
+    ledger = adapter.query(f"SELECT table_ref, source, content_hash, `rows` FROM {adapter.q(p + 'ops.load_ledger')}"
+                           " ORDER BY table_ref")
+    assert {(r["source"], r["content_hash"], r["rows"]) for r in ledger} == {
+        (f"bq:{p}legacy.crude_oil_prices", "rows:8321", 8321), (f"bq:{p}legacy.vix_daily", "rows:1259", 1259),
+        (f"bq:{p}legacy_c1.production_training_data_1m", "rows:2239", 2239)}
+
+    # Archive: the backup dataset copied then deleted; the legacy dataset copied and kept.
+    datasets = dict(adapter.list_datasets())
+    assert f"{p}bk_20251027" not in datasets and f"{p}legacy" in datasets
+    assert checksum(adapter, f"{p}arch.{p}bk_20251027__crude_oil_prices") == sums[f"{p}bk_20251027.crude_oil_prices"]
+    assert checksum(adapter, f"{p}arch.{p}legacy__crude_oil_prices") == sums[f"{p}legacy.crude_oil_prices"]
+    assert out[f"ArchiveDataset:{p}legacy"].observed["deleted_source"] is False
+    assert_converged(adapter, desired)
+
+    # The source loses rows later (a legacy cleanup): replacing the copy is destructive,
+    # so it waits for --allow-destructive; then the old copy is backed up, replaced, verified.
+    adapter.execute(f"DELETE FROM {adapter.q(p + 'legacy_c1.production_training_data_1m')} "
+                    "WHERE date < '2011-01-01'")
+    left = adapter.count_rows(f"{p}legacy_c1.production_training_data_1m")
+    assert 0 < left < 2239
+    plan, _ = make_plan(adapter, desired)
+    mig = next(a for a in plan.actions if isinstance(a, MigrateTable))
+    assert mig.replace_rows == 2239 and NEEDS_ALLOW in mig.blocked_by and plan.exit_code() == 3
+    r = apply_plan(adapter, desired, plan)
+    assert statuses(r)[mig.key] == "blocked"
+    assert adapter.count_rows(f"{p}training.zl_training_prod_allhistory_1m") == 2239
+
+    plan, _ = make_plan(adapter, desired, allow_destructive=True)
+    r = apply_plan(adapter, desired, plan)
+    assert r.ok and statuses(r)[mig.key] == "done", [(o.key, o.detail) for o in r.outcomes]
+    assert r.by_key()[mig.key].observed == {"rows": left, "replaced_rows": 2239}
+    assert checksum(adapter, f"{p}training.zl_training_prod_allhistory_1m") == \
+        checksum(adapter, f"{p}legacy_c1.production_training_data_1m")
+    old_copy = f"{p}arch.{backup_name(p + 'training', 'zl_training_prod_allhistory_1m', '__2239rows')}"
+    assert checksum(adapter, old_copy) == sums[f"{p}legacy_c1.production_training_data_1m"]
+    assert_converged(adapter, desired, allow_destructive=True)
+
+
+def test_migration_refuses_an_unexpected_destination(adapter: Adapter, ds_prefix: str,
+                                                      project_root: Path, tmp_path: Path) -> None:
+    p = ds_prefix
+    seed_legacy(adapter, p, tmp_path)
+    desired = write_spec(project_root, spec_text(p))
+    adapter.create_dataset(f"{p}market", "us-central1")
+    # Something else wrote the destination after the plan was made: never overwritten.
+    t = legacy_tables()["forecasting_data_warehouse.vix_daily"]
+    load_table(adapter, f"{p}market.fwd_crude_oil_prices", t, tmp_path, "us-central1")
+    before_src = checksum(adapter, f"{p}legacy.crude_oil_prices")
+    before_dst = checksum(adapter, f"{p}market.fwd_crude_oil_prices")
+    plan = Plan(project=desired.project, actions=(
+        MigrateTable(source=f"{p}legacy.crude_oil_prices", destination=f"{p}market.fwd_crude_oil_prices",
+                     rows=8321),))
+    r = apply_plan(adapter, desired, plan)
+    o = r.outcomes[0]
+    assert o.status == "failed" and "exists with 1,259 rows" in o.detail
+    assert o.observed == {"destination_rows": 1259, "source_rows": 8321}
+    assert checksum(adapter, f"{p}legacy.crude_oil_prices") == before_src
+    assert checksum(adapter, f"{p}market.fwd_crude_oil_prices") == before_dst
