@@ -228,11 +228,10 @@ class _Planner:
                 continue
             if live.columns is None:
                 continue  # columns not read (offline snapshot without them): nothing to compare
-            have = {c.name: (canonical_type(c.type), _mode(c.type, c.mode)) for c in live.columns}
+            have = {c.name: _field(c.type, c.mode) for c in live.columns}
             added, conflicts = [], []
             for name, typ, mode in want:
-                typ = canonical_type(typ)
-                mode = _mode(typ, mode)
+                typ, mode = _field(typ, mode)
                 if name not in have:
                     if mode == "REQUIRED":
                         conflicts.append(f"new column {name} is REQUIRED: existing rows have no value")
@@ -511,10 +510,13 @@ def plan(desired: DesiredState, snapshot: Snapshot, sources: SourceManifest | No
                 snapshot_taken_at=snapshot.taken_at, notes=tuple(notes))
 
 
-def _mode(typ: str, mode: str) -> str:
-    # INFORMATION_SCHEMA reports a repeated field as ARRAY<T> (is_nullable NO/YES);
-    # the API and DDL as mode REPEATED. One spelling for both.
-    return "REPEATED" if typ.upper().startswith("ARRAY<") else mode
+def _field(typ: str, mode: str) -> tuple[str, str]:
+    """One spelling for a column: DDL and INFORMATION_SCHEMA say ARRAY<T>, the API
+    says T with mode REPEATED. Both become (T, REPEATED)."""
+    t = canonical_type(typ)
+    if t.startswith("ARRAY<") and t.endswith(">"):
+        return canonical_type(t[6:-1]), "REPEATED"
+    return t, mode
 
 
 def _norm_sql(sql: str) -> str:

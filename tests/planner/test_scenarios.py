@@ -167,3 +167,16 @@ def test_crashed_relocation_resumes_instead_of_creating():
 def test_view_drift_replaces_view():
     view = next(a for a in run_case("view_drift").actions if a.kind == "CreateView")
     assert view.replace
+
+
+def test_repeated_field_spellings_are_the_same_column():
+    """INFORMATION_SCHEMA/DDL say ARRAY<STRING>; the API says STRING REPEATED (the
+    snapshot reader uses the latter). Neither is a schema change."""
+    case = ROOT / "in_sync"
+    desired = load_spec(BASE / "spec.yaml", root=BASE)
+    data = json.loads((case / "snapshot.json").read_text())
+    for c in data["tables"]["raw.news"]["columns"]:
+        if c["name"] == "topics":
+            c.update(type="STRING", mode="REPEATED")
+    p = plan(desired, Snapshot.model_validate(data), _sources(case))
+    assert p.actions == ()
