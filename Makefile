@@ -4,7 +4,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup test plan
+.PHONY: setup test plan demo down status
 
 $(BIN)/reconcile: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -21,3 +21,26 @@ test: setup
 
 plan: setup
 	$(BIN)/reconcile plan
+
+# The README main command: environment, local stack (BigQuery, Prefect server,
+# deployments, worker), demo warehouse, then one reconcile run through Prefect.
+# The first run on the demo warehouse approves recreating market_data (seeded in US,
+# declared in us-central1); on later runs the approval has nothing left to act on.
+# Every other make target leaves the stack running; `make down` stops it.
+DEMO_RUN_PARAMS ?= --param approvals='["market_data"]'
+
+demo: setup
+	$(BIN)/reconcile local up
+	$(BIN)/reconcile demo seed
+	@api=$$($(BIN)/reconcile local status --api-url) || exit 1; \
+	echo "PREFECT_API_URL=$$api prefect deployment run 'reconcile/reconcile' $(DEMO_RUN_PARAMS) --watch"; \
+	PREFECT_API_URL=$$api $(BIN)/prefect deployment run 'reconcile/reconcile' $(DEMO_RUN_PARAMS) \
+	  --watch --watch-timeout 900; rc=$$?; \
+	PREFECT_API_URL=$$api $(BIN)/python -m flows.links reconcile/reconcile; \
+	echo "Stop the stack with: make down"; exit $$rc
+
+status: setup
+	$(BIN)/reconcile local status
+
+down:
+	@if [ -x $(BIN)/reconcile ]; then $(BIN)/reconcile local down; else echo "no .venv: nothing to stop"; fi

@@ -66,6 +66,18 @@ def cloud_client(project: str, credentials: Any = None) -> bigquery.Client:
     return bigquery.Client(project=project, credentials=credentials)
 
 
+def _default_timeout(http: Any, seconds: float) -> None:
+    """Give every HTTP request of this client a timeout of `seconds` where the caller set
+    none (the BigQuery client's default is to wait forever). A request that times out
+    raises a requests Timeout, which the client and `Adapter._retry` treat as transient."""
+    send = http.request
+
+    def request(method, url, *args, timeout=None, **kwargs):
+        return send(method, url, *args, timeout=seconds if timeout is None else timeout, **kwargs)
+
+    http.request = request
+
+
 def _is_transient(exc: BaseException) -> bool:
     if isinstance(exc, TRANSIENT):
         return True
@@ -78,7 +90,7 @@ class Adapter:
     """BigQuery I/O for one project. `run_id` labels every job it starts."""
 
     def __init__(self, client: bigquery.Client, project: str, *, run_id: str | None = None,
-                 emulator: bool = False, retries: int = 3):
+                 emulator: bool = False, retries: int = 3, http_timeout: float | None = None):
         self.client = client
         self.project = ids.check_project(project)
         self.run_id = run_id
@@ -88,6 +100,8 @@ class Adapter:
         http = getattr(client, "_http", None)
         if http is not None and hasattr(http, "hooks"):
             http.hooks.setdefault("response", []).append(self.requests.hook)
+        if http_timeout is not None and http is not None:
+            _default_timeout(http, http_timeout)
 
     # ------------------------------------------------------------ helpers
 

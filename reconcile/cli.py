@@ -79,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, fmt=False)
     p.add_argument("--out", metavar="FILE", required=True, help="where to write the snapshot JSON")
 
+    p = sub.add_parser("status", help="health from the monitoring views: row counts, coverage, regimes, "
+                                      "ingestion, latest gate results")
+    _common(p)
+
     p = sub.add_parser("demo", help="demo warehouse from real public data")
     dsub = p.add_subparsers(dest="demo_command", metavar="ACTION")
     s = dsub.add_parser("seed", help="build the cbi-v14 audit-time warehouse and the staging folder")
@@ -364,8 +368,15 @@ def cmd_pr_comment(args) -> int:
     return prcomment.run(args)
 
 
+def cmd_status(args) -> int:
+    from . import status
+
+    return status.run(args)
+
+
 COMMANDS = {"plan": cmd_plan, "apply": cmd_apply, "snapshot": cmd_snapshot, "demo": cmd_demo,
-            "local": cmd_local, "spec-diff": cmd_spec_diff, "lint": cmd_lint, "pr-comment": cmd_pr_comment}
+            "local": cmd_local, "spec-diff": cmd_spec_diff, "lint": cmd_lint, "pr-comment": cmd_pr_comment,
+            "status": cmd_status}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,12 +34,15 @@ import hashlib
 import json
 import logging
 import os
+import re
 import secrets
 import sys
+import tempfile
 import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from . import identifiers as ids
@@ -85,8 +88,8 @@ CHECKPOINTS_TABLE = "relocation_checkpoints"
 RUN_RECORDS_TABLE = "run_records"
 RUN_RECORDS_PER_INSERT = 200  # rows per INSERT statement (10 parameters each)
 
-# Test hook: when RECONCILE_TEST_PAUSE_AT names a point ("relocate:delete_old",
-# "merge:merged", "migrate:copied"), the process prints a marker and sleeps there so
+# Test hook: when RECONCILE_TEST_PAUSE_AT names a point ("relocate:<step>" after a step's
+# checkpoint, "relocate:copy_out:tables_copied", "merge:merged", "migrate:copied"), the process prints a marker and sleeps there so
 # a crash test can kill -9 it at a known place. Unset in normal use.
 PAUSE_ENV = "RECONCILE_TEST_PAUSE_AT"
 PAUSE_MARKER = "RECONCILE_PAUSED"
@@ -396,21 +399,18 @@ class _Relocation:
         objs = self._old_objects()
         self.tables = sorted(n for n, t in objs if t in COPYABLE)
         view_names = sorted(n for n, t in objs if t == "VIEW")
-        have = self._temp_objects()
-        present = [n for n in self.tables if n in have]
-        counts = self._compare(self.name, self.temp, present) if present else {}
+        # No checkpoint precedes this step, so whatever the temporary dataset holds was left
+        # by an attempt that never verified it (and the old tables may have changed since):
+        # it is ours, and it is replaced, never trusted.
+        for n in sorted(self._temp_objects()):
+            self.ad.delete_table(f"{self.temp}.{n}")
         for n in self.tables:
-            if n in have:
-                if counts[n][0] == counts[n][1]:
-                    continue
-                self.ad.delete_table(f"{self.temp}.{n}")  # ours, and not the verified copy
             self.ad.copy_table(f"{self.name}.{n}", f"{self.temp}.{n}")
+        _pause("relocate:copy_out:tables_copied")
         if view_names:
             defs = self.ad.view_definitions(self.name, location=old_loc)
             for v in view_names:
                 rec = f"{self.temp}.{VIEW_RECORD_PREFIX}{v}"
-                if rec.split(".")[1] in have:
-                    continue
                 self.ad.create_table(rec, [("view_sql", "STRING", "NULLABLE")],
                                      description=f"definition of view {self.name}.{v} during relocation")
                 self.ad.insert_rows_dml(rec, [{"view_sql": defs[v]}], location=self.to)
@@ -522,8 +522,14 @@ def _add_columns(ctx: _Context, a: AddColumns) -> _Done:
                  columns=[n for n, _, _ in missing])
 
 
-def _norm_sql(sql: str) -> str:
-    return " ".join(sql.replace("`", "").split()).rstrip(";").strip().lower()
+def _norm_view_sql(sql: str) -> str:
+    """A view's SQL for comparison. The emulator's INFORMATION_SCHEMA.VIEWS gives the text
+    back with quotes dropped from string literals and `-- x` comments as `/* x */`
+    (docs/emulator.md): both spellings normalise to the same text."""
+    sql = re.sub(r"--([^\n]*)", lambda m: f"/* {m.group(1).strip()} */", sql)
+    sql = re.sub(r"/\*\s*(.*?)\s*\*/", lambda m: f"/* {m.group(1)} */", sql, flags=re.S)
+    sql = sql.replace("`", "").replace("'", "").replace('"', "")
+    return " ".join(sql.split()).rstrip(";").strip().lower()
 
 
 def _create_view(ctx: _Context, a: CreateView) -> _Done:
@@ -537,7 +543,7 @@ def _create_view(ctx: _Context, a: CreateView) -> _Done:
         raise ActionFailed(f"{a.view} exists as a {live}: not replacing data with a view")
     if live == "VIEW":
         current = ctx.adapter.view_definitions(ds, location=loc).get(t)
-        if current is not None and _norm_sql(current) == _norm_sql(body):
+        if current is not None and _norm_view_sql(current) == _norm_view_sql(body):
             return _noop("view exists with this definition")
     ctx.adapter.execute(_sql("apply/create_view.sql", view=_q(ctx, a.view), body=QuotedIdent(body)),
                         location=loc, what=f"view {a.view}")
@@ -582,6 +588,24 @@ def merge_sql(ctx_project: str, a: MergeLoad, tmp: str) -> str:
     )
 
 
+def _load_file(ctx: _Context, path: Path, table: str, tmp: str, location: str) -> None:
+    """A staging file into the (empty) temporary table with a load job. A CSV seed is
+    typed by the table's declared columns, exactly as the gate read it, and sent as
+    Parquet: one load path, no type guessing on either side."""
+    if path.suffix.lower() != ".csv":
+        ctx.adapter.load_parquet(path, tmp, location=location)
+        return
+    import pyarrow.parquet as pq
+
+    from .sources import read_csv
+
+    data = read_csv(path, ctx.d.columns_of(table) or [])
+    with tempfile.TemporaryDirectory(prefix="reconcile-") as d:
+        staged = Path(d) / (path.stem + ".parquet")
+        pq.write_table(data, staged)
+        ctx.adapter.load_parquet(staged, tmp, location=location)
+
+
 def _merge_load(ctx: _Context, a: MergeLoad) -> _Done:
     path = ctx.d.path(a.source)
     if not path.is_file():
@@ -603,7 +627,7 @@ def _merge_load(ctx: _Context, a: MergeLoad) -> _Done:
                              description=f"reconcile: temporary load of {a.source} (run {ctx.run_id})",
                              expires_ms=TMP_EXPIRY_MS)
     try:
-        ctx.adapter.load_parquet(path, tmp, location=loc)
+        _load_file(ctx, path, a.table, tmp, loc)
         staged = ctx.count(tmp)
         if staged != a.rows:
             raise ActionFailed(f"loaded {staged:,} rows into {tmp}, the file has {a.rows:,}: table untouched",
@@ -964,34 +988,37 @@ def _label(a: Action) -> str:
     return a.target
 
 
-def apply(plan: Plan, desired: DesiredState, adapter: Adapter, *, run_id: str, dry_run: bool = False,
-          progress: Callable[[str], None] | None = None, stop_after: int | None = None) -> ApplyResult:
-    """Carry out `plan` in its order and return one Outcome per action handled.
+class Run:
+    """One apply run, action by action: what `apply` loops over, and what a Prefect flow
+    can wrap one task per action around (`run_action` in plan order, then `finish`).
 
-    Diagnostics are 'skipped', actions the plan blocks (or that depend on one that failed
-    or was blocked in this run) are 'blocked'; the others run through EXECUTORS and end
-    'done', 'noop' (nothing was left to do) or 'failed'. `dry_run` describes instead
-    ('dry-run') and sends no request. `stop_after=N` returns after N actions (tests of
-    partial progress). Outcomes are written to <ops>.run_records unless dry_run."""
-    for a in plan.actions:  # fail loudly before anything runs
+    It remembers which tables and datasets an action failed or was blocked on, so a
+    later action that depends on them is blocked too."""
+
+    def __init__(self, plan: Plan, desired: DesiredState, adapter: Adapter, *, run_id: str,
+                 dry_run: bool = False):
+        for a in plan.actions:  # fail loudly before anything runs
+            if type(a) not in EXECUTORS:
+                raise UnknownAction(a, "executor")
+        self.plan = plan
+        self.desired = desired
+        self.adapter = adapter
+        self.run_id = run_id
+        self.dry_run = dry_run
+        self.ctx = _Context(plan, desired, adapter, run_id)
+        self.bad_tables: dict[str, str] = {}
+        self.bad_datasets: dict[str, str] = {}
+        self.outcomes: list[Outcome] = []
+        self.stamps: list[tuple[dt.datetime, dt.datetime]] = []
+
+    def run_action(self, a: Action) -> Outcome:
         if type(a) not in EXECUTORS:
             raise UnknownAction(a, "executor")
-    say = progress or (lambda m: log.info(m))
-    ctx = _Context(plan, desired, adapter, run_id)
-    bad_tables: dict[str, str] = {}
-    bad_datasets: dict[str, str] = {}
-    outcomes: list[Outcome] = []
-    stamps: list[tuple[dt.datetime, dt.datetime]] = []
-    total = len(plan.actions)
-    for i, a in enumerate(plan.actions, 1):
-        if stop_after is not None and i > stop_after:
-            break
-        say(f"[{i}/{total}] {a.kind} {_label(a)}")
         started = dt.datetime.now(dt.timezone.utc)
         t0 = time.monotonic()
-        tables, datasets = _refs(a, desired)
-        dependency = next((bad_tables[t] for t in sorted(tables) if t in bad_tables), None) or \
-            next((bad_datasets[d] for d in sorted(datasets) if d in bad_datasets), None)
+        tables, datasets = _refs(a, self.desired)
+        dependency = next((self.bad_tables[t] for t in sorted(tables) if t in self.bad_tables), None) or \
+            next((self.bad_datasets[d] for d in sorted(datasets) if d in self.bad_datasets), None)
         observed: dict = {}
         if type(a) in SKIPPED:
             status, detail = "skipped", _skip_reason(a)
@@ -999,12 +1026,12 @@ def apply(plan: Plan, desired: DesiredState, adapter: Adapter, *, run_id: str, d
             status, detail = "blocked", "blocked by " + ", ".join(a.blocked_by)
         elif dependency is not None:
             status, detail = "blocked", f"blocked by {dependency}"
-        elif dry_run:
+        elif self.dry_run:
             status = "dry-run"
-            detail, observed = _describe(a, desired, adapter.project)
+            detail, observed = _describe(a, self.desired, self.adapter.project)
         else:
             try:
-                r = EXECUTORS[type(a)](ctx, a)
+                r = EXECUTORS[type(a)](self.ctx, a)
                 status, detail, observed = r.status, r.detail, r.observed
             except ActionFailed as e:
                 status, detail, observed = "failed", e.detail, e.observed
@@ -1016,22 +1043,47 @@ def apply(plan: Plan, desired: DesiredState, adapter: Adapter, *, run_id: str, d
         if status in ("failed", "blocked"):
             mt, md = _marks(a)
             for t in mt:
-                bad_tables.setdefault(t, a.key)
+                self.bad_tables.setdefault(t, a.key)
             for d in md:
-                bad_datasets.setdefault(d, a.key)
-        seconds = time.monotonic() - t0
-        outcomes.append(Outcome(key=a.key, kind=a.kind, target=a.target, status=status, detail=detail,
-                                observed=observed, seconds=seconds))
-        stamps.append((started, dt.datetime.now(dt.timezone.utc)))
+                self.bad_datasets.setdefault(d, a.key)
+        outcome = Outcome(key=a.key, kind=a.kind, target=a.target, status=status, detail=detail,
+                          observed=observed, seconds=time.monotonic() - t0)
+        self.outcomes.append(outcome)
+        self.stamps.append((started, dt.datetime.now(dt.timezone.utc)))
         if status == "failed":
             log.warning("%s failed: %s", a.key, detail)
         else:
             log.info("%s: %s (%s)", a.key, status, detail)
-    result = ApplyResult(run_id=run_id, outcomes=tuple(outcomes),
-                         ok=not any(o.status == "failed" for o in outcomes))
-    if not dry_run and outcomes:
-        _write_run_records(ctx, result, stamps)
-    return result
+        return outcome
+
+    def finish(self) -> ApplyResult:
+        """The run's result; its outcomes written to <ops>.run_records (not in a dry run)."""
+        result = ApplyResult(run_id=self.run_id, outcomes=tuple(self.outcomes),
+                             ok=not any(o.status == "failed" for o in self.outcomes))
+        if not self.dry_run and self.outcomes:
+            _write_run_records(self.ctx, result, self.stamps)
+        return result
+
+
+def apply(plan: Plan, desired: DesiredState, adapter: Adapter, *, run_id: str, dry_run: bool = False,
+          progress: Callable[[str], None] | None = None, stop_after: int | None = None) -> ApplyResult:
+    """Carry out `plan` in its order and return one Outcome per action handled.
+
+    Diagnostics are 'skipped', actions the plan blocks (or that depend on one that failed
+    or was blocked in this run) are 'blocked'; the others run through EXECUTORS and end
+    'done', 'noop' (nothing was left to do) or 'failed'. `dry_run` describes instead
+    ('dry-run') and sends no request. `stop_after=N` returns after the first N actions
+    (tests of partial progress). Outcomes are written to <ops>.run_records unless dry_run.
+    An action type with no executor raises UnknownAction before anything runs."""
+    run = Run(plan, desired, adapter, run_id=run_id, dry_run=dry_run)
+    say = progress or (lambda m: log.info(m))
+    total = len(plan.actions)
+    for i, a in enumerate(plan.actions, 1):
+        if stop_after is not None and i > stop_after:
+            break
+        say(f"[{i}/{total}] {a.kind} {_label(a)}")
+        run.run_action(a)
+    return run.finish()
 
 
 def _write_run_records(ctx: _Context, result: ApplyResult,
@@ -1162,6 +1214,6 @@ def break_lease(adapter: Adapter, desired: DesiredState, holder: str) -> None:
                     params=[param("holder", holder)])
 
 
-__all__ = ["ApplyResult", "ActionFailed", "EXECUTORS", "LeaseHeld", "Outcome", "RELOCATION_STEPS",
+__all__ = ["ApplyResult", "ActionFailed", "EXECUTORS", "LeaseHeld", "Outcome", "RELOCATION_STEPS", "Run",
            "apply", "break_lease", "lease", "lease_holder", "new_run_id", "merge_sql", "tmp_table_for"]
 

@@ -1,7 +1,7 @@
 /* monitoring.regime_distribution: training rows per regime and table, with the weights
    found on them and the ones the calendar declares (regimes.regime_calendar and
    regimes.regime_weights). in_calendar is false for a regime the calendar does not
-   know, such as the audit's placeholder allhistory. */
+   know, such as the audit placeholder allhistory. */
 WITH
 by_regime AS (SELECT
     'training.zl_training_prod_allhistory_1m' AS table_ref,

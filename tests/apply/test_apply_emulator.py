@@ -54,3 +54,16 @@ def test_content_checksum_and_null_safe_compare_work(adapter: Adapter, ds_prefix
     assert adapter.query(sql.format(adapter.q(ds + ".a"))) == adapter.query(sql.format(adapter.q(ds + ".b")))
     assert adapter.query("SELECT NULL IS DISTINCT FROM NULL AS a, 1 IS DISTINCT FROM NULL AS b") == \
         [{"a": False, "b": True}]
+
+
+def test_views_view_definition_drops_quotes_and_rewrites_comments(adapter: Adapter, ds_prefix: str) -> None:
+    from reconcile.executor import _norm_view_sql
+
+    ds = f"{ds_prefix}a"
+    adapter.create_dataset(ds, "us-central1")
+    body = "SELECT 'a.b' AS x, 1 AS z -- trailing note\n"
+    adapter.execute(f"CREATE OR REPLACE VIEW {adapter.q(ds + '.v')} AS {body}")
+    stored = adapter.view_definitions(ds)["v"]
+    assert stored == "SELECT a.b AS x, 1 AS z /* trailing note */"  # BigQuery: the text as written
+    assert adapter.query(f"SELECT x FROM {adapter.q(ds + '.v')}") == [{"x": "a.b"}]  # the view is right
+    assert _norm_view_sql(stored) == _norm_view_sql(body)

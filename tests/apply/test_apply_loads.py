@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -268,4 +267,27 @@ def test_run_id_is_a_label_value() -> None:
     rid = executor.new_run_id()
     assert len(rid) <= 63 and rid == rid.lower()
     assert dt.datetime.strptime(rid.split("-")[0], "%Y%m%dt%H%M%Sz")
-    _ = pc  # pyarrow.compute imported for helpers above
+
+
+def test_every_action_type_has_an_executor_and_a_dry_run_description(project_root: Path) -> None:
+    from reconcile.actions import ACTIONS
+
+    assert set(executor.EXECUTORS) == set(ACTIONS)
+    skipped = {t.__name__ for t in executor.SKIPPED}
+    assert skipped == {"FlagRecreate", "FlagSchemaConflict", "MissingSource", "RefuseLoad",
+                       "ExpectationFailed", "Unmanaged"}
+
+
+def test_run_can_be_driven_one_action_at_a_time(adapter: Adapter, ds_prefix: str, project_root: Path,
+                                                staging_src: Path) -> None:
+    """What a Prefect flow does: one task per action, in plan order, then finish()."""
+    p = ds_prefix
+    copy_staging(staging_src, project_root, ["weather_granular.parquet", "vix_daily.parquet"])
+    desired = write_spec(project_root, load_spec_text(p), view_files(p))
+    plan, _ = make_plan(adapter, desired)
+    run = executor.Run(plan, desired, adapter, run_id=executor.new_run_id())
+    for a in plan.actions:
+        assert run.run_action(a).status == "done"
+    result = run.finish()
+    assert result.ok and len(result.outcomes) == len(plan.actions)
+    assert_converged(adapter, desired)

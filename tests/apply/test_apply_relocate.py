@@ -120,27 +120,38 @@ def _run_until(endpoint: str, spec: Path, pause_at: str, *args: str) -> None:
     assert proc.returncode == -signal.SIGKILL, "\n".join(seen[-30:])
 
 
-@pytest.mark.parametrize("killed_after", ["verify_out", "delete_old", "copy_back", "drop_temp"])
-def test_relocation_resumes_after_kill(killed_after: str, adapter: Adapter, emulator: local.LocalEmulator,
+@pytest.mark.parametrize("killed_at", ["copy_out:tables_copied", "verify_out", "delete_old", "copy_back",
+                                       "drop_temp"])
+def test_relocation_resumes_after_kill(killed_at: str, adapter: Adapter, emulator: local.LocalEmulator,
                                        ds_prefix: str, project_root: Path, staging_src: Path,
                                        tmp_path: Path) -> None:
     p = ds_prefix
     desired, sums = seed_us(adapter, p, staging_src, tmp_path, project_root)
-    _run_until(emulator.endpoint, project_root / "desired_state" / "spec.yaml", f"relocate:{killed_after}",
+    _run_until(emulator.endpoint, project_root / "desired_state" / "spec.yaml", f"relocate:{killed_at}",
                f"{p}mkt")
 
     datasets = dict(adapter.list_datasets())
-    if killed_after == "delete_old":
+    steps = list(executor.RELOCATION_STEPS)
+    if killed_at in steps:
+        # A checkpoint was written: the next plan resumes after it, no approval needed.
+        plan, snap = make_plan(adapter, desired)
+        assert snap.checkpoints[f"{p}mkt"] == killed_at
+        remaining = steps[steps.index(killed_at) + 1:]
+    else:
+        # Killed inside copy_out, before any checkpoint: the old dataset is intact and the
+        # half-filled temporary copy is redone from scratch, once approved again.
+        assert datasets[f"{p}mkt"] == "US"
+        plan, snap = make_plan(adapter, desired, approvals=[f"{p}mkt"])
+        assert f"{p}mkt" not in snap.checkpoints
+        remaining = steps
+    if killed_at == "delete_old":
         # Killed right after the old dataset was deleted: only the temporary copy holds the rows.
         assert f"{p}mkt" not in datasets and datasets[f"{p}mkt{RELOCATION_SUFFIX}"] == "us-central1"
-    plan, snap = make_plan(adapter, desired)  # no approval needed to finish what was started
-    assert snap.checkpoints[f"{p}mkt"] == killed_after
     reloc = next(a for a in plan.changes if isinstance(a, RelocateDataset))
-    assert reloc.resume_step == killed_after
+    assert reloc.resume_step == snap.checkpoints.get(f"{p}mkt")
     result = apply_plan(adapter, desired, plan)
     assert result.ok, [(o.key, o.detail) for o in result.outcomes if o.status not in ("done", "skipped")]
-    steps = list(executor.RELOCATION_STEPS)
-    assert result.by_key()[reloc.key].observed["steps"] == steps[steps.index(killed_after) + 1:]
+    assert result.by_key()[reloc.key].observed["steps"] == remaining
     assert_relocated(adapter, p, sums)
     assert_converged(adapter, desired)
 

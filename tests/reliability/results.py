@@ -1,0 +1,165 @@
+"""The reliability suite's figures, and the report it writes from them.
+
+Tests add what they measured to the session's `Figures`; `write_results` renders
+`tests/reliability/results.md` and the README block between
+`<!-- reliability:start -->` and `<!-- reliability:end -->` from them. Nothing here
+is typed by hand: every number comes from the run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import platform
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PARTS = ("faults", "crashes", "concurrency", "bad_inputs", "secrets")
+
+
+@dataclass
+class Figures:
+    parts: dict[str, object] = field(default_factory=dict)
+
+    def add(self, part: str, data: dict) -> None:
+        self.parts[part] = data
+
+    def append(self, part: str, item: dict) -> None:
+        self.parts.setdefault(part, [])
+        self.parts[part].append(item)  # type: ignore[union-attr]
+
+
+def write_results(figs: Figures) -> None:
+    sys.path.insert(0, str(HERE.parent / "support"))
+    from readme_block import update_block
+
+    md = render(figs)
+    (HERE / "results.md").write_text(md, encoding="utf-8")
+    (HERE / "results.json").write_text(json.dumps(figs.parts, indent=2, sort_keys=True, default=str) + "\n",
+                                       encoding="utf-8")
+    update_block("reliability", readme_block(figs))
+
+
+def _env() -> str:
+    import duckdb
+    import google.cloud.bigquery as bq
+    from importlib.metadata import version
+
+    return (f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.machine()} "
+            f"{platform.system()} ({_cpus()} CPUs), Python {platform.python_version()}, "
+            f"google-cloud-bigquery {bq.__version__}, bqemulator {version('bqemulator')}, "
+            f"duckdb {duckdb.__version__}")
+
+
+def _cpus() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 0
+
+
+def summary_rows(figs: Figures) -> list[tuple[str, str, str]]:
+    p = figs.parts
+    rows: list[tuple[str, str, str]] = []
+    f = p.get("faults")
+    if f:
+        kinds = ", ".join(f"{k} {v}" for k, v in f["faults_by_kind"].items())
+        rows.append((
+            "Transient faults",
+            f"full apply through a loopback proxy failing {f['fault_rate']:.0%} of requests (seed {f['seed']}): "
+            f"{f['requests']:,} requests, **{f['faults']} faults injected** ({kinds}); client timeout "
+            f"{f['client_timeout_s']:g} s, adapter retries {f['adapter_retries']}",
+            f"converged after {f['applies_needed']} apply run(s) in {f['seconds']:g} s; {f['tables_checked']} tables, "
+            f"{f['rows_checked']:,} rows checked against their sources: **rows lost {f['rows_lost']}**, "
+            f"tables wrong {len(f['tables_wrong'])}"))
+    c = p.get("crashes")
+    if c:
+        ok = sum(1 for x in c if x["converged"] and not x["tables_wrong"])
+        lost = sum(x["rows_lost"] for x in c)
+        rows.append((
+            "Crashes",
+            f"`kill -9` of the apply process at {len(c)} different points (between actions, inside a load, "
+            f"inside a migration, at each step of a relocation)",
+            f"**{ok}/{len(c)} crashes survived**: one more apply converged each time and every table matched "
+            f"its source; **rows lost {lost}**"))
+    k = p.get("concurrency")
+    if k:
+        rows.append((
+            "Concurrency",
+            f"{k['processes']} `reconcile apply` processes started at once on one project "
+            f"({k['waiting']} with `--wait-lease`, {k['no_wait']} without)",
+            f"{k['held']} run(s) held the lease, never two at once (overlaps {k['overlaps']}); "
+            f"{k['refused']} exited with the lease message, {k['waited_then_ran']} waited then found "
+            f"nothing left to do; end state converged, rows lost {k['rows_lost']}"))
+    b = p.get("bad_inputs")
+    if b:
+        rows.append((
+            "Bad input",
+            f"{b['cases']} files in `tests/reliability/bad_inputs/` (malformed YAML, unknown keys, hostile "
+            f"identifiers, escaping paths, wrong-typed/duplicate/placeholder Parquet, empty and truncated files, ...)",
+            f"**{b['refused']}/{b['cases']} refused** with a message naming the file and field "
+            f"(exit 1: {b['exit_1']}, exit 3 with RefuseLoad: {b['exit_3']}); warehouse unchanged in "
+            f"{b['unchanged']}/{b['cases']}"))
+    s = p.get("secrets")
+    if s:
+        rows.append((
+            "Secrets",
+            f"apply with a service-account key configured (a locally generated RSA key): "
+            f"{len(s['checked'])} places checked ({', '.join(s['checked'])})",
+            f"**{s['hits']} occurrences** of the private key, its id or its PEM body"))
+    return rows
+
+
+def readme_block(figs: Figures) -> str:
+    lines = [f"Generated by `make reliability` ({_env()}); details in "
+             "[`tests/reliability/results.md`](tests/reliability/results.md).", "",
+             "| part | what the suite did | result |", "|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in summary_rows(figs)]
+    return "\n".join(lines)
+
+
+def render(figs: Figures) -> str:
+    out = ["# Reliability suite: results", "",
+           "Generated by `make reliability` (`pytest -m reliability tests/reliability`); do not edit by hand.",
+           f"Run: {_env()}.", "", "| part | what the suite did | result |", "|---|---|---|"]
+    out += [f"| {a} | {b} | {c} |" for a, b, c in summary_rows(figs)]
+    f = figs.parts.get("faults")
+    if f:
+        out += ["", "## Transient faults: runs", "", "| run | changes | outcome | requests | seconds |",
+                "|---|---|---|---|---|"]
+        for i, r in enumerate(f["runs"], 1):
+            outcome = r.get("error") or (", ".join(f"{k} {v}" for k, v in sorted(r.get("counts", {}).items()))
+                                         or "nothing to do")
+            if r.get("failed"):
+                outcome += "; failed: " + "; ".join(x[:160] for x in r["failed"])
+            out.append(f"| {i} | {r.get('changes', '-')} | {outcome} | {r['requests']:,} | {r['seconds']:g} |")
+        out.append("")
+        out.append(f"Load-ledger rows recorded twice (a retried job re-run by the emulator, see docs/emulator.md): "
+                   f"{f['ledger_duplicate_rows']}.")
+    c = figs.parts.get("crashes")
+    if c:
+        out += ["", "## Crashes: kill -9 points", "",
+                "| # | killed at | where | state after the kill | next apply | rows checked | rows lost |",
+                "|---|---|---|---|---|---|---|"]
+        for i, x in enumerate(c, 1):
+            out.append(f"| {i} | `{x['point']}` | {x['where']} | {x['after_kill']} | {x['next_apply']} | "
+                       f"{x['rows_checked']:,} | {x['rows_lost']} |")
+    k = figs.parts.get("concurrency")
+    if k:
+        out += ["", "## Concurrency: the four applies", "", "| process | flags | exit | outcome |",
+                "|---|---|---|---|"]
+        for x in k["runs"]:
+            out.append(f"| {x['name']} | `{x['flags']}` | {x['exit']} | {x['outcome']} |")
+    b = figs.parts.get("bad_inputs")
+    if b:
+        out += ["", "## Bad input corpus", "", "| file | used as | exit | message |", "|---|---|---|---|"]
+        for x in b["results"]:
+            msg = x["message"].replace("|", "\\|")
+            out.append(f"| `{x['file']}` | {x['as']} | {x['exit']} | {msg} |")
+    s = figs.parts.get("secrets")
+    if s:
+        out += ["", "## Secrets", "", s["how"], "", "| place checked | bytes scanned | occurrences |", "|---|---|---|"]
+        for name, n, hits in s["scanned"]:
+            out.append(f"| {name} | {n:,} | {hits} |")
+    return "\n".join(out) + "\n"
