@@ -33,7 +33,7 @@ demo: setup
 	$(BIN)/reconcile local up
 	$(BIN)/reconcile demo seed
 	@api=$$($(BIN)/reconcile local status --api-url) || exit 1; \
-	echo "PREFECT_API_URL=$$api prefect deployment run 'reconcile/reconcile' $(DEMO_RUN_PARAMS) --watch"; \
+	printf '%s\n' "PREFECT_API_URL=$$api prefect deployment run 'reconcile/reconcile' $(subst ",\",$(DEMO_RUN_PARAMS)) --watch"; \
 	PREFECT_API_URL=$$api $(BIN)/prefect deployment run 'reconcile/reconcile' $(DEMO_RUN_PARAMS) \
 	  --watch --watch-timeout 900; rc=$$?; \
 	PREFECT_API_URL=$$api $(BIN)/python -m flows.links reconcile/reconcile; \

@@ -34,7 +34,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import secrets
 import sys
 import tempfile
@@ -54,7 +53,7 @@ from .actions import (
 from .bq import Adapter, BigQueryError, param
 from .planner import (
     MIGRATION_SOURCE_PREFIX, RELOCATION_SUFFIX, TRANSFORM_SOURCE_PREFIX, archive_name, evaluate,
-    expectations_with_floors, replacement_backup, transform_fingerprint,
+    expectations_with_floors, normalize_view_sql, replacement_backup, transform_fingerprint,
 )
 from .sources import file_hash
 from .spec import DesiredState
@@ -523,13 +522,7 @@ def _add_columns(ctx: _Context, a: AddColumns) -> _Done:
 
 
 def _norm_view_sql(sql: str) -> str:
-    """A view's SQL for comparison. The emulator's INFORMATION_SCHEMA.VIEWS gives the text
-    back with quotes dropped from string literals and `-- x` comments as `/* x */`
-    (docs/emulator.md): both spellings normalise to the same text."""
-    sql = re.sub(r"--([^\n]*)", lambda m: f"/* {m.group(1).strip()} */", sql)
-    sql = re.sub(r"/\*\s*(.*?)\s*\*/", lambda m: f"/* {m.group(1)} */", sql, flags=re.S)
-    sql = sql.replace("`", "").replace("'", "").replace('"', "")
-    return " ".join(sql.split()).rstrip(";").strip().lower()
+    return normalize_view_sql(sql)
 
 
 def _create_view(ctx: _Context, a: CreateView) -> _Done:

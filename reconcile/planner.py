@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 import hashlib
+import re
 from dataclasses import dataclass, replace
 from typing import Iterable
 
@@ -519,8 +520,19 @@ def _field(typ: str, mode: str) -> tuple[str, str]:
     return t, mode
 
 
+def normalize_view_sql(sql: str) -> str:
+    """A view's SQL as compared with its declaration. The emulator's
+    INFORMATION_SCHEMA.VIEWS gives the text back with quotes dropped from string
+    literals and `-- x` comments as `/* x */` (docs/emulator.md); both spellings, and
+    BigQuery's verbatim text, normalise to the same string. Pure."""
+    sql = re.sub(r"--([^\n]*)", lambda m: f"/* {m.group(1).strip()} */", sql)
+    sql = re.sub(r"/\*\s*(.*?)\s*\*/", lambda m: f"/* {m.group(1)} */", sql, flags=re.S)
+    sql = sql.replace("`", "").replace("'", "").replace('"', "")
+    return " ".join(sql.split()).rstrip(";").strip().lower()
+
+
 def _norm_sql(sql: str) -> str:
-    return " ".join(sql.replace("`", "").split()).rstrip(";").strip().lower()
+    return normalize_view_sql(sql)
 
 
 def restrict(p: Plan, kinds: Iterable[str] = (), objects: Iterable[str] = ()) -> Plan:

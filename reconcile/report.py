@@ -128,13 +128,14 @@ def format_observed(observed: dict[str, Any] | None) -> str:
     return "; ".join(parts)
 
 
-_STATUS_MARK = {"done": "✅", "noop": "➖", "dry-run": "📝", "skipped": "⏭️", "blocked": "⛔",
-                "failed": "❌", "not run": "⏸️"}
+# Plain glyphs, as the plan renderer uses: emoji need a font a browser may not have.
+_STATUS_MARK = {"done": "✓", "noop": "=", "dry-run": "~", "skipped": "·", "blocked": "!",
+                "failed": "✗", "not run": "…"}
 
 
 def render_result_markdown(r: RunReport, *, max_rows: int = 300) -> str:
     """The result artifact: verdict, per-object outcomes, what is left, timings."""
-    verdict = ("📝 dry run" if r.dry_run else "✅ converged" if r.converged else "❌ not converged")
+    verdict = ("~ dry run" if r.dry_run else "✓ converged" if r.converged else "✗ not converged")
     lines = [f"# {r.title}: {r.project} — {verdict}", ""]
     lines.append(f"{_cell(r.reason, 1000)}")
     lines.append("")

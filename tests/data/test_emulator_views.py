@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from reconcile.bq import Adapter
-from reconcile.planner import _norm_sql
+from reconcile.planner import normalize_view_sql
 
 pytestmark = pytest.mark.integration
 
@@ -36,4 +36,4 @@ def test_view_over_information_schema_reads_back_rewritten(adapter: Adapter, ds_
     assert adapter.query(f"SELECT * FROM `{adapter.project}.{ds}.counts`") == [{"table_name": "t", "n": 2}]
     stored = adapter.view_definitions(ds)["counts"]
     assert "INFORMATION_SCHEMA.PARTITIONS" not in stored.upper().replace("`", "")
-    assert _norm_sql(stored) != _norm_sql(body)
+    assert normalize_view_sql(stored) != normalize_view_sql(body)

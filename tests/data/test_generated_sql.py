@@ -11,7 +11,7 @@ import pytest
 import sqlglot
 
 from reconcile import sqlgen
-from reconcile.planner import _norm_sql
+from reconcile.planner import normalize_view_sql
 from reconcile.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,7 +50,7 @@ def test_view_is_in_the_form_the_local_bigquery_stores(path: Path) -> None:
     would be re-planned as changed after every apply (docs/monitoring.md)."""
     text = path.read_text(encoding="utf-8").strip().rstrip(";").strip()
     canonical = sqlglot.parse_one(text, read="bigquery").sql(dialect="bigquery")
-    assert _norm_sql(canonical) == _norm_sql(text)
+    assert normalize_view_sql(canonical) == normalize_view_sql(text)
     assert "'s " not in text.split("*/", 1)[0], "an apostrophe in the header comment"
 
 

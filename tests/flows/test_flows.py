@@ -40,7 +40,7 @@ def test_reconcile_converges_then_is_a_noop(spec: Path, ds_prefix: str, bq):
     result = arts["reconcile-result-cbi-v14"]
     assert "converged" in result and "No drift" in result
     # per object: outcome, observed values, timings
-    assert f"| ✅ | {ds_prefix}market.vix_daily | MergeLoad | done: merged" in result
+    assert f"| ✓ | {ds_prefix}market.vix_daily | MergeLoad | done: merged" in result
     assert "rows_after=" in result and "**Timings:**" in result
     assert f"{ds_prefix}market.vix_daily" in arts["reconcile-plan-cbi-v14"]
 
@@ -113,7 +113,7 @@ def test_transient_error_is_retried_and_the_run_converges(spec: Path, ds_prefix:
     retried = [t for n, t in runs.items() if n.endswith(f"CreateDataset {ds_prefix}market")]
     assert len(retried) == 1 and retried[0].run_count == 2
     assert all(t.run_count == 1 for n, t in runs.items() if t not in retried)
-    assert "| ✅ | " + f"{ds_prefix}market | CreateDataset | done: created in us-central1 | location=us-central1 | 2 |" \
+    assert "| ✓ | " + f"{ds_prefix}market | CreateDataset | done: created in us-central1 | location=us-central1 | 2 |" \
         in artifacts_of(state)["reconcile-result-cbi-v14"]
 
 
@@ -130,7 +130,7 @@ def test_logic_error_is_not_retried_and_the_run_fails(spec: Path, ds_prefix: str
     failed = [t for t in task_runs_of(state) if t.name.endswith(f"CreateDataset {ds_prefix}market")]
     assert len(failed) == 1 and failed[0].run_count == 1 and failed[0].state.is_failed()
     result = artifacts_of(state)["reconcile-result-cbi-v14"]
-    assert "❌ not converged" in result and "not run: an earlier action failed" in result
+    assert "✗ not converged" in result and "not run: an earlier action failed" in result
     assert bq.dataset_location(f"{ds_prefix}market") is None
 
 

@@ -40,6 +40,27 @@ def staging_src(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def source_sums_cache() -> dict:
+    """scenario.source_sums(), computed by the first test that needs it (same data in every case)."""
+    return {}
+
+
+def want_for(adapter, p: str, staging_src: Path, cache: dict) -> dict:
+    """The scenario's expected tables under prefix `p` (call right after scenario.seed)."""
+    import scenario
+
+    if "sums" not in cache:
+        cache["sums"] = scenario.source_sums(adapter, p, staging_src)
+    return scenario.expected(p, cache["sums"])
+
+
+@pytest.fixture
+def expected_tables(source_sums_cache: dict, staging_src: Path):
+    """expected_tables(adapter, prefix) -> the scenario's expected tables (call right after seeding)."""
+    return lambda adapter, p: want_for(adapter, p, staging_src, source_sums_cache)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     import json
     import os

@@ -12,10 +12,10 @@ One spec exercises every kind of work apply does:
     {p}old_backup_1027 (US) a backup dataset consolidated into the archive {p}arch
     {p}ops                  ledger, run records, lease, checkpoints
 
-`expected()` computes every table's (rows, content checksum) straight from its source,
-independently of the executor: a staging file is loaded into a scratch table with a
-plain load job; a legacy table is read before anything runs. `verify()` compares the
-warehouse with them: a lost or duplicated row changes the count or the checksum
+`source_sums()` computes every source's (rows, content checksum) independently of the
+executor: a staging file is loaded into a scratch table with a plain load job; a legacy
+table is read before anything runs. `expected()` maps them onto the tables the converged
+warehouse must hold, and `verify()` compares the warehouse with them: a lost or duplicated row changes the count or the checksum
 (BIT_XOR(FARM_FINGERPRINT(TO_JSON_STRING(t))), sql/apply/checksum.sql).
 """
 
@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 from apply_helpers import (
     VIX_COLUMNS, checksum, copy_staging, load_table, reference_checksum, write_spec,
 )
-from reconcile.bq import Adapter
+from reconcile.bq import Adapter, param
 from reconcile.demo.data import legacy_tables
 from reconcile.planner import archive_name, backup_name
 from reconcile.spec import DesiredState
@@ -125,39 +125,75 @@ def approvals(p: str) -> list[str]:
     return [f"{p}mkt"]
 
 
-def expected(adapter: Adapter, p: str, staging_src: Path) -> dict[str, tuple[int, int | None]]:
-    """Every data table the converged warehouse must hold -> (rows, checksum), from the
-    sources themselves (seeded tables before any apply; staging files by a plain load)."""
+def source_sums(adapter: Adapter, p: str, staging_src: Path) -> dict[str, tuple[int, int | None]]:
+    """(rows, checksum) of every source, computed by BigQuery from the source itself: a
+    staging file loaded into a scratch table with a plain load job, a seeded legacy table
+    read before any apply. Keyed by a name independent of the prefix (the data is the
+    same in every case, so a session computes it once)."""
     out: dict[str, tuple[int, int | None]] = {}
-    out[f"{p}raw.vix_daily"] = reference_checksum(adapter, staging_src / "vix_daily.parquet",
-                                                  f"{p}legacy", "_ref_vix")
-    out[f"{p}raw.fred_macro"] = reference_checksum(adapter, staging_src / "fred_macro_expanded.parquet",
-                                                   f"{p}legacy", "_ref_fred")
-    out[f"{p}mkt.weather_granular"] = checksum(adapter, f"{p}mkt.weather_granular")
+    out["vix_daily"] = reference_checksum(adapter, staging_src / "vix_daily.parquet", f"{p}legacy", "_ref_vix")
+    out["fred_macro"] = reference_checksum(adapter, staging_src / "fred_macro_expanded.parquet",
+                                           f"{p}legacy", "_ref_fred")
+    out["weather_granular"] = checksum(adapter, f"{p}mkt.weather_granular")
     for name in LEGACY:
-        s = checksum(adapter, f"{p}legacy.{name}")
+        out[f"legacy.{name}"] = checksum(adapter, f"{p}legacy.{name}")
+    for name in OLD_BACKUP:
+        out[f"old_backup.{name}"] = checksum(adapter, f"{p}old_backup_1027.{name}")
+    return out
+
+
+def expected(p: str, sums: dict[str, tuple[int, int | None]]) -> dict[str, tuple[int, int | None]]:
+    """Every data table the converged warehouse must hold -> (rows, checksum) of its source."""
+    out = {f"{p}raw.vix_daily": sums["vix_daily"], f"{p}raw.fred_macro": sums["fred_macro"],
+           f"{p}mkt.weather_granular": sums["weather_granular"]}
+    for name in LEGACY:
+        s = sums[f"legacy.{name}"]
         out[f"{p}legacy.{name}"] = s  # the source, untouched
         out[f"{p}train.fwd_{name}"] = s  # its migrated copy
         out[f"{p}arch.{backup_name(p + 'legacy', name)}"] = s  # its backup
     for name in OLD_BACKUP:
-        s = checksum(adapter, f"{p}old_backup_1027.{name}")
+        s = sums[f"old_backup.{name}"]
         out[f"{p}old_backup_1027.{name}"] = s
         out[f"{p}arch.{archive_name(p + 'old_backup_1027', name)}"] = s
     return out
 
 
-def verify(adapter: Adapter, p: str, want: dict[str, tuple[int, int | None]]) -> dict[str, str]:
-    """Tables whose rows differ from their source: ref -> what differs ({} when all match).
-    Also the relocated dataset's region and view, and no temporary table left behind."""
+def checksums(adapter: Adapter, refs: list[str]) -> dict[str, tuple[int, int | None]]:
+    """(rows, checksum) of several tables: one UNION ALL query per location. A table that
+    does not exist is left out."""
+    datasets = dict(adapter.list_datasets())
+    by_loc: dict[str, list[str]] = {}
+    for ref in refs:
+        ds, t = ref.split(".", 1)
+        if ds in datasets and t in dict(adapter.list_tables(ds)):
+            by_loc.setdefault(datasets[ds], []).append(ref)
+    out: dict[str, tuple[int, int | None]] = {}
+    for loc, group in by_loc.items():
+        parts, params = [], []
+        for i, ref in enumerate(group):
+            parts.append(f"SELECT @r{i} AS ref, COUNT(*) AS n, BIT_XOR(FARM_FINGERPRINT(TO_JSON_STRING(t))) "
+                         f"AS checksum FROM {adapter.q(ref)} AS t")
+            params.append(param(f"r{i}", ref))
+        for r in adapter.query("\nUNION ALL\n".join(parts), params, location=loc, what="checksums"):
+            out[r["ref"]] = (int(r["n"]), r["checksum"])
+    return out
+
+
+def verify(adapter: Adapter, p: str, want: dict[str, tuple[int, int | None]]) -> tuple[dict[str, str], int, int]:
+    """(tables whose rows differ from their source: ref -> what differs, rows lost, rows extra).
+    Also checks the relocated dataset's region and view, and that no temporary table or
+    dataset is left behind. ({}, 0, 0) when everything matches."""
     bad: dict[str, str] = {}
+    lost = extra = 0
+    got = checksums(adapter, list(want))
     for ref, (n, s) in sorted(want.items()):
-        try:
-            got = checksum(adapter, ref)
-        except Exception as e:  # noqa: BLE001 - a missing table is a finding
-            bad[ref] = f"unreadable: {str(e).splitlines()[0][:200]}"
-            continue
-        if got != (n, s):
-            bad[ref] = f"{got[0]:,} rows (checksum {got[1]}), source {n:,} rows (checksum {s})"
+        if ref not in got:
+            bad[ref] = "missing"
+            lost += n
+        elif got[ref] != (n, s):
+            bad[ref] = f"{got[ref][0]:,} rows (checksum {got[ref][1]}), source {n:,} rows (checksum {s})"
+            lost += max(0, n - got[ref][0])
+            extra += max(0, got[ref][0] - n)
     datasets = dict(adapter.list_datasets())
     if datasets.get(f"{p}mkt") != "us-central1":
         bad[f"{p}mkt"] = f"in {datasets.get(f'{p}mkt')}, not us-central1"
@@ -169,7 +205,7 @@ def verify(adapter: Adapter, p: str, want: dict[str, tuple[int, int | None]]) ->
             bad[ds] = f"temporary tables left: {left}"
     if dict(adapter.list_tables(f"{p}mkt")).get("by_station") != "VIEW":
         bad[f"{p}mkt.by_station"] = "view missing"
-    return bad
+    return bad, lost, extra
 
 
 def data_rows(want: dict[str, tuple[int, int | None]]) -> int:

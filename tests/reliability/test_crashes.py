@@ -1,0 +1,126 @@
+"""Crashes: kill -9 the apply process at 20 different points, then one more apply.
+
+Each case seeds the scenario warehouse (tests/reliability/scenario.py: a wrong-region
+dataset to relocate, legacy tables to back up and migrate, two staging files to merge,
+a transform, views, a gate, a backup dataset to archive), starts the apply in a process
+of its own (`pause_runner.py`, i.e. tests/apply/crash_runner.py) with
+RECONCILE_TEST_PAUSE_AT set, waits for the executor's pause marker, and kills the
+process with SIGKILL by its recorded PID. Then one more apply, in this process, must
+converge (the next plan is empty) and every table must hold exactly its source's rows
+(count and content checksum).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import scenario
+from apply_helpers import apply_plan, assert_converged, make_plan
+from reconcile import executor, local
+from reconcile.bq import Adapter
+
+pytestmark = [pytest.mark.reliability, pytest.mark.integration]
+
+RUNNER = Path(__file__).with_name("pause_runner.py")
+RELOCATION = ["copy_out:tables_copied", *executor.RELOCATION_STEPS]
+
+# (pause point, where it is)
+POINTS: list[tuple[str, str]] = [
+    ("before:CreateTable:1", "between actions: datasets created (and relocated), before the first table"),
+    ("before:BackupTable:2", "between actions: one backup taken, before the second"),
+    ("before:MigrateTable:1", "between actions: backups taken, before the first migration"),
+    ("before:MigrateTable:2", "between actions: one table migrated, before the second"),
+    ("before:MergeLoad:1", "between actions: migrations done, before the first load"),
+    ("before:MergeLoad:2", "between actions: one file merged, before the second"),
+    ("before:RunTransform:1", "between actions: loads done, before the transform"),
+    ("before:Validate:1", "between actions: view created, before the gate"),
+    ("before:ArchiveDataset:1", "between actions: before the archive (last action)"),
+    ("merge:merged", "inside a load: MERGE committed, temporary table not dropped, no ledger row"),
+    ("migrate:copied", "inside a migration: copy job done, count not verified, no ledger row"),
+] + [(f"relocate:{s}", "relocation: inside copy_out, tables copied, views not saved, no checkpoint"
+      if s == "copy_out:tables_copied" else f"relocation: step {s} done and checkpointed")
+     for s in RELOCATION]
+assert len(POINTS) == 20 and len({p for p, _ in POINTS}) == 20
+
+
+def kill_at(endpoint: str, spec: Path, point: str, approvals: list[str], timeout: float = 120) -> list[str]:
+    """Run the apply in a child process until it pauses at `point`; kill -9 it by PID.
+    Returns the child's output up to the kill."""
+    env = {**os.environ, executor.PAUSE_ENV: point, "RECONCILE_TEST_PAUSE_SECONDS": "300"}
+    proc = subprocess.Popen([sys.executable, "-u", str(RUNNER), endpoint, str(spec), *approvals],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    pid = proc.pid
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    killed = False
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            seen.append(line.rstrip())
+            if line.startswith(f"{executor.PAUSE_MARKER} {point}"):
+                os.kill(pid, signal.SIGKILL)
+                killed = True
+                break
+            if time.monotonic() > deadline:
+                break
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            local.stop_pid(pid)
+    assert killed and proc.returncode == -signal.SIGKILL, \
+        f"pid {pid} never paused at {point}:\n" + "\n".join(seen[-30:])
+    return seen
+
+
+def _state_after_kill(lines: list[str]) -> str:
+    actions = [ln for ln in lines if ln.startswith("[")]
+    if not actions:
+        return "no action started"
+    last = actions[-1].split("] ", 1)[1]
+    n = actions[-1][1:].split("/", 1)[0]
+    return f"killed in action {n} ({last})"
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("point,where", POINTS, ids=[p for p, _ in POINTS])
+def test_one_more_apply_converges_after_kill_9(point: str, where: str, emulator: local.LocalEmulator,
+                                               adapter: Adapter, ds_prefix: str, project_root: Path,
+                                               staging_src: Path, tmp_path: Path, figures,
+                                               expected_tables) -> None:
+    p = ds_prefix
+    desired = scenario.write(project_root, p, staging_src)
+    scenario.seed(adapter, p, staging_src, tmp_path)
+    want = expected_tables(adapter, p)
+
+    lines = kill_at(emulator.endpoint, project_root / "desired_state" / "spec.yaml", point, scenario.approvals(p))
+    after_kill = _state_after_kill(lines)
+
+    plan, snap = make_plan(adapter, desired, approvals=scenario.approvals(p))
+    resume = snap.checkpoints.get(f"{p}mkt")
+    result = apply_plan(adapter, desired, plan)
+    counts = result.counts()
+    next_apply = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+    if resume:
+        next_apply += f"; relocation resumed after `{resume}`"
+    failed = [(o.key, o.detail) for o in result.outcomes if o.status == "failed"]
+
+    bad, lost, extra = scenario.verify(adapter, p, want)
+    converged = True
+    try:
+        assert_converged(adapter, desired, approvals=scenario.approvals(p))
+    except AssertionError:
+        converged = False
+    figures.append("crashes", {"point": point, "where": where, "after_kill": after_kill,
+                               "next_apply": next_apply, "failed": failed, "converged": converged,
+                               "tables_wrong": bad, "rows_checked": scenario.data_rows(want),
+                               "rows_lost": lost, "rows_duplicated": extra})
+    assert not failed, failed
+    assert not bad, bad
+    assert converged

@@ -1,0 +1,78 @@
+"""reconcile.report: what counts as drift, and the run's result Markdown. No BigQuery, no Prefect."""
+
+from __future__ import annotations
+
+import pytest
+
+from reconcile.actions import (
+    CreateTable, FlagRecreate, MergeLoad, MissingSource, Plan, RefuseLoad, Unmanaged, Validate,
+)
+from reconcile.executor import Outcome
+from reconcile.report import RunReport, assess, format_observed, render_drift_markdown, render_result_markdown
+
+MISSING = MissingSource(table="raw.cftc", source="staging/cftc.parquet")
+REFUSED = RefuseLoad(table="raw.av", source="staging/av.parquet", problems=("placeholder 'TODO' in symbol",))
+FLAG = FlagRecreate(name="market_data", actual_location="US", desired_location="us-central1", tables=2, rows=10)
+
+
+def plan(*actions) -> Plan:
+    return Plan(project="cbi-v14", actions=tuple(actions), snapshot_taken_at="2025-11-19T12:00:00+00:00")
+
+
+@pytest.mark.parametrize("action, pile", [
+    (CreateTable(table="m.t", columns=(("d", "DATE", "NULLABLE"),)), "drift"),
+    (FLAG, "drift"),
+    (Validate(table="m.t", checks=("min_rows",), blocked_by=(FLAG.key,)), "drift"),
+    (MISSING, "waiting_on_inputs"),
+    (REFUSED, "waiting_on_inputs"),
+    (Validate(table="raw.cftc", checks=("min_rows",), blocked_by=(MISSING.key,)), "waiting_on_inputs"),
+    (Validate(table="raw.x", checks=("min_rows",), blocked_by=(MISSING.key, FLAG.key)), "drift"),
+    (Unmanaged(object="legacy", object_type="dataset"), "unmanaged"),
+])
+def test_assess_sorts_each_action_into_one_pile(action, pile):
+    a = assess(plan(MISSING, REFUSED, FLAG, action))
+    piles = {name: getattr(a, name) for name in ("drift", "waiting_on_inputs", "unmanaged")}
+    assert sum(action in p for p in piles.values()) == 1 and action in piles[pile]
+
+
+def test_missing_sources_alone_are_not_drift():
+    a = assess(plan(MISSING, REFUSED))
+    assert a.in_sync and a.summary() == "no drift" and a.counts() == {}
+
+
+def test_counts_and_summary_per_kind():
+    a = assess(plan(FLAG, CreateTable(table="m.a"), CreateTable(table="m.b")))
+    assert a.counts() == {"CreateTable": 2, "FlagRecreate": 1}
+    assert a.summary() == "3 difference(s): CreateTable 2, FlagRecreate 1"
+
+
+def test_result_markdown_lists_each_object_with_outcome_observed_attempts_and_seconds():
+    load = MergeLoad(table="m.prices", source="staging/p|x.parquet", content_hash="abc", rows=10, keys=("d",))
+    outcomes = [Outcome(key=load.key, kind="MergeLoad", target="m.prices", status="done",
+                        detail="merged 10 rows", observed={"rows_before": 0, "rows_after": 6380,
+                                                           "sql": "MERGE …"}, seconds=1.234)]
+    md = render_result_markdown(RunReport(
+        title="Reconcile", project="cbi-v14", target="local", run_id="r1", converged=False,
+        reason="not converged: m.a failed", outcomes=outcomes, after=assess(plan(MISSING, FLAG)),
+        attempts={load.key: 2}, timings={"snapshot": 0.5, "apply": 1.2},
+        not_run=[CreateTable(table="m.later")]))
+    assert md.startswith("# Reconcile: cbi-v14 — ✗ not converged")
+    assert "| ✓ | m.prices | MergeLoad | done: merged 10 rows | rows_before=0; rows_after=6,380 | 2 | 1.23 |" in md
+    assert "MERGE" not in md  # statements stay in the repository, not in the report
+    assert "| … | m.later | CreateTable | not run: an earlier action failed | | 0 | |" in md
+    assert "**FlagRecreate** `market_data`" in md  # still different
+    assert "## Waiting on inputs" in md and "raw.cftc" in md
+    assert "**Timings:** snapshot 0.5s · apply 1.2s" in md
+
+
+def test_drift_markdown_names_each_difference_before_the_plan():
+    p = plan(FLAG, CreateTable(table="m.t"), MISSING)
+    md = render_drift_markdown(p, assess(p), target="local", run_id="r1", plan_markdown="PLAN")
+    head, _, rest = md.partition("## Plan")
+    assert "**CreateTable** `m.t`" in head and "**FlagRecreate** `market_data`" in head
+    assert "1 item(s) waiting on inputs" in head and rest.strip() == "PLAN"
+
+
+def test_observed_values_are_compact():
+    assert format_observed({"rows": 6380, "ok": True, "loc": "US", "steps": ["a", "b"], "x": None}) == \
+        'rows=6,380; ok=true; loc=US; steps=["a", "b"]; x=none'
