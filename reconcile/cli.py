@@ -9,6 +9,7 @@ Reads the spec and the staging files first and stops with one clear message
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -269,8 +270,15 @@ def cmd_apply(args) -> int:
         print("Nothing to apply.")
         return p.exit_code()
     print(f"\nApplying {len(p.changes)} change(s), run {run_id}" + (" (dry run)" if args.dry_run else ""))
-    with executor.lease(adapter, desired, run_id, wait_seconds=args.wait_lease) if not args.dry_run \
-            else _null():
+    with contextlib.ExitStack() as held:
+        if not args.dry_run and _wait_for_lease(held, executor, adapter, desired, run_id, args.wait_lease):
+            # Another run held the lease and may have done some of this plan's work: the
+            # plan made before waiting is stale, so it is made again under the lease.
+            snapshot = read_snapshot(adapter, desired, target=args.target)
+            p = _make_plan(args, desired, snapshot, read_sources(desired))
+            print(f"Re-planned after waiting for the lease: {len(p.changes)} change(s) left", flush=True)
+            if p.changes:
+                sys.stdout.write(_render(p, "text", color))
         result = executor.apply(p, desired, adapter, run_id=run_id, dry_run=args.dry_run,
                                 progress=lambda m: print(m, flush=True))
     failed = [o for o in result.outcomes if o.status == "failed"]
@@ -293,12 +301,21 @@ def cmd_apply(args) -> int:
     return p2.exit_code()
 
 
-class _null:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *a):
+def _wait_for_lease(held: contextlib.ExitStack, executor, adapter, desired, run_id: str,
+                    wait_seconds: float) -> bool:
+    """Take the project's apply lease into `held`. Returns True if another run held it and
+    this one waited (then the plan must be made again), False if it was free. Raises
+    LeaseHeld if it is not free after `wait_seconds`."""
+    try:
+        held.enter_context(executor.lease(adapter, desired, run_id))
         return False
+    except executor.LeaseHeld as e:
+        if wait_seconds <= 0:
+            raise
+        print(f"Waiting up to {wait_seconds:g}s for the lease: run {e.holder} holds it since {e.since}",
+              flush=True)
+    held.enter_context(executor.lease(adapter, desired, run_id, wait_seconds=wait_seconds))
+    return True
 
 
 def cmd_demo(args) -> int:
