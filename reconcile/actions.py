@@ -139,6 +139,7 @@ class CreateTable(Action):
     ddl_file: str | None = None
     columns: tuple[tuple[str, str, str], ...] = ()  # (name, type, mode)
     partition_by: str | None = None
+    partition_granularity: str = "DAY"
     cluster_by: tuple[str, ...] = ()
     description: str | None = None
     labels: tuple[tuple[str, str], ...] = ()

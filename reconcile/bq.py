@@ -225,7 +225,8 @@ class Adapter:
             return None
 
     def create_table(self, ref: str, columns: Iterable[tuple[str, str, str]], *,
-                     partition_by: str | None = None, cluster_by: Sequence[str] = (),
+                     partition_by: str | None = None, partition_granularity: str = "DAY",
+                     cluster_by: Sequence[str] = (),
                      description: str | None = None, labels: dict[str, str] | None = None,
                      expires_ms: int | None = None) -> bool:
         schema = [bigquery.SchemaField(ids.check_column(n), t, mode=m) for n, t, m in columns]
@@ -233,7 +234,8 @@ class Adapter:
         if partition_by:
             col_type = next((t for n, t, _ in columns if n == partition_by), "DATE")
             if col_type in ("DATE", "TIMESTAMP", "DATETIME"):
-                table.time_partitioning = bigquery.TimePartitioning(field=partition_by)
+                table.time_partitioning = bigquery.TimePartitioning(
+                    type_=partition_granularity, field=partition_by)
         if cluster_by:
             table.clustering_fields = list(cluster_by)
         if description:

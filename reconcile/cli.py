@@ -73,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", action="append", default=[], metavar="KIND_OR_OBJECT",
                    help="restrict to action kinds or objects")
     p.add_argument("--dry-run", action="store_true", help="print what would run, change nothing")
+    p.add_argument("--break-lease", metavar="RUN_ID",
+                   help="first remove the lease of a run that died (e.g. killed) — a human decision")
     p.add_argument("--wait-lease", type=float, default=0, metavar="SECONDS",
                    help="wait this long for another apply on the project to finish (default: exit at once)")
 
@@ -270,6 +272,9 @@ def cmd_apply(args) -> int:
         print("Nothing to apply.")
         return p.exit_code()
     print(f"\nApplying {len(p.changes)} change(s), run {run_id}" + (" (dry run)" if args.dry_run else ""))
+    if args.break_lease and not args.dry_run:
+        executor.break_lease(adapter, desired, args.break_lease)
+        print(f"Lease of run {args.break_lease} removed.", flush=True)
     with contextlib.ExitStack() as held:
         if not args.dry_run and _wait_for_lease(held, executor, adapter, desired, run_id, args.wait_lease):
             # Another run held the lease and may have done some of this plan's work: the
@@ -279,8 +284,11 @@ def cmd_apply(args) -> int:
             print(f"Re-planned after waiting for the lease: {len(p.changes)} change(s) left", flush=True)
             if p.changes:
                 sys.stdout.write(_render(p, "text", color))
-        result = executor.apply(p, desired, adapter, run_id=run_id, dry_run=args.dry_run,
-                                progress=lambda m: print(m, flush=True))
+        if p.changes:
+            result = executor.apply(p, desired, adapter, run_id=run_id, dry_run=args.dry_run,
+                                    progress=lambda m: print(m, flush=True))
+        else:
+            result = executor.ApplyResult(run_id=run_id, outcomes=(), ok=True)
     failed = [o for o in result.outcomes if o.status == "failed"]
     for o in failed:
         print(f"FAILED {o.key}: {o.detail}")

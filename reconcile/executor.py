@@ -499,6 +499,7 @@ def _create_table(ctx: _Context, a: CreateTable) -> _Done:
         how = f"from {a.ddl_file}"
     else:
         ctx.adapter.create_table(a.table, a.columns, partition_by=a.partition_by,
+                                 partition_granularity=a.partition_granularity,
                                  cluster_by=a.cluster_by, description=a.description,
                                  labels=dict(a.labels) or None)
         how = f"{len(a.columns)} columns"

@@ -217,7 +217,9 @@ class _Planner:
             live = self.s.tables.get(ref)
             if live is None:
                 self.add(CreateTable(table=ref, ddl_file=t.ddl, columns=tuple(want),
-                                     partition_by=t.partition_by, cluster_by=tuple(t.cluster_by),
+                                     partition_by=t.partition_by,
+                                     partition_granularity=t.partition_granularity,
+                                     cluster_by=tuple(t.cluster_by),
                                      description=t.description, labels=tuple(sorted(t.labels.items())),
                                      blocked_by=self.blockers(ref)))
                 self.touched.add(ref)
@@ -380,8 +382,17 @@ class _Planner:
         fixed: dict[tuple[str, str], str] = {}  # (table, kind) -> transform name
         archive_ds = self.d.archive.dataset if self.d.archive else None
         late_outputs: set[str] = set()
+        stale: dict[tuple[str, str], str] = {}  # failing although its repair already ran
         for name, tr in self.d.transforms.items():
             reasons: list[str] = []
+            fp = transform_fingerprint(tr.inputs, {i: self.rows(i) if i in self.s.tables else None
+                                                   for i in tr.inputs})
+            recorded = sorted((e for e in self.s.ledger if e.source == TRANSFORM_SOURCE_PREFIX + name),
+                              key=lambda e: e.loaded_at or "")
+            inputs_touched = any(i in self.touched for i in tr.inputs)
+            # The repair already ran on exactly these inputs: running it again cannot
+            # change the result, so a gate still failing needs a human, not a loop.
+            ran_on_same_inputs = bool(recorded) and recorded[-1].content_hash == fp and not inputs_touched
             for out in tr.outputs:
                 self.managed_tables.add(out)
                 if (out not in self.s.tables and out not in self.d.tables
@@ -391,6 +402,9 @@ class _Planner:
                 pattern, kind = fix.rsplit(":", 1)
                 for ref, bad in failing.items():
                     if fnmatch.fnmatchcase(ref, pattern) and any(r.kind == kind for r in bad):
+                        if ran_on_same_inputs and ref not in data_touched:
+                            stale[(ref, kind)] = name
+                            continue
                         fixed[(ref, kind)] = name
                         reasons.append(f"fixes {kind} on {ref}")
                 for ref in sorted(data_touched):
@@ -399,11 +413,6 @@ class _Planner:
                     if fnmatch.fnmatchcase(ref, pattern):
                         reasons.append(f"repairs {ref} after it changes")
             if tr.schedule is None and tr.inputs and not reasons:
-                fp = transform_fingerprint(tr.inputs, {i: self.rows(i) if i in self.s.tables else None
-                                                       for i in tr.inputs})
-                recorded = sorted((e for e in self.s.ledger if e.source == TRANSFORM_SOURCE_PREFIX + name),
-                                  key=lambda e: e.loaded_at or "")
-                inputs_touched = any(i in self.touched for i in tr.inputs)
                 if inputs_touched or not recorded or recorded[-1].content_hash != fp:
                     if not all(o in self.s.tables for o in tr.outputs) or recorded or inputs_touched:
                         reasons.append("inputs changed since the last build" if recorded or inputs_touched
@@ -429,8 +438,11 @@ class _Planner:
                 self.add(Validate(table=ref, checks=checks, late=late, blocked_by=self.blockers(ref)))
             unfixed = [r for r in failing.get(ref, []) if (ref, r.kind) not in fixed]
             for r in unfixed:
+                observed = r.observed
+                if (ref, r.kind) in stale:
+                    observed += f" (still, after {stale[(ref, r.kind)]} ran on the same inputs)"
                 self.add(ExpectationFailed(table=ref, check=r.check, expected=r.expected,
-                                           observed=r.observed, blocked_by=self.blockers(ref)))
+                                           observed=observed, blocked_by=self.blockers(ref)))
 
     # ------------------------------------------------------------ archive
     def archive(self) -> None:

@@ -197,7 +197,8 @@ def _describe_create_table(a: CreateTable) -> Line:
     if a.columns:
         details.append(_count(len(a.columns), "column"))
     if a.partition_by:
-        details.append(f"partitioned by {a.partition_by}")
+        details.append(f"partitioned by {a.partition_by}"
+                       + (f" ({a.partition_granularity.lower()})" if a.partition_granularity != "DAY" else ""))
     if a.cluster_by:
         details.append(f"clustered by {', '.join(a.cluster_by)}")
     text = f"create table {a.table}"

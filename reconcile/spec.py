@@ -148,6 +148,9 @@ class Table(_Model):
     ddl: str | None = None
     columns: list[Column] | None = None
     partition_by: str | None = None
+    # BigQuery caps a job at 4,000 partitions touched: decades of daily data need
+    # MONTH or YEAR partitions.
+    partition_granularity: Literal["DAY", "MONTH", "YEAR"] = "DAY"
     cluster_by: list[str] = Field(default_factory=list)
     description: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)

@@ -180,3 +180,21 @@ def test_repeated_field_spellings_are_the_same_column():
             c.update(type="STRING", mode="REPEATED")
     p = plan(desired, Snapshot.model_validate(data), _sources(case))
     assert p.actions == ()
+
+
+def test_repair_that_already_ran_on_same_inputs_is_not_replanned():
+    """A gate still failing after its repair ran on unchanged inputs needs a human:
+    no endless RunTransform, an ExpectationFailed that says so."""
+    from reconcile.planner import transform_fingerprint
+
+    desired = load_spec(BASE / "spec.yaml", root=BASE)
+    data = json.loads((ROOT / "expectations" / "snapshot.json").read_text())
+    fp = transform_fingerprint(["training.zl_training_1m"], {"training.zl_training_1m": 10})
+    data["ledger"].append({"table": "training.zl_training_1m", "source": "transform:assign_regimes",
+                           "content_hash": fp, "rows": 10, "loaded_at": "2025-11-19T12:00:00+00:00"})
+    p = plan(desired, Snapshot.model_validate(data), _sources(ROOT / "expectations"))
+    assert "RunTransform" not in [a.kind for a in p.actions]
+    failed = {a.check: a.observed for a in p.actions if a.kind == "ExpectationFailed"}
+    assert "placeholders(regime)" in failed
+    assert "after assign_regimes ran on the same inputs" in failed["placeholders(regime)"]
+    assert p.exit_code() == 3

@@ -90,8 +90,9 @@ def summary_rows(figs: Figures) -> list[tuple[str, str, str]]:
             f"{k['processes']} `reconcile apply` processes started at once on one project "
             f"({k['waiting']} with `--wait-lease`, {k['no_wait']} without)",
             f"{k['held']} run(s) held the lease, never two at once (overlaps {k['overlaps']}); "
-            f"{k['refused']} exited with the lease message, {k['waited_then_ran']} waited then found "
-            f"nothing left to do; end state converged, rows lost {k['rows_lost']}"))
+            f"{k['refused']} exited at once with the lease message (exit 1), {k['waited_then_replanned']} waited, "
+            f"planned again under the lease and found nothing left to do (exit 0); end state "
+            f"{'converged' if k['converged'] else 'NOT converged'}, rows lost {k['rows_lost']}"))
     b = p.get("bad_inputs")
     if b:
         rows.append((
