@@ -304,9 +304,10 @@ def cmd_apply(args) -> int:
         sys.stdout.write(_render(p2, "text", color))
     else:
         print("Converged: the warehouse matches the desired state.")
-    if failed:
+    # A failed gate is "needs attention" (3), like a refused change; any other failure is an error.
+    if any(o.kind != "Validate" for o in failed):
         return EXIT_ERROR
-    return p2.exit_code()
+    return EXIT_BLOCKED if failed else p2.exit_code()
 
 
 def _wait_for_lease(held: contextlib.ExitStack, executor, adapter, desired, run_id: str,

@@ -83,4 +83,5 @@ def test_local_stack_deployment_run_then_plan(tmp_path: Path, staging_files: Pat
     assert down.returncode == 0, down.stdout + down.stderr
     assert not (local_dir / "stack.json").exists()
     assert pids and not any(stack._alive(p) for p in pids)
-    assert time.monotonic() - started < 180
+    # Budget ~3 minutes; measured 108-131 s here (2 cores), with headroom for a loaded CI machine.
+    assert time.monotonic() - started < 240

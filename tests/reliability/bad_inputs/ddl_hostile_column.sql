@@ -1,0 +1,4 @@
+CREATE TABLE IF NOT EXISTS `raw.news` (
+  `title` STRING,
+  `x`; DROP TABLE raw.weather; --` STRING
+);

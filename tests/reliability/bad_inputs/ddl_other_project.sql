@@ -1,0 +1,4 @@
+CREATE TABLE IF NOT EXISTS `victim-project.raw.news` (
+  published_at TIMESTAMP NOT NULL,
+  title STRING
+);

@@ -1,0 +1,3 @@
+CREATE TABLE IF NOT EXISTS `raw.other` (
+  a INT64
+);

@@ -1,0 +1,3 @@
+CREATE TABLE IF NOT EXISTS `raw.news` (
+  title STRING,
+  body STRING
