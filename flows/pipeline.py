@@ -337,9 +337,19 @@ def run_pipeline(*, flow_key: str, title: str, spec: str, target: str, dry_run: 
 
 def _apply_all(changes: Sequence[Action], desired: DesiredState, adapter: Adapter, run_id: str,
                watch: ResponseWatch, run: _Run, *, dry_run: bool = False) -> None:
-    """Each change as its own task, in plan order; stop at the first failure (what follows
-    may build on it), and list the rest as not run."""
+    """Each change as its own task, in plan order.
+
+    After a failure, a later action that builds on what failed (same table, or the
+    dataset a failed dataset action concerns) is not run; independent ones still run,
+    as `reconcile apply` does. The dependency rules are the executor's own."""
+    bad_tables: dict[str, str] = {}
+    bad_datasets: dict[str, str] = {}
     for i, a in enumerate(changes):
+        blocker = _depends_on_failure(a, desired, bad_tables, bad_datasets)
+        if blocker is not None:
+            run.not_run.append(a)
+            run.attempts[a.key] = 0
+            continue
         named = apply_action.with_options(task_run_name=_task_name(i + 1, a))
         try:
             outcome, attempts = named(quote(a), quote(desired), quote(adapter), run_id, quote(watch),
@@ -349,10 +359,31 @@ def _apply_all(changes: Sequence[Action], desired: DesiredState, adapter: Adapte
                 raise
             run.outcomes.append(e.outcome)
             run.attempts[a.key] = e.attempts
-            run.not_run.extend(changes[i + 1:])
-            return
+            _mark_failed(a, bad_tables, bad_datasets)
+            continue
         run.outcomes.append(outcome)
         run.attempts[a.key] = attempts
+
+
+def _depends_on_failure(a: Action, desired: DesiredState, bad_tables: dict[str, str],
+                        bad_datasets: dict[str, str]) -> str | None:
+    if not bad_tables and not bad_datasets:
+        return None
+    refs = getattr(executor, "_refs", None)
+    if refs is None:  # the executor no longer exposes its rules: stop everything after a failure
+        return next(iter({**bad_tables, **bad_datasets}.values()))
+    tables, datasets = refs(a, desired)
+    return next((bad_tables[t] for t in sorted(tables) if t in bad_tables), None) or \
+        next((bad_datasets[d] for d in sorted(datasets) if d in bad_datasets), None)
+
+
+def _mark_failed(a: Action, bad_tables: dict[str, str], bad_datasets: dict[str, str]) -> None:
+    marks = getattr(executor, "_marks", None)
+    tables, datasets = marks(a) if marks is not None else ({a.target}, {a.dataset})
+    for t in tables:
+        bad_tables.setdefault(t, a.key)
+    for d in datasets:
+        bad_datasets.setdefault(d, a.key)
 
 
 def _task_name(i: int, a: Action) -> str:
@@ -368,7 +399,8 @@ def _reason(project: str, dry_run: bool, failure: str | None, failed: list, run:
         return f"dry run: {len(changes)} change(s) would run on {project}; nothing was changed"
     if failed:
         o = failed[0]
-        extra = f"; {len(run.not_run)} later action(s) not run" if run.not_run else ""
+        extra = (f"; {len(run.not_run)} later action(s) that depend on it not run"
+                 if run.not_run else "")
         return f"not converged: {o.key} failed: {o.detail}{extra}"
     waiting = f"; {len(after.waiting_on_inputs)} item(s) waiting on inputs" if after.waiting_on_inputs else ""
     if not after.in_sync:

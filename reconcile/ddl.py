@@ -60,14 +60,17 @@ def split_statements(text: str) -> list[str]:
 
 
 def table_name(stmt: str) -> str | None:
-    """'dataset.table' created by a CREATE TABLE statement (project part dropped)."""
+    """'dataset.table' created by a CREATE TABLE statement (a project part is refused)."""
     m = _CREATE.match(stmt)
     if not m:
         return None
     raw = m.group(1).replace("`", "")
     parts = raw.split(".")
     if len(parts) == 3:
-        parts = parts[1:]
+        # Executed as written, a project-qualified name would create the table in that
+        # project, whatever the target: names are dataset-qualified only.
+        raise DDLError(f"table name {m.group(1)!r} names a project: write 'dataset.table' "
+                       "(the target's project is used)")
     if len(parts) != 2:
         raise DDLError(f"table name {m.group(1)!r} must be 'dataset.table'")
     return ".".join(parts)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+# Checked with fullmatch, never match: `$` also matches before a trailing newline,
+# so "raw\n" would pass a match() of ^...$.
 # BigQuery: project ids are 6-30 chars of lowercase letters, digits and hyphens
 # (we also accept the legacy "domain:project" form's characters minus the colon).
 _PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
@@ -56,7 +58,7 @@ def normalize_location(value: str) -> str:
 def check_location(value: str) -> str:
     loc = normalize_location(value)
     if loc not in LOCATIONS:
-        raise IdentifierError(f"unknown BigQuery location {value!r}")
+        raise IdentifierError(f"unknown BigQuery location {value!a}")
     return loc
 
 
@@ -67,42 +69,42 @@ def same_location(a: str | None, b: str | None) -> bool:
 
 
 def check_project(value: str) -> str:
-    if not isinstance(value, str) or not _PROJECT.match(value):
+    if not isinstance(value, str) or not _PROJECT.fullmatch(value):
         raise IdentifierError(
-            f"invalid project id {value!r}: 6-30 lowercase letters, digits or hyphens"
+            f"invalid project id {value!a}: 6-30 lowercase letters, digits or hyphens"
         )
     return value
 
 
 def check_dataset(value: str) -> str:
-    if not isinstance(value, str) or not _DATASET.match(value):
+    if not isinstance(value, str) or not _DATASET.fullmatch(value):
         raise IdentifierError(
-            f"invalid dataset name {value!r}: only letters, digits and underscores"
+            f"invalid dataset name {value!a}: only letters, digits and underscores"
         )
     return value
 
 
 def check_table(value: str) -> str:
-    if not isinstance(value, str) or not _TABLE.match(value):
+    if not isinstance(value, str) or not _TABLE.fullmatch(value):
         raise IdentifierError(
-            f"invalid table name {value!r}: only letters, digits, underscores and hyphens"
+            f"invalid table name {value!a}: only letters, digits, underscores and hyphens"
         )
     return value
 
 
 def check_column(value: str) -> str:
-    if not isinstance(value, str) or not _COLUMN.match(value):
+    if not isinstance(value, str) or not _COLUMN.fullmatch(value):
         raise IdentifierError(
-            f"invalid column name {value!r}: a letter or underscore, then letters, digits, underscores"
+            f"invalid column name {value!a}: a letter or underscore, then letters, digits, underscores"
         )
     return value
 
 
 def check_label(key: str, value: str) -> tuple[str, str]:
-    if not _LABEL.match(key):
+    if not _LABEL.fullmatch(key):
         raise IdentifierError(f"invalid label key {key!r}")
-    if not _LABEL_VALUE.match(value):
-        raise IdentifierError(f"invalid label value {value!r} for {key!r}")
+    if not _LABEL_VALUE.fullmatch(value):
+        raise IdentifierError(f"invalid label value {value!a} for {key!r}")
     return key, value
 
 
@@ -139,5 +141,5 @@ def quote_column(name: str) -> str:
 
 
 def _check_any(part: str) -> None:
-    if not (_TABLE.match(part) or _PROJECT.match(part)):
+    if not (_TABLE.fullmatch(part) or _PROJECT.fullmatch(part)):
         raise IdentifierError(f"refusing to quote {part!r}")

@@ -166,7 +166,7 @@ def render_result_markdown(r: RunReport, *, max_rows: int = 300) -> str:
                 str(r.attempts.get(key, 1)), f"{float(_get(o, 'seconds') or 0):.2f}"]) + " |")
         for a in list(r.not_run)[: max(0, max_rows - len(rows))]:
             lines.append(f"| {_STATUS_MARK['not run']} | {_cell(a.target)} | {a.kind} | "
-                         f"not run: an earlier action failed | | 0 | |")
+                         f"not run: it depends on an action that failed | | 0 | |")
         hidden = len(rows) + len(r.not_run) - max_rows
         if hidden > 0:
             lines.append("")

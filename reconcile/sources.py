@@ -214,8 +214,9 @@ def inspect_source(desired: DesiredState, load: Load, index: int) -> SourceFile:
         # A file that cannot be read at all is bad input, like a malformed spec:
         # stop before anything is sent to BigQuery.
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        kind = "CSV" if path.suffix == ".csv" else "Parquet"
         raise SpecError(load.source, f"{disp}: loads[{index}].source",
-                        f"unreadable Parquet file: {msg}") from None
+                        f"unreadable {kind} file: {msg}") from None
     problems = []
     if rows == 0:
         problems.append("file has no rows")

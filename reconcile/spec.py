@@ -28,8 +28,14 @@ class SpecError(Exception):
         self.file = str(file)
         self.field = field
         self.message = message
-        where = f"{self.file}: {field}: " if field else f"{self.file}: "
-        super().__init__(where + message)
+        # One line whatever the input: a field or message holding a newline or another
+        # control character (a hostile key) is shown escaped.
+        where = f"{self.file}: {_printable(field)}: " if field else f"{self.file}: "
+        super().__init__(where + _printable(message))
+
+
+def _printable(text: str) -> str:
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(text))
 
 
 class _Model(BaseModel):
@@ -438,6 +444,27 @@ def _fmt_loc(loc: tuple[Any, ...]) -> str:
     return out
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.safe_load, except that a key given twice in one mapping is an error: PyYAML
+    keeps the last one silently, so a table or dataset declared twice would lose the
+    first declaration without a word."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                hash(key)
+            except TypeError:
+                continue  # unhashable keys fail in the base class with its own message
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark,
+                    f"key {key!r} given twice (first on line {seen[key].line + 1})", key_node.start_mark)
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+
 def _read_yaml(path: Path, display: str) -> dict:
     try:
         text = path.read_text(encoding="utf-8")
@@ -446,7 +473,7 @@ def _read_yaml(path: Path, display: str) -> dict:
     except (OSError, UnicodeDecodeError) as e:
         raise SpecError(display, "", f"cannot read: {e}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -195,8 +195,8 @@ def render(sources: tuple[Source, ...] = CBI_V14_SOURCES, target: str = TARGET) 
     lines[-1] = lines[-1].rstrip(",")
     lines += [
         ")",
-        # Monthly partitions: daily ones would exceed BigQuery's 10,000-partition limit
-        # over 1986-2025.
+        # Monthly partitions: daily ones would exceed BigQuery's limits (10,000 per table,
+        # 4,000 per job) over 1986-2025.
         "PARTITION BY DATE_TRUNC(date, MONTH)",
         "CLUSTER BY date",
         'OPTIONS (description = "Master feature matrix: one row per date, source-prefixed feature '

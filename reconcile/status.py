@@ -9,7 +9,7 @@ created yet, is reported as such, never guessed at.
 
     read_status(adapter, desired) -> Status      (I/O: one query per view)
     render_text / render_markdown / render_json  (pure)
-    Status.exit_code: 0 healthy, 3 a gate or an ingestion source needs attention
+    Status.exit_code: 0 healthy, 3 a gate, a source or an unreadable view needs attention
 
 This module does not import Prefect, and reads nothing but the views.
 """
@@ -86,14 +86,19 @@ class Status:
     def unhealthy_sources(self) -> list[dict[str, Any]]:
         return [r for r in self.sections["ingestion"].rows if r.get("health") != "ok"]
 
+    def problems(self) -> list[str]:
+        """Views that could not be read (not declared, not created, a query error)."""
+        return [f"{s.view or VIEW_NAMES[k]}: {s.problem}" for k, s in self.sections.items() if s.problem]
+
     @property
     def exit_code(self) -> int:
-        return EXIT_ATTENTION if self.failing_expectations() or self.unhealthy_sources() else EXIT_OK
+        bad = self.failing_expectations() or self.unhealthy_sources() or self.problems()
+        return EXIT_ATTENTION if bad else EXIT_OK
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "project": self.project, "target": self.target, "read_at": self.read_at,
-            "healthy": self.exit_code == EXIT_OK,
+            "healthy": self.exit_code == EXIT_OK, "problems": self.problems(),
             "tables": self.tables(),
             "views": {k: {"view": s.view, "problem": s.problem, "rows": list(s.rows)}
                       for k, s in self.sections.items()},
@@ -238,9 +243,10 @@ def _history(status: Status) -> str:
 def _summary(status: Status) -> str:
     bad_gates = status.failing_expectations()
     bad_sources = status.unhealthy_sources()
-    if not bad_gates and not bad_sources:
+    unread = status.problems()
+    if not bad_gates and not bad_sources and not unread:
         return "Healthy: every latest gate passed and every source loaded."
-    parts = []
+    parts = [f"{len(unread)} view(s) not readable"] if unread else []
     if bad_gates:
         parts.append(f"{len(bad_gates)} failing gate result(s) on "
                      f"{len({r['table_ref'] for r in bad_gates})} table(s)")

@@ -188,10 +188,13 @@ def test_master_features_columns_and_dates(demo: Demo) -> None:
     # Values land in their columns: one day checked against the long tables.
     day = demo.q(f"SELECT * FROM `{MASTER}` WHERE date = DATE '2014-06-02'")[0]
     src = demo.q("""SELECT
-        (SELECT yahoo_close FROM `market_data.yahoo_historical_prefixed` WHERE date = DATE '2014-06-02' AND symbol = '^GSPC') AS gspc,
-        (SELECT value FROM `raw_intelligence.fred_macro_expanded` WHERE date = DATE '2014-06-01' AND series_id = 'CPILFESL') AS cpi,
+        (SELECT yahoo_close FROM `market_data.yahoo_historical_prefixed`
+         WHERE date = DATE '2014-06-02' AND symbol = '^GSPC') AS gspc,
+        (SELECT value FROM `raw_intelligence.fred_macro_expanded`
+         WHERE date = DATE '2014-06-01' AND series_id = 'CPILFESL') AS cpi,
         (SELECT vix_close FROM `market_data.vix_daily` WHERE date = DATE '2014-06-02') AS vix""")[0]
-    assert (day["yahoo_gspc_close"], day["fred_cpilfesl"], day["vix_close"]) == (src["gspc"], src["cpi"], src["vix"])
+    got = (day["yahoo_gspc_close"], day["fred_cpilfesl"], day["vix_close"])
+    assert got == (src["gspc"], src["cpi"], src["vix"])
     quarter = demo.q(f"SELECT COUNT(DISTINCT us_macro_realgdp) AS k, COUNT(*) AS n FROM `{MASTER}` "
                      "WHERE date BETWEEN DATE '2005-04-01' AND DATE '2005-06-30'")[0]
     assert quarter["k"] == 1 and quarter["n"] > 60  # the quarter's value on every date of it
@@ -209,42 +212,24 @@ def test_master_features_gate_fails_honestly_on_columns(demo: Demo) -> None:
 # ------------------------------------------------------------------ second reconcile
 
 
-@pytest.fixture(scope="module")
-def plan2(demo: Demo) -> Plan:
-    return demo.plan()
-
-
-# Planned again although running it cannot help: repair_training `fixes` min_distinct, and
-# the 3-month table has only 2010-2018 rows (3 regimes, no archived history). Pending a
-# planner change (report a fix that already ran on the same inputs as ExpectationFailed).
-PENDING_REPAIR = {"RunTransform:repair_training", f"Validate:{TRAINING[0]}", f"Validate:{TRAINING[1]}"}
-
-
-def test_second_reconcile_plans_only_the_honest_failures(demo: Demo, plan2: Plan) -> None:
-    p = plan2
-    changes = {a.key for a in p.changes}
-    assert changes <= PENDING_REPAIR, sorted(changes - PENDING_REPAIR)
-    for a in p.changes:
-        if isinstance(a, RunTransform):
-            assert a.reason == f"fixes min_distinct on {TRAINING[1]}", a.reason
+def test_second_reconcile_plans_nothing_but_the_honest_failures(demo: Demo) -> None:
+    p = demo.plan()
+    assert not p.changes, [f"{a.key} ({getattr(a, 'reason', '')})" for a in p.changes]
     failing = {(a.table, a.check) for a in p.actions if isinstance(a, ExpectationFailed)}
     assert failing == {
         (MASTER, "min_columns"), (MASTER, "coverage(date)"),
         ("raw_intelligence.weather_granular", "min_rows"),
         ("raw_intelligence.cftc_commitments", "min_rows"),
         ("raw_intelligence.alpha_vantage_features", "min_rows"),
-        (TRAINING[0], "coverage(date)"), (TRAINING[1], "coverage(date)"),
-    } | ({(TRAINING[1], "min_distinct(regime)")} if not changes else set())
+        (TRAINING[0], "coverage(date)"),
+        # The 3-month table has only 2010-2018 rows (no archived history): 3 regimes. The
+        # repair that fixes min_distinct already ran on these inputs: not planned again.
+        (TRAINING[1], "coverage(date)"), (TRAINING[1], "min_distinct(regime)"),
+    }
     missing = {a.table for a in p.actions if isinstance(a, MissingSource)}
     assert missing == {"raw_intelligence.cftc_commitments", "raw_intelligence.alpha_vantage_features"}
     others = [a.key for a in p.actions if a.is_blocked and not isinstance(a, (ExpectationFailed, MissingSource))]
     assert not others
-
-
-@pytest.mark.xfail(strict=True, reason="repair_training is re-planned for the 3-month table's "
-                   "min_distinct, which it cannot fix (see PENDING_REPAIR)")
-def test_second_reconcile_plans_no_change(plan2: Plan) -> None:
-    assert not plan2.changes, [a.key for a in plan2.changes]
 
 
 # ------------------------------------------------------------------ scheduled transforms

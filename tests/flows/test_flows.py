@@ -130,7 +130,7 @@ def test_logic_error_is_not_retried_and_the_run_fails(spec: Path, ds_prefix: str
     failed = [t for t in task_runs_of(state) if t.name.endswith(f"CreateDataset {ds_prefix}market")]
     assert len(failed) == 1 and failed[0].run_count == 1 and failed[0].state.is_failed()
     result = artifacts_of(state)["reconcile-result-cbi-v14"]
-    assert "✗ not converged" in result and "not run: an earlier action failed" in result
+    assert "✗ not converged" in result and "not run: it depends on an action that failed" in result
     assert bq.dataset_location(f"{ds_prefix}market") is None
 
 

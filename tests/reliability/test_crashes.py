@@ -1,6 +1,6 @@
 """Crashes: kill -9 the apply process at 20 different points, then one more apply.
 
-Each case seeds the scenario warehouse (tests/reliability/scenario.py: a wrong-region
+Each case (its own dataset prefix; WORKERS cases run side by side) seeds the scenario warehouse (tests/reliability/scenario.py: a wrong-region
 dataset to relocate, legacy tables to back up and migrate, two staging files to merge,
 a transform, views, a gate, a backup dataset to archive), starts the apply in a process
 of its own (`pause_runner.py`, i.e. tests/apply/crash_runner.py) with
@@ -12,19 +12,25 @@ converge (the next plan is empty) and every table must hold exactly its source's
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+import traceback
 from pathlib import Path
 
 import pytest
 
 import scenario
 from apply_helpers import apply_plan, assert_converged, make_plan
+from conftest import want_for
 from reconcile import executor, local
-from reconcile.bq import Adapter
+from reconcile.bq import Adapter, local_client
+
+PROJECT = "cbi-v14"
 
 pytestmark = [pytest.mark.reliability, pytest.mark.integration]
 
@@ -88,39 +94,75 @@ def _state_after_kill(lines: list[str]) -> str:
     return f"killed in action {n} ({last})"
 
 
-@pytest.mark.timeout(240)
-@pytest.mark.parametrize("point,where", POINTS, ids=[p for p, _ in POINTS])
-def test_one_more_apply_converges_after_kill_9(point: str, where: str, emulator: local.LocalEmulator,
-                                               adapter: Adapter, ds_prefix: str, project_root: Path,
-                                               staging_src: Path, tmp_path: Path, figures,
-                                               expected_tables) -> None:
-    p = ds_prefix
-    desired = scenario.write(project_root, p, staging_src)
-    scenario.seed(adapter, p, staging_src, tmp_path)
-    want = expected_tables(adapter, p)
+WORKERS = 3  # cases run side by side (each under its own prefix) to keep the suite short
 
-    lines = kill_at(emulator.endpoint, project_root / "desired_state" / "spec.yaml", point, scenario.approvals(p))
-    after_kill = _state_after_kill(lines)
 
-    plan, snap = make_plan(adapter, desired, approvals=scenario.approvals(p))
-    resume = snap.checkpoints.get(f"{p}mkt")
-    result = apply_plan(adapter, desired, plan)
-    counts = result.counts()
-    next_apply = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
-    if resume:
-        next_apply += f"; relocation resumed after `{resume}`"
-    failed = [(o.key, o.detail) for o in result.outcomes if o.status == "failed"]
-
-    bad, lost, extra = scenario.verify(adapter, p, want)
-    converged = True
+def run_case(endpoint: str, point: str, root: Path, tmp: Path, staging_src: Path, sums_cache: dict,
+             lock: threading.Lock) -> dict:
+    """One crash case, start to end; returns its figures (or raises)."""
+    adapter = Adapter(local_client(PROJECT, endpoint), PROJECT, emulator=True)
+    p = unique_prefix(point)
     try:
-        assert_converged(adapter, desired, approvals=scenario.approvals(p))
-    except AssertionError:
-        converged = False
-    figures.append("crashes", {"point": point, "where": where, "after_kill": after_kill,
-                               "next_apply": next_apply, "failed": failed, "converged": converged,
-                               "tables_wrong": bad, "rows_checked": scenario.data_rows(want),
-                               "rows_lost": lost, "rows_duplicated": extra})
-    assert not failed, failed
-    assert not bad, bad
-    assert converged
+        (root / "desired_state").mkdir(parents=True)
+        desired = scenario.write(root, p, staging_src)
+        scenario.seed(adapter, p, staging_src, tmp)
+        with lock:
+            want = want_for(adapter, p, staging_src, sums_cache)
+
+        lines = kill_at(endpoint, root / "desired_state" / "spec.yaml", point, scenario.approvals(p))
+        after_kill = _state_after_kill(lines)
+
+        plan, snap = make_plan(adapter, desired, approvals=scenario.approvals(p))
+        resume = snap.checkpoints.get(f"{p}mkt")
+        result = apply_plan(adapter, desired, plan)
+        next_apply = ", ".join(f"{k} {v}" for k, v in sorted(result.counts().items()))
+        if resume:
+            next_apply += f"; relocation resumed after `{resume}`"
+        failed = [(o.key, o.detail) for o in result.outcomes if o.status == "failed"]
+
+        bad, lost, extra = scenario.verify(adapter, p, want)
+        converged = True
+        try:
+            assert_converged(adapter, desired, approvals=scenario.approvals(p))
+        except AssertionError:
+            converged = False
+        return {"after_kill": after_kill, "next_apply": next_apply, "failed": failed, "converged": converged,
+                "tables_wrong": bad, "rows_checked": scenario.data_rows(want), "rows_lost": lost,
+                "rows_duplicated": extra}
+    finally:
+        for name, _ in adapter.list_datasets():
+            if name.startswith(p):
+                adapter.delete_dataset(name)
+
+
+@pytest.fixture(scope="module")
+def crash_cases(emulator: local.LocalEmulator, staging_src: Path, tmp_path_factory: pytest.TempPathFactory,
+                source_sums_cache: dict) -> dict[str, dict]:
+    """Every point's case, run WORKERS at a time: point -> figures, or {'error': traceback}."""
+    lock = threading.Lock()
+    out: dict[str, dict] = {}
+
+    def one(point: str) -> None:
+        t0 = time.monotonic()
+        try:
+            root = tmp_path_factory.mktemp("crash")
+            out[point] = run_case(emulator.endpoint, point, root / "project", root, staging_src,
+                                  source_sums_cache, lock)
+        except BaseException:  # noqa: BLE001 - reported by the point's own test
+            out[point] = {"error": traceback.format_exc()}
+        out[point]["seconds"] = round(time.monotonic() - t0, 1)
+
+    with cf.ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        list(pool.map(one, [p for p, _ in POINTS]))
+    return out
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("point,where", POINTS, ids=[p for p, _ in POINTS])
+def test_one_more_apply_converges_after_kill_9(point: str, where: str, crash_cases: dict, figures) -> None:
+    case = crash_cases[point]
+    assert "error" not in case, case.get("error")
+    figures.append("crashes", {"point": point, "where": where, **case})
+    assert not case["failed"], case["failed"]
+    assert not case["tables_wrong"], case["tables_wrong"]
+    assert case["converged"]

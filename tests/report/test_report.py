@@ -59,7 +59,7 @@ def test_result_markdown_lists_each_object_with_outcome_observed_attempts_and_se
     assert md.startswith("# Reconcile: cbi-v14 — ✗ not converged")
     assert "| ✓ | m.prices | MergeLoad | done: merged 10 rows | rows_before=0; rows_after=6,380 | 2 | 1.23 |" in md
     assert "MERGE" not in md  # statements stay in the repository, not in the report
-    assert "| … | m.later | CreateTable | not run: an earlier action failed | | 0 | |" in md
+    assert "| … | m.later | CreateTable | not run: it depends on an action that failed | | 0 | |" in md
     assert "**FlagRecreate** `market_data`" in md  # still different
     assert "## Waiting on inputs" in md and "raw.cftc" in md
     assert "**Timings:** snapshot 0.5s · apply 1.2s" in md
