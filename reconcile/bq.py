@@ -143,6 +143,13 @@ class Adapter:
         def run():
             rows = self.client.query_and_wait(sql, job_config=cfg, location=location,
                                               project=self.project)
+            # The emulator answers a failed jobs.query with jobComplete, no rows and an
+            # `errors` list instead of an HTTP error (docs/emulator.md): surface it, or a
+            # failed read would look like an empty result.
+            first = getattr(rows, "_first_page_response", None) or {}
+            if first.get("errors") and not first.get("rows"):
+                msg = "; ".join(str(e.get("message", e)) for e in first["errors"])
+                raise BigQueryError(f"{what} failed: {msg}")
             return [dict(r.items()) for r in rows]
 
         try:

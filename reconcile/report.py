@@ -163,7 +163,8 @@ def render_result_markdown(r: RunReport, *, max_rows: int = 300) -> str:
             lines.append("| " + " | ".join([
                 _STATUS_MARK.get(status, ""), _cell(_get(o, "target")), _cell(_get(o, "kind")),
                 _cell(f"{status}: {_get(o, 'detail')}"), _cell(format_observed(_get(o, "observed"))),
-                str(r.attempts.get(key, 1)), f"{float(_get(o, 'seconds') or 0):.2f}"]) + " |")
+                str(r.attempts[key]) if key in r.attempts else "",  # held back: never attempted
+                f"{float(_get(o, 'seconds') or 0):.2f}"]) + " |")
         for a in list(r.not_run)[: max(0, max_rows - len(rows))]:
             lines.append(f"| {_STATUS_MARK['not run']} | {_cell(a.target)} | {a.kind} | "
                          f"not run: it depends on an action that failed | | 0 | |")

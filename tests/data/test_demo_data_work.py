@@ -277,32 +277,6 @@ def test_hidden_relationship_signals_without_news_write_nothing(demo: Demo) -> N
     assert demo.adapter.count_rows("signals.hidden_relationship_signals") == 0
 
 
-def test_hidden_relationship_signals_from_co_mentions(demo: Demo) -> None:
-    """Test input, not data: three hand-written classified-news rows (two articles)
-    dated yesterday, removed again at the end; the demo has no real news."""
-    news = "raw_intelligence.intelligence_news_alpha_classified_daily"
-    demo.adapter.execute(f"""INSERT INTO `{news}` (date, url, ticker, category)
-        VALUES (DATE_SUB(CURRENT_DATE(), INTERVAL 1 DAY), 'test://article-1', 'ZL', 'test'),
-               (DATE_SUB(CURRENT_DATE(), INTERVAL 1 DAY), 'test://article-1', 'CL', 'test'),
-               (DATE_SUB(CURRENT_DATE(), INTERVAL 1 DAY), 'test://article-2', 'ZL', 'test')""",
-                         location="us-central1")
-    try:
-        run_sql(demo, "hidden_relationship_signals")
-        rows = demo.q("SELECT signal_name, related_symbol, signal_value, article_count "
-                      "FROM `signals.hidden_relationship_signals` ORDER BY signal_name")
-        # ZL in 2 articles, CL in 1, together in 1: Ochiai = 1 / sqrt(2 * 1).
-        assert [(r["signal_name"], r["related_symbol"], r["article_count"]) for r in rows] == [
-            ("co_mention:CL", "ZL", 1), ("co_mention:ZL", "CL", 1)]
-        assert all(math.isclose(r["signal_value"], 1 / math.sqrt(2), rel_tol=1e-8) for r in rows)
-        before = checksum(demo, "signals.hidden_relationship_signals")
-        run_sql(demo, "hidden_relationship_signals")
-        assert checksum(demo, "signals.hidden_relationship_signals") == before
-    finally:
-        demo.adapter.execute(f"DELETE FROM `{news}` WHERE STARTS_WITH(url, 'test://')", location="us-central1")
-    run_sql(demo, "hidden_relationship_signals")  # the window no longer has them: deleted
-    assert demo.adapter.count_rows("signals.hidden_relationship_signals") == 0
-
-
 # ------------------------------------------------------------------ monitoring views
 
 

@@ -11,17 +11,6 @@ from reconcile.planner import normalize_view_sql
 pytestmark = pytest.mark.integration
 
 
-def test_a_failed_query_returns_no_rows_through_query_and_wait(adapter: Adapter, ds_prefix: str) -> None:
-    """jobs.query answers 200 with `errors` set and no rows; the client's query_and_wait
-    does not raise, so Adapter.query returns [] where BigQuery raises NotFound. The
-    status command therefore checks that a view exists before reading it."""
-    adapter.create_dataset(f"{ds_prefix}d", "us-central1")
-    rows = adapter.query(f"SELECT COUNT(*) AS n FROM `{adapter.project}.{ds_prefix}d.no_such_table`")
-    assert rows == []
-    with pytest.raises(Exception, match="not found|Not found"):
-        adapter.execute(f"SELECT COUNT(*) AS n FROM `{adapter.project}.{ds_prefix}d.no_such_table`")
-
-
 def test_view_over_information_schema_reads_back_rewritten(adapter: Adapter, ds_prefix: str) -> None:
     """A view over dataset.INFORMATION_SCHEMA.PARTITIONS works when queried, but its
     definition reads back with the INFORMATION_SCHEMA reference replaced by the

@@ -30,12 +30,13 @@ def test_table_storage_is_not_supported(adapter: Adapter, ds_prefix: str) -> Non
     with pytest.raises(BigQueryError, match="Invalid dataset ID"):
         adapter.query("SELECT * FROM `region-us-central1`.INFORMATION_SCHEMA.TABLE_STORAGE",
                       location="us-central1")
-    # dataset-qualified TABLE_STORAGE and legacy __TABLES__: no error, but no rows either,
-    # so a "fast path, fall back on error" would silently read every count as missing
-    assert adapter.query(f"SELECT * FROM `{adapter.project}`.`{ds}`.INFORMATION_SCHEMA.TABLE_STORAGE",
-                         location="us-central1") == []
-    assert adapter.query(f"SELECT * FROM `{adapter.project}`.`{ds}`.__TABLES__",
-                         location="us-central1") == []
+    # dataset-qualified TABLE_STORAGE and legacy __TABLES__: errors too (reported in the
+    # response's `errors` list, which the adapter raises; see the failed-query test)
+    with pytest.raises(BigQueryError, match="TABLE_STORAGE"):
+        adapter.query(f"SELECT * FROM `{adapter.project}`.`{ds}`.INFORMATION_SCHEMA.TABLE_STORAGE",
+                      location="us-central1")
+    with pytest.raises(BigQueryError):
+        adapter.query(f"SELECT * FROM `{adapter.project}`.`{ds}`.__TABLES__", location="us-central1")
     # PARTITIONS answers, exactly
     rows = adapter.query(f"SELECT table_name, SUM(total_rows) AS n FROM `{adapter.project}`.`{ds}`"
                          ".INFORMATION_SCHEMA.PARTITIONS GROUP BY table_name", location="us-central1")
@@ -171,3 +172,16 @@ def test_dml_stats_are_not_reported(adapter: Adapter, ds_prefix: str) -> None:
                             location="us-central1")
     assert stats.affected == 2
     assert (stats.inserted, stats.updated, stats.deleted) == (None, None, None)  # BigQuery: 2, 0, 0
+
+
+def test_failed_query_is_an_error_not_an_empty_result(adapter: Adapter, ds_prefix: str) -> None:
+    """The emulator answers a failing jobs.query with jobComplete, no rows and an
+    `errors` list (BigQuery answers with an HTTP error). The adapter raises either way."""
+    ds = f"{ds_prefix}q"
+    adapter.create_dataset(ds, "us-central1")
+    raw = adapter.client._connection.api_request(
+        method="POST", path=f"/projects/{adapter.project}/queries",
+        data={"query": f"SELECT nope FROM `{ds}.missing`", "useLegacySql": False})
+    assert raw["jobComplete"] and raw.get("errors") and not raw.get("rows")
+    with pytest.raises(BigQueryError, match="missing"):
+        adapter.query(f"SELECT nope FROM `{ds}.missing`", location="us-central1")

@@ -46,19 +46,12 @@ def source_sums_cache() -> dict:
     return {}
 
 
-def want_for(adapter, p: str, staging_src: Path, cache: dict) -> dict:
-    """The scenario's expected tables under prefix `p` (call right after scenario.seed)."""
-    import scenario
-
-    if "sums" not in cache:
-        cache["sums"] = scenario.source_sums(adapter, p, staging_src)
-    return scenario.expected(p, cache["sums"])
-
-
 @pytest.fixture
 def expected_tables(source_sums_cache: dict, staging_src: Path):
     """expected_tables(adapter, prefix) -> the scenario's expected tables (call right after seeding)."""
-    return lambda adapter, p: want_for(adapter, p, staging_src, source_sums_cache)
+    import scenario
+
+    return lambda adapter, p: scenario.want_for(adapter, p, staging_src, source_sums_cache)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -142,6 +142,23 @@ def source_sums(adapter: Adapter, p: str, staging_src: Path) -> dict[str, tuple[
     return out
 
 
+def want_for(adapter: Adapter, p: str, staging_src: Path, cache: dict) -> dict[str, tuple[int, int | None]]:
+    """expected() under prefix `p`, the source sums computed once per `cache` (call right
+    after seed(): the first call reads the seeded tables)."""
+    if "sums" not in cache:
+        cache["sums"] = source_sums(adapter, p, staging_src)
+    return expected(p, cache["sums"])
+
+
+def unique_prefix(name: str) -> str:
+    """A dataset-name prefix no other case uses (as tests/conftest.py's ds_prefix)."""
+    import re
+    import uuid
+
+    slug = re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_")[:24]
+    return f"t{uuid.uuid4().hex[:8]}_{slug}_"
+
+
 def expected(p: str, sums: dict[str, tuple[int, int | None]]) -> dict[str, tuple[int, int | None]]:
     """Every data table the converged warehouse must hold -> (rows, checksum) of its source."""
     out = {f"{p}raw.vix_daily": sums["vix_daily"], f"{p}raw.fred_macro": sums["fred_macro"],

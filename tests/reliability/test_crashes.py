@@ -26,7 +26,6 @@ import pytest
 
 import scenario
 from apply_helpers import apply_plan, assert_converged, make_plan
-from conftest import want_for
 from reconcile import executor, local
 from reconcile.bq import Adapter, local_client
 
@@ -101,13 +100,13 @@ def run_case(endpoint: str, point: str, root: Path, tmp: Path, staging_src: Path
              lock: threading.Lock) -> dict:
     """One crash case, start to end; returns its figures (or raises)."""
     adapter = Adapter(local_client(PROJECT, endpoint), PROJECT, emulator=True)
-    p = unique_prefix(point)
+    p = scenario.unique_prefix(point)
     try:
         (root / "desired_state").mkdir(parents=True)
         desired = scenario.write(root, p, staging_src)
         scenario.seed(adapter, p, staging_src, tmp)
         with lock:
-            want = want_for(adapter, p, staging_src, sums_cache)
+            want = scenario.want_for(adapter, p, staging_src, sums_cache)
 
         lines = kill_at(endpoint, root / "desired_state" / "spec.yaml", point, scenario.approvals(p))
         after_kill = _state_after_kill(lines)

@@ -6,6 +6,8 @@ One class, two uses:
   for the time BigQuery would take before it is forwarded: `api_latency` (100 ms)
   per API request, `job_latency` (1 s) per query or job request (`jobs.query`,
   `jobs.insert`, including a load job's upload);
+* the reliability suite's request log (`record=True`: every request's line, headers and
+  body, for the secrets test to scan);
 * the reliability suite's **transient faults** (`tests/reliability/`): at a set
   rate (seeded RNG, at most `max_faults` in all) a request is answered with a 500
   or a 503 in BigQuery's JSON error format, or its connection is reset (before or
@@ -54,6 +56,7 @@ class ProxyStats:
     faults: dict[str, int] = field(default_factory=dict)
     fault_log: list[str] = field(default_factory=list)
     added_latency_s: float = 0.0
+    recorded: list[bytes] = field(default_factory=list)  # with record=True: each request, raw
 
 
 class LoopbackProxy:
@@ -65,7 +68,8 @@ class LoopbackProxy:
 
     def __init__(self, upstream: str, *, api_latency: float = 0.0, job_latency: float = 0.0,
                  fault_rate: float = 0.0, max_faults: int = 0, seed: int = 0,
-                 client_timeout: float = 10.0, fault_kinds: tuple[str, ...] = FAULT_KINDS):
+                 client_timeout: float = 10.0, fault_kinds: tuple[str, ...] = FAULT_KINDS,
+                 record: bool = False):
         u = urlsplit(upstream)
         if u.hostname not in ("127.0.0.1", "localhost"):
             raise ValueError(f"loopback upstream only, got {upstream!r}")
@@ -76,6 +80,7 @@ class LoopbackProxy:
         self.max_faults = max_faults
         self.client_timeout = client_timeout
         self.fault_kinds = fault_kinds
+        self.record = record
         self.stats = ProxyStats()
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
@@ -116,6 +121,10 @@ class LoopbackProxy:
 
             def _handle(self) -> None:
                 body = self._body()
+                if proxy.record:
+                    with proxy._lock:
+                        proxy.stats.recorded.append(
+                            f"{self.command} {self.path}\n{self.headers}".encode() + b"\n" + body)
                 kind = request_kind(self.command, self.path)
                 fault, delay = proxy._decide(self.command, self.path, kind)
                 if delay:
