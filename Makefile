@@ -4,7 +4,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup test plan demo down status
+.PHONY: setup test plan demo down status bench reliability
 
 $(BIN)/reconcile: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -44,3 +44,15 @@ status: setup
 
 down:
 	@if [ -x $(BIN)/reconcile ]; then $(BIN)/reconcile local down; else echo "no .venv: nothing to stop"; fi
+
+# Proof (README "Proof"): the benchmark against the per-object approach, on a local
+# BigQuery of its own (about 15-20 min at the default sizes; BENCH_ARGS="--sizes 10,100"
+# for a quick run), and the fault, crash and bad-input suite (under 10 min). Each
+# regenerates its README block and its results under tests/perf/ or tests/reliability/.
+BENCH_ARGS ?=
+
+bench: setup
+	$(BIN)/python tests/perf/bench.py $(BENCH_ARGS)
+
+reliability: setup
+	$(BIN)/python -m pytest -q -m reliability tests/reliability

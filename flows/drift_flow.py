@@ -41,7 +41,7 @@ def drift_detection(spec: str = DEFAULT_SPEC, target: str = "local",
     p = plan_task(quote(desired), quote(snap), [], False, None, list(only or []))
     a = assess(p)
     if a.in_sync:
-        waiting = f"; {len(a.waiting_on_inputs)} item(s) waiting on inputs" if a.waiting_on_inputs else ""
+        waiting = f"; {len(a.known_gaps)} known gap(s)" if a.known_gaps else ""
         msg = f"no drift on {desired.project} (target {target}){waiting}"
         logger.info(msg)
         return Completed(message=msg)

@@ -402,7 +402,7 @@ def _reason(project: str, dry_run: bool, failure: str | None, failed: list, run:
         extra = (f"; {len(run.not_run)} later action(s) that depend on it not run"
                  if run.not_run else "")
         return f"not converged: {o.key} failed: {o.detail}{extra}"
-    waiting = f"; {len(after.waiting_on_inputs)} item(s) waiting on inputs" if after.waiting_on_inputs else ""
+    waiting = f"; {len(after.known_gaps)} known gap(s)" if after.known_gaps else ""
     if not after.in_sync:
         return f"not converged after {done} action(s): {after.summary()}{waiting}"
     if not changes:

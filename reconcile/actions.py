@@ -26,6 +26,9 @@ class Action:
     blocked_by: tuple[str, ...] = ()
     # Runs after the archive phase: it reads data the archive step puts in place.
     late: bool = False
+    # A gate the target declared it cannot meet (spec: targets.<t>.known_gaps), with
+    # the reason: reported every run, never blocking.
+    known_gap: str | None = None
 
     # Class-level traits, overridden per type.
     destructive: ClassVar[bool] = False
@@ -56,7 +59,7 @@ class Action:
 
     @property
     def is_blocked(self) -> bool:
-        return bool(self.blocked_by) or self.needs_attention
+        return (bool(self.blocked_by) or self.needs_attention) and self.known_gap is None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -349,6 +352,8 @@ class Validate(Action):
 
     table: str
     checks: tuple[str, ...]
+    # (expectation kind, reason) the target declared as known gaps: failing them warns.
+    known_gaps: tuple[tuple[str, str], ...] = ()
 
     @property
     def target(self) -> str:
@@ -437,6 +442,10 @@ class Plan:
     def changes(self) -> tuple[Action, ...]:
         return tuple(a for a in self.actions if not a.diagnostic and not a.needs_attention
                      and not a.blocked_by)
+
+    @property
+    def known_gaps(self) -> tuple[Action, ...]:
+        return tuple(a for a in self.actions if a.known_gap is not None)
 
     @property
     def blocked(self) -> tuple[Action, ...]:

@@ -516,11 +516,38 @@ def plan(desired: DesiredState, snapshot: Snapshot, sources: SourceManifest | No
     p.transforms_and_expectations()
     p.archive()
     p.unmanaged()
+    actions = _apply_known_gaps(desired, snapshot.target, p.actions)
     notes = []
     for name in sorted(frozenset(approvals) - set(desired.datasets)):
         notes.append(f"approval for {name} ignored: not a declared dataset")
-    return Plan(project=desired.project, actions=tuple(order(p.actions)),
+    return Plan(project=desired.project, actions=tuple(order(actions)),
                 snapshot_taken_at=snapshot.taken_at, notes=tuple(notes))
+
+
+def _apply_known_gaps(desired: DesiredState, target: str, actions: list[Action]) -> list[Action]:
+    """Mark the gates the target declared it cannot meet; unblock what only they blocked."""
+    t = desired.targets.get(target)
+    gaps = t.known_gaps if t else []
+    if not gaps:
+        return actions
+
+    def reason(table: str, check: str) -> str | None:
+        return next((g.reason for g in gaps if g.matches(table, check)), None)
+
+    out: list[Action] = []
+    for a in actions:
+        if isinstance(a, MissingSource):
+            a = replace(a, known_gap=reason(a.table, "missing_source"))
+        elif isinstance(a, ExpectationFailed):
+            a = replace(a, known_gap=reason(a.table, a.check.split("(")[0]))
+        elif isinstance(a, Validate):
+            kinds = dict.fromkeys(c.split("(")[0] for c in a.checks)
+            known = tuple((k, r) for k in kinds if (r := reason(a.table, k)) is not None)
+            a = replace(a, known_gaps=known)
+        out.append(a)
+    accepted = {a.key for a in out if a.known_gap is not None}
+    return [replace(a, blocked_by=tuple(b for b in a.blocked_by if b not in accepted))
+            if set(a.blocked_by) & accepted else a for a in out]
 
 
 def _field(typ: str, mode: str) -> tuple[str, str]:

@@ -123,6 +123,8 @@ def describe_line(action: Action, where: str = "render") -> Line:
     line = fn(action)
     if line.verb not in VERBS and line.verb not in _NON_CHANGE_VERBS:
         raise ValueError(f"{type(action).__name__}: unknown verb {line.verb!r}")
+    if action.known_gap is not None:
+        line = Line(line.verb, f"{line.text} — known gap on this target: {action.known_gap}")
     return line
 
 
@@ -281,7 +283,8 @@ def _describe_run_transform(a: RunTransform) -> Line:
 
 @_describes(Validate)
 def _describe_validate(a: Validate) -> Line:
-    return Line("validate", f"validate {a.table}: {_some(a.checks, '; ')}")
+    gaps = f" (known gaps, warn only: {', '.join(k for k, _ in a.known_gaps)})" if a.known_gaps else ""
+    return Line("validate", f"validate {a.table}: {_some(a.checks, '; ')}{gaps}")
 
 
 @_describes(ExpectationFailed)
@@ -450,10 +453,15 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
             parts += f"; {t.blocked:,} blocked (need approval or attention)"
         if t.unmanaged:
             parts += f"; {t.unmanaged:,} unmanaged (not touched)"
+        if plan.known_gaps:
+            parts += f"; {len(plan.known_gaps):,} known gap(s) on this target (reported, not blocking)"
         lines.append(paint("total", f"Plan: {parts}."))
     else:
         if t.unmanaged:
             lines.append(f"{t.unmanaged:,} unmanaged (not touched).")
+        if plan.known_gaps:
+            lines.append(f"{len(plan.known_gaps):,} known gap(s) on this target (declared in the spec "
+                         "with reasons; reported, not blocking).")
         lines.append(paint("total", "In sync: nothing to do."))
     return "\n".join(lines) + "\n"
 
@@ -553,6 +561,8 @@ def render_markdown(plan: Plan, *, max_rows_per_kind: int = 50) -> str:
     about += f", exit code {plan.exit_code()}"
     if t.unmanaged:
         about += f"; {t.unmanaged:,} unmanaged objects (not touched)"
+    if plan.known_gaps:
+        about += f"; {len(plan.known_gaps):,} known gaps on this target (reported, not blocking)"
     sections.append(_Section([summary, "", about + "."], required=True))
 
     if attention:

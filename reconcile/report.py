@@ -5,10 +5,10 @@
 - drift: the warehouse differs from the desired state. Either apply would change
   something (a change), or a human must decide (a wrong-region dataset, a schema
   conflict, a failed expectation), or an action is blocked by one of those.
-- waiting on inputs: a staging file is missing or refused by its gate, and the
-  actions blocked only by such files. The warehouse cannot be blamed for these, and
-  no apply can fix them: they are reported, never counted as drift, so a spec
-  naming a source that does not exist yet can still converge.
+- known gaps: gates the target declared it cannot meet (spec: `targets.<t>.known_gaps`,
+  each with a reason — e.g. a source with no data on the local demo): reported every
+  run, never counted as drift. The same gate on another target is drift. This keeps
+  the flows and the CLI's exit codes in agreement: in sync iff `plan.exit_code() == 0`.
 - unmanaged: objects the spec does not own; listed, never touched.
 
 A run has converged when no action failed and the plan read after it has no drift.
@@ -24,17 +24,16 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
-from .actions import Action, MissingSource, Plan, RefuseLoad, Unmanaged
+from .actions import Action, Plan, Unmanaged, Validate
 from .render import describe
 
-INPUT_PROBLEMS: tuple[type[Action], ...] = (MissingSource, RefuseLoad)
 _CELL = 160
 
 
 @dataclass(frozen=True)
 class Assessment:
     drift: tuple[Action, ...]
-    waiting_on_inputs: tuple[Action, ...]
+    known_gaps: tuple[Action, ...]
     unmanaged: tuple[Action, ...]
 
     @property
@@ -55,17 +54,16 @@ class Assessment:
 
 
 def assess(plan: Plan) -> Assessment:
-    """Sort a plan's actions into drift, waiting on inputs, and unmanaged. Pure."""
-    inputs = {a.key for a in plan.actions if isinstance(a, INPUT_PROBLEMS)}
-    drift, waiting, unmanaged = [], [], []
+    """Sort a plan's actions into drift, known gaps, and unmanaged. Pure."""
+    drift, gaps, unmanaged = [], [], []
     for a in plan.actions:
         if isinstance(a, Unmanaged):
             unmanaged.append(a)
-        elif isinstance(a, INPUT_PROBLEMS) or (a.blocked_by and set(a.blocked_by) <= inputs):
-            waiting.append(a)
+        elif a.known_gap is not None:
+            gaps.append(a)
         else:
             drift.append(a)
-    return Assessment(tuple(drift), tuple(waiting), tuple(unmanaged))
+    return Assessment(tuple(drift), tuple(gaps), tuple(unmanaged))
 
 
 # ---------------------------------------------------------------- run results
@@ -187,10 +185,10 @@ def render_result_markdown(r: RunReport, *, max_rows: int = 300) -> str:
         else:
             lines.append("No drift: the warehouse matches the desired state.")
         lines.append("")
-    if r.after is not None and r.after.waiting_on_inputs:
-        lines.append("## Waiting on inputs (not drift; no apply can fix these)")
+    if r.after is not None and r.after.known_gaps:
+        lines.append("## Known gaps on this target (declared in the spec, with reasons; not drift)")
         lines.append("")
-        lines.extend(_action_list(r.after.waiting_on_inputs))
+        lines.extend(_action_list(r.after.known_gaps))
         lines.append("")
     if r.after is not None and r.after.unmanaged:
         lines.append(f"{len(r.after.unmanaged)} unmanaged object(s) listed, never touched.")
@@ -209,8 +207,8 @@ def render_drift_markdown(plan: Plan, a: Assessment, *, target: str, run_id: str
              "## What differs", ""]
     lines.extend(_action_list(a.drift))
     lines.append("")
-    if a.waiting_on_inputs:
-        lines.append(f"Also {len(a.waiting_on_inputs)} item(s) waiting on inputs (not drift).")
+    if a.known_gaps:
+        lines.append(f"Also {len(a.known_gaps)} known gap(s) declared for this target (not drift).")
         lines.append("")
     lines.append("## Plan")
     lines.append("")

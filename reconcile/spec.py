@@ -332,11 +332,39 @@ class Waiver(_Model):
         return v.strip()
 
 
+class KnownGap(_Model):
+    """A gate this target's data cannot meet, declared with the reason (like dbt's
+    `severity: warn`, per target): still checked and reported every run, but it does
+    not block. On any other target the same gate blocks."""
+
+    object: str  # table or table pattern, e.g. "training.*"
+    check: str  # an expectation kind (min_rows, coverage, ...) or "missing_source"
+    reason: str
+
+    @field_validator("check")
+    @classmethod
+    def _check(cls, v: str) -> str:
+        if v not in EXPECTATION_KINDS | {"missing_source"}:
+            raise ValueError(f"unknown check {v!r}; one of {sorted(EXPECTATION_KINDS | {'missing_source'})}")
+        return v
+
+    @field_validator("reason")
+    @classmethod
+    def _reason(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("a known gap needs a reason")
+        return v.strip()
+
+    def matches(self, table: str, check: str) -> bool:
+        return check == self.check and fnmatch.fnmatchcase(table, self.object)
+
+
 class Target(_Model):
     type: Literal["local", "bigquery"]
     project: str | None = None
     credentials_block: str | None = None
     data_dir: str | None = None
+    known_gaps: list[KnownGap] = Field(default_factory=list)
 
     @field_validator("project")
     @classmethod

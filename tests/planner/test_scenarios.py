@@ -198,3 +198,22 @@ def test_repair_that_already_ran_on_same_inputs_is_not_replanned():
     assert "placeholders(regime)" in failed
     assert "after assign_regimes ran on the same inputs" in failed["placeholders(regime)"]
     assert p.exit_code() == 3
+
+
+def test_known_gaps_are_per_target_reported_and_not_blocking():
+    from reconcile.spec import KnownGap, Target
+
+    desired = load_spec(BASE / "spec.yaml", root=BASE)
+    gap = KnownGap(object="raw.*", check="missing_source", reason="no offline copy")
+    desired = desired.model_copy(update={"targets": {
+        "local": Target(type="local", known_gaps=[gap]), "bigquery": Target(type="bigquery")}})
+    case = ROOT / "missing_source"
+    data = json.loads((case / "snapshot.json").read_text())
+    local = plan(desired, Snapshot.model_validate(data | {"target": "local"}), _sources(case))
+    missing = next(a for a in local.actions if a.kind == "MissingSource")
+    assert missing.known_gap == "no offline copy" and not missing.is_blocked
+    assert local.exit_code() == 0
+    assert "known gap on this target: no offline copy" in render_markdown(local)
+    cloud = plan(desired, Snapshot.model_validate(data | {"target": "bigquery"}), _sources(case))
+    assert next(a for a in cloud.actions if a.kind == "MissingSource").known_gap is None
+    assert cloud.exit_code() == 3

@@ -67,29 +67,32 @@ def summary_rows(figs: Figures) -> list[tuple[str, str, str]]:
         kinds = ", ".join(f"{k} {v}" for k, v in f["faults_by_kind"].items())
         rows.append((
             "Transient faults",
-            f"full apply through a loopback proxy failing {f['fault_rate']:.0%} of requests (seed {f['seed']}): "
-            f"{f['requests']:,} requests, **{f['faults']} faults injected** ({kinds}); client timeout "
-            f"{f['client_timeout_s']:g} s, adapter retries {f['adapter_retries']}",
-            f"converged after {f['applies_needed']} apply run(s) in {f['seconds']:g} s; {f['tables_checked']} tables, "
+            f"full applies through a loopback proxy failing {f['fault_rate']:.0%} of requests (seed {f['seed']}, "
+            f"at most {f['max_faults']}): {f['requests']:,} requests, **{f['faults']} faults survived** ({kinds}); "
+            f"client timeout {f['client_timeout_s']:g} s, adapter retries {f['adapter_retries']}",
+            f"converged after {f['applies_needed']} apply run(s) ({f['seconds']:g} s); {f['tables_checked']} tables, "
             f"{f['rows_checked']:,} rows checked against their sources: **rows lost {f['rows_lost']}**, "
-            f"tables wrong {len(f['tables_wrong'])}"))
+            f"rows duplicated {f['rows_duplicated']}"))
     c = p.get("crashes")
     if c:
-        ok = sum(1 for x in c if x["converged"] and not x["tables_wrong"])
-        lost = sum(x["rows_lost"] for x in c)
+        ok = sum(1 for x in c if x.get("converged") and not x.get("tables_wrong") and not x.get("failed"))
         rows.append((
             "Crashes",
-            f"`kill -9` of the apply process at {len(c)} different points (between actions, inside a load, "
-            f"inside a migration, at each step of a relocation)",
-            f"**{ok}/{len(c)} crashes survived**: one more apply converged each time and every table matched "
-            f"its source; **rows lost {lost}**"))
+            f"`kill -9` of the apply process at {len(c)} different points "
+            f"({sum(x['point'].startswith('before:') for x in c)} between actions, "
+            f"{sum(x['point'] == 'merge:merged' for x in c)} inside a load, "
+            f"{sum(x['point'] == 'migrate:copied' for x in c)} inside a migration, "
+            f"{sum(x['point'].startswith('relocate:') for x in c)} in a relocation: every step)",
+            f"**{ok}/{len(c)} crashes survived**: one more apply converged and every table matched its source "
+            f"({sum(x['rows_checked'] for x in c):,} rows checked); **rows lost "
+            f"{sum(x['rows_lost'] for x in c)}**, rows duplicated {sum(x['rows_duplicated'] for x in c)}"))
     k = p.get("concurrency")
     if k:
         rows.append((
             "Concurrency",
             f"{k['processes']} `reconcile apply` processes started at once on one project "
             f"({k['waiting']} with `--wait-lease`, {k['no_wait']} without)",
-            f"{k['held']} run(s) held the lease, never two at once (overlaps {k['overlaps']}); "
+            f"{k['held']} run(s) applied changes under the lease, never two at once (overlaps {k['overlaps']}); "
             f"{k['refused']} exited at once with the lease message (exit 1), {k['waited_then_replanned']} waited, "
             f"planned again under the lease and found nothing left to do (exit 0); end state "
             f"{'converged' if k['converged'] else 'NOT converged'}, rows lost {k['rows_lost']}"))
@@ -98,17 +101,18 @@ def summary_rows(figs: Figures) -> list[tuple[str, str, str]]:
         rows.append((
             "Bad input",
             f"{b['cases']} files in `tests/reliability/bad_inputs/` (malformed YAML, unknown keys, hostile "
-            f"identifiers, escaping paths, wrong-typed/duplicate/placeholder Parquet, empty and truncated files, ...)",
-            f"**{b['refused']}/{b['cases']} refused** with a message naming the file and field "
-            f"(exit 1: {b['exit_1']}, exit 3 with RefuseLoad: {b['exit_3']}); warehouse unchanged in "
-            f"{b['unchanged']}/{b['cases']}"))
+            f"identifiers, escaping paths, wrong-typed, duplicate-key and placeholder Parquet, empty and truncated "
+            f"files, undeclared datasets, ...)",
+            f"**{b['refused']}/{b['cases']} cases refused** with a message naming the file and field "
+            f"(exit 1, nothing sent: {b['exit_1']}; exit 3 with RefuseLoad: {b['exit_3']}); warehouse unchanged "
+            f"in {b['unchanged']}/{b['cases']}"))
     s = p.get("secrets")
     if s:
         rows.append((
             "Secrets",
-            f"apply with a service-account key configured (a locally generated RSA key): "
-            f"{len(s['checked'])} places checked ({', '.join(s['checked'])})",
-            f"**{s['hits']} occurrences** of the private key, its id or its PEM body"))
+            f"a service-account key configured (a throwaway RSA key), {s['token_requests']} token(s) obtained "
+            f"with it; {len(s['checked'])} outputs scanned (logs, reports, artifact, run records, requests)",
+            f"**{s['hits']} occurrences** of the private key, its id, the signed JWTs"))
     return rows
 
 
@@ -136,27 +140,36 @@ def render(figs: Figures) -> str:
                 outcome += "; failed: " + "; ".join(x[:160] for x in r["failed"])
             out.append(f"| {i} | {r.get('changes', '-')} | {outcome} | {r['requests']:,} | {r['seconds']:g} |")
         out.append("")
-        out.append(f"Load-ledger rows recorded twice (a retried job re-run by the emulator, see docs/emulator.md): "
-                   f"{f['ledger_duplicate_rows']}.")
+        out.append(f"Load-ledger rows recorded twice: {f['ledger_duplicate_rows']} (the emulator re-runs a job "
+                   "inserted again with the same id after a lost answer, where BigQuery answers 409 and the client "
+                   "reads the first job: docs/emulator.md).")
     c = figs.parts.get("crashes")
     if c:
         out += ["", "## Crashes: kill -9 points", "",
-                "| # | killed at | where | state after the kill | next apply | rows checked | rows lost |",
-                "|---|---|---|---|---|---|---|"]
+                "| # | killed at | where | when killed | next apply (outcomes) | converged | rows checked | "
+                "rows lost | duplicated |", "|---|---|---|---|---|---|---|---|---|"]
         for i, x in enumerate(c, 1):
+            if "error" in x:
+                out.append(f"| {i} | `{x['point']}` | {x['where']} | error | - | no | - | - | - |")
+                continue
             out.append(f"| {i} | `{x['point']}` | {x['where']} | {x['after_kill']} | {x['next_apply']} | "
-                       f"{x['rows_checked']:,} | {x['rows_lost']} |")
+                       f"{'yes' if x['converged'] and not x['tables_wrong'] else 'NO'} | {x['rows_checked']:,} | "
+                       f"{x['rows_lost']} | {x['rows_duplicated']} |")
     k = figs.parts.get("concurrency")
     if k:
-        out += ["", "## Concurrency: the four applies", "", "| process | flags | exit | outcome |",
+        out += ["", "## Concurrency: the four applies", "", "| process | command | exit | outcome |",
                 "|---|---|---|---|"]
         for x in k["runs"]:
-            out.append(f"| {x['name']} | `{x['flags']}` | {x['exit']} | {x['outcome']} |")
+            out.append(f"| {x['name']} (pid {x['pid']}) | `reconcile {x['flags']}` | {x['exit']} | "
+                       f"{x['outcome'].replace('|', '/')} |")
+        out.append("")
+        out.append("Runs that applied changes (from `<ops>.run_records`): " + "; ".join(
+            f"{r['run_id']} {r['start'][11:23]} to {r['end'][11:23]}" for r in k["intervals"]) + ".")
     b = figs.parts.get("bad_inputs")
     if b:
         out += ["", "## Bad input corpus", "", "| file | used as | exit | message |", "|---|---|---|---|"]
         for x in b["results"]:
-            msg = x["message"].replace("|", "\\|")
+            msg = x["message"].replace("|", "\\|").replace("\n", " ")
             out.append(f"| `{x['file']}` | {x['as']} | {x['exit']} | {msg} |")
     s = figs.parts.get("secrets")
     if s:

@@ -99,3 +99,19 @@ def test_apply_converges_through_20_percent_transient_faults(
     assert sum(stats.faults.values()) >= 20, stats.faults  # the faults really happened
     assert not bad, bad
     assert applies <= MAX_RUNS - 1, runs
+
+
+def test_emulator_reruns_a_job_inserted_twice_with_one_id(adapter: Adapter, ds_prefix: str) -> None:
+    """The emulator difference behind the extra apply runs above (docs/emulator.md): when an
+    answer is lost, the client sends jobs.insert again with the same job id. BigQuery answers
+    409 and the client reads the job that ran; the emulator runs the job a second time."""
+    from google.cloud import bigquery
+
+    ref = f"{ds_prefix}d.t"
+    adapter.create_dataset(f"{ds_prefix}d", "US")
+    adapter.create_table(ref, [("x", "INT64", "NULLABLE")])
+    sql = f"INSERT INTO {adapter.q(ref)} (x) VALUES (1)"
+    cfg = bigquery.QueryJobConfig()
+    adapter.client.query(sql, job_config=cfg, job_id=f"{ds_prefix}same_id", job_retry=None).result()
+    adapter.client.query(sql, job_config=cfg, job_id=f"{ds_prefix}same_id", job_retry=None).result()
+    assert adapter.count_rows(ref) == 2  # BigQuery: Conflict on the second insert, 1 row

@@ -19,25 +19,32 @@ def plan(*actions) -> Plan:
     return Plan(project="cbi-v14", actions=tuple(actions), snapshot_taken_at="2025-11-19T12:00:00+00:00")
 
 
+KNOWN = MissingSource(table="raw.cftc2", source="staging/cftc2.parquet", known_gap="no offline CFTC data")
+
+
 @pytest.mark.parametrize("action, pile", [
     (CreateTable(table="m.t", columns=(("d", "DATE", "NULLABLE"),)), "drift"),
     (FLAG, "drift"),
     (Validate(table="m.t", checks=("min_rows",), blocked_by=(FLAG.key,)), "drift"),
-    (MISSING, "waiting_on_inputs"),
-    (REFUSED, "waiting_on_inputs"),
-    (Validate(table="raw.cftc", checks=("min_rows",), blocked_by=(MISSING.key,)), "waiting_on_inputs"),
+    (MISSING, "drift"),
+    (REFUSED, "drift"),
+    (KNOWN, "known_gaps"),
     (Validate(table="raw.x", checks=("min_rows",), blocked_by=(MISSING.key, FLAG.key)), "drift"),
     (Unmanaged(object="legacy", object_type="dataset"), "unmanaged"),
 ])
 def test_assess_sorts_each_action_into_one_pile(action, pile):
     a = assess(plan(MISSING, REFUSED, FLAG, action))
-    piles = {name: getattr(a, name) for name in ("drift", "waiting_on_inputs", "unmanaged")}
+    piles = {name: getattr(a, name) for name in ("drift", "known_gaps", "unmanaged")}
     assert sum(action in p for p in piles.values()) == 1 and action in piles[pile]
 
 
-def test_missing_sources_alone_are_not_drift():
-    a = assess(plan(MISSING, REFUSED))
+def test_known_gaps_alone_are_not_drift_and_agree_with_the_exit_code():
+    p = plan(KNOWN)
+    a = assess(p)
     assert a.in_sync and a.summary() == "no drift" and a.counts() == {}
+    assert p.exit_code() == 0
+    p2 = plan(MISSING)  # the same problem, not declared a known gap on this target
+    assert not assess(p2).in_sync and p2.exit_code() == 3
 
 
 def test_counts_and_summary_per_kind():
@@ -53,7 +60,7 @@ def test_result_markdown_lists_each_object_with_outcome_observed_attempts_and_se
                                                            "sql": "MERGE …"}, seconds=1.234)]
     md = render_result_markdown(RunReport(
         title="Reconcile", project="cbi-v14", target="local", run_id="r1", converged=False,
-        reason="not converged: m.a failed", outcomes=outcomes, after=assess(plan(MISSING, FLAG)),
+        reason="not converged: m.a failed", outcomes=outcomes, after=assess(plan(KNOWN, FLAG)),
         attempts={load.key: 2}, timings={"snapshot": 0.5, "apply": 1.2},
         not_run=[CreateTable(table="m.later")]))
     assert md.startswith("# Reconcile: cbi-v14 — ✗ not converged")
@@ -61,16 +68,16 @@ def test_result_markdown_lists_each_object_with_outcome_observed_attempts_and_se
     assert "MERGE" not in md  # statements stay in the repository, not in the report
     assert "| … | m.later | CreateTable | not run: it depends on an action that failed | | 0 | |" in md
     assert "**FlagRecreate** `market_data`" in md  # still different
-    assert "## Waiting on inputs" in md and "raw.cftc" in md
+    assert "## Known gaps on this target" in md and "raw.cftc2" in md and "no offline CFTC data" in md
     assert "**Timings:** snapshot 0.5s · apply 1.2s" in md
 
 
 def test_drift_markdown_names_each_difference_before_the_plan():
-    p = plan(FLAG, CreateTable(table="m.t"), MISSING)
+    p = plan(FLAG, CreateTable(table="m.t"), KNOWN)
     md = render_drift_markdown(p, assess(p), target="local", run_id="r1", plan_markdown="PLAN")
     head, _, rest = md.partition("## Plan")
     assert "**CreateTable** `m.t`" in head and "**FlagRecreate** `market_data`" in head
-    assert "1 item(s) waiting on inputs" in head and rest.strip() == "PLAN"
+    assert "1 known gap(s) declared for this target" in head and rest.strip() == "PLAN"
 
 
 def test_observed_values_are_compact():
