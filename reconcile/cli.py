@@ -157,19 +157,21 @@ def connect(desired: DesiredState, target: str, run_id: str | None = None):
 
 
 def _prefect_gcp_credentials(block: str):
-    """Credentials from a prefect-gcp GcpCredentials block, or None for ADC.
+    """Credentials from the prefect-gcp GcpCredentials block the target names.
 
+    A named block that cannot be loaded is an error, not a silent fall-back to
+    application default credentials (which may be another, more privileged identity).
     Imported lazily: the library runs without Prefect unless a block is named."""
     try:
         from prefect_gcp import GcpCredentials
-    except ImportError:  # pragma: no cover - prefect-gcp is a dependency
-        return None
+    except ImportError as e:  # pragma: no cover - prefect-gcp is a dependency
+        raise CliError(f"credentials_block {block!r}: prefect-gcp is not installed") from e
     try:
         return GcpCredentials.load(block).get_credentials_from_service_account()
     except Exception as e:  # noqa: BLE001 - never echo the block's contents
-        log.warning("GcpCredentials block %r not usable (%s); using application default credentials",
-                    block, type(e).__name__)
-        return None
+        raise CliError(f"credentials_block {block!r}: cannot load the GcpCredentials block "
+                       f"({type(e).__name__}); create it, or remove credentials_block to use "
+                       "application default credentials") from None
 
 
 # ---------------------------------------------------------------- commands

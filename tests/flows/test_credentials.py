@@ -60,7 +60,8 @@ def test_credentials_block_is_used_and_its_secret_never_shown(capsys):
     try:
         creds = cli._prefect_gcp_credentials("reconcile-test-sa")
         client = cloud_client("cbi-v14", creds)  # builds a client; sends nothing
-        missing = cli._prefect_gcp_credentials("reconcile-test-no-such-block")
+        with pytest.raises(cli.CliError) as missing:
+            cli._prefect_gcp_credentials("reconcile-test-no-such-block")
     finally:
         for lg, level in zip(watched, old):
             lg.removeHandler(records)
@@ -68,8 +69,8 @@ def test_credentials_block_is_used_and_its_secret_never_shown(capsys):
     logged = "\n".join(records.lines)
     assert creds.service_account_email == "reconciler@cbi-v14.iam.gserviceaccount.com"
     assert client.project == "cbi-v14"
-    assert missing is None
+    # A named block that cannot be loaded is an error, never a silent switch to ADC.
+    assert "credentials_block 'reconcile-test-no-such-block': cannot load" in str(missing.value)
     out = capsys.readouterr()
-    shown = logged + out.out + out.err + repr(creds) + repr(client)
+    shown = logged + out.out + out.err + repr(creds) + repr(client) + str(missing.value)
     assert secret not in shown and "PRIVATE KEY" not in shown
-    assert "'reconcile-test-no-such-block' not usable (ValueError)" in logged
