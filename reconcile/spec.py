@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import functools
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -52,6 +53,7 @@ BQ_TYPES = frozenset(
 TYPE_ALIASES = {"INTEGER": "INT64", "FLOAT": "FLOAT64", "BOOLEAN": "BOOL"}
 
 
+@functools.lru_cache(maxsize=4096)
 def canonical_type(t: str) -> str:
     t = re.sub(r"\s+", " ", t.strip().upper())
     t = re.sub(r"\(.*\)$", "", t) if t.startswith(("NUMERIC", "BIGNUMERIC", "STRING", "BYTES")) else t

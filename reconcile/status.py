@@ -84,7 +84,7 @@ class Status:
         return [r for r in self.sections["expectations"].rows if r.get("result") == "failed"]
 
     def unhealthy_sources(self) -> list[dict[str, Any]]:
-        return [r for r in self.sections["ingestion"].rows if r.get("health") != "ok"]
+        return [r for r in self.sections["ingestion"].rows if r.get("health") not in ("ok", "known gap")]
 
     def problems(self) -> list[str]:
         """Views that could not be read (not declared, not created, a query error)."""
@@ -146,10 +146,21 @@ def read_status(adapter: Adapter, desired: DesiredState, *, target: str = "local
             sections[key] = Section(key, ref, problem=str(e).splitlines()[0])
             continue
         rows = [{k: jsonable(v) for k, v in r.items()} for r in rows]
+        if key == "ingestion":
+            rows = [_mark_known_gap(desired, target, r) for r in rows]
         sections[key] = Section(key, ref, tuple(_sorted(key, rows)))
     taken = now or dt.datetime.now(dt.timezone.utc)
     return Status(project=desired.project, target=target, read_at=taken.isoformat(timespec="seconds"),
                   sections=sections)
+
+
+def _mark_known_gap(desired: DesiredState, target: str, row: dict[str, Any]) -> dict[str, Any]:
+    """A missing source the target declared a known gap is shown as such, not as a problem."""
+    t = desired.targets.get(target)
+    if row.get("health") == "missing" and t is not None and any(
+            g.matches(row.get("table_ref") or "", "missing_source") for g in t.known_gaps):
+        return {**row, "health": "known gap"}
+    return row
 
 
 def _sorted(key: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
