@@ -20,7 +20,7 @@ for extra in (HERE.parent / "apply", HERE.parent / "support"):
     if str(extra) not in sys.path:
         sys.path.insert(0, str(extra))
 
-from results import PARTS, Figures, write_results  # noqa: E402
+from reliability_results import PARTS, Figures, write_results  # noqa: E402
 
 _FIGURES = Figures()
 
@@ -49,7 +49,7 @@ def source_sums_cache() -> dict:
 @pytest.fixture
 def expected_tables(source_sums_cache: dict, staging_src: Path):
     """expected_tables(adapter, prefix) -> the scenario's expected tables (call right after seeding)."""
-    import scenario
+    import reliability_scenario as scenario
 
     return lambda adapter, p: scenario.want_for(adapter, p, staging_src, source_sums_cache)
 

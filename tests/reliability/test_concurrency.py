@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-import scenario
+import reliability_scenario as scenario
 from apply_helpers import assert_converged
 from reconcile import local
 from reconcile.bq import Adapter

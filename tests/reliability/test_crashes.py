@@ -1,13 +1,13 @@
 """Crashes: kill -9 the apply process at 20 different points, then one more apply.
 
-Each case (its own dataset prefix; WORKERS cases run side by side) seeds the scenario warehouse (tests/reliability/scenario.py: a wrong-region
-dataset to relocate, legacy tables to back up and migrate, two staging files to merge,
-a transform, views, a gate, a backup dataset to archive), starts the apply in a process
-of its own (`pause_runner.py`, i.e. tests/apply/crash_runner.py) with
-RECONCILE_TEST_PAUSE_AT set, waits for the executor's pause marker, and kills the
-process with SIGKILL by its recorded PID. Then one more apply, in this process, must
-converge (the next plan is empty) and every table must hold exactly its source's rows
-(count and content checksum).
+Each case, under its own dataset prefix (WORKERS cases run side by side), seeds the
+scenario warehouse (tests/reliability/reliability_scenario.py: a wrong-region dataset to
+relocate, legacy tables to back up and migrate, two staging files to merge, a transform,
+views, a gate, a backup dataset to archive), starts the apply in a process of its own
+(`pause_runner.py`, i.e. tests/apply/crash_runner.py) with RECONCILE_TEST_PAUSE_AT set,
+waits for the executor's pause marker, and kills the process with SIGKILL by its recorded
+PID. Then one more apply, in this process, must converge (the next plan is empty) and
+every table must hold exactly its source's rows (count and content checksum).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-import scenario
+import reliability_scenario as scenario
 from apply_helpers import apply_plan, assert_converged, make_plan
 from reconcile import executor, local
 from reconcile.bq import Adapter, local_client

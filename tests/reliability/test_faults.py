@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-import scenario
+import reliability_scenario as scenario
 from apply_helpers import assert_converged, make_plan
 from loopback_proxy import LoopbackProxy
 from reconcile import executor, local

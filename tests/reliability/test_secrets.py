@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pytest
 
-import scenario
+import reliability_scenario as scenario
 from apply_helpers import copy_staging, write_spec
 from loopback_proxy import LoopbackProxy
 from reconcile import cli, executor, local
