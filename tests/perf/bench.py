@@ -565,11 +565,21 @@ def environment() -> dict:
 def _s(x: float | None) -> str:
     if x is None:
         return "-"
+    if x < 0.01:
+        return f"{x * 1000:.1f} ms"
     return f"{x:,.0f} s" if x >= 100 else f"{x:.1f} s" if x >= 1 else f"{x:.2f} s"
 
 
 def _ok(flag: bool | None) -> str:
     return "met" if flag else "**not met**" if flag is not None else "-"
+
+
+def _when(part: dict) -> str:
+    m = part.get("measured")
+    if not m:
+        return ""
+    return (f" Measured {m['date']} in {_s(m['seconds'])} (load average of the shared machine after: "
+            f"{', '.join(map(str, m['load_average_after']))}).")
 
 
 def tables_md(res: dict) -> list[str]:
@@ -584,7 +594,7 @@ def tables_md(res: dict) -> list[str]:
                 f"Requests counted at the HTTP layer. Latency model: {lm['api_request_s'] * 1000:.0f} ms per API "
                 f"request, {lm['query_or_job_s']:g} s per query or job, added by a loopback proxy. The baseline's "
                 f"time under the latency model is measured up to {s['proxy_baseline_measured_up_to']:,} tables and "
-                "*extrapolated* above (its raw time + its requests x the model).",
+                "*extrapolated* above (its raw time + its requests x the model)." + _when(s),
                 "",
                 "| tables | datasets (2 regions) | snapshot requests | baseline requests | fewer | snapshot raw | "
                 "baseline raw | snapshot, latency model | baseline, latency model | less time |",
@@ -613,7 +623,7 @@ def tables_md(res: dict) -> list[str]:
                 f"`plan()` on a spec and snapshot built in memory ({pl['datasets']} datasets, "
                 f"{pl['columns_per_table']} columns a table, one view per dataset; drift: 1% of tables missing, "
                 "1% missing a column, 0.5% with a type conflict, 1% unmanaged). Median of 5 runs. Loading and "
-                "validating the spec file (not part of plan()) is shown beside it.", "",
+                "validating the spec file (not part of plan()) is shown beside it." + _when(pl), "",
                 "| tables | plan() | actions | load_spec() of the YAML |", "|---|---|---|---|"]
         for r in pl["sizes"]:
             out.append(f"| {r['tables']:,} | {_s(r['plan_s'])} | {r['actions']:,} | {_s(r.get('load_spec_s'))} |")
@@ -625,7 +635,7 @@ def tables_md(res: dict) -> list[str]:
         out += ["#### 3. Load path", "", f"Data: {ld['data']}. Tables {ld['tables']}. Medians of "
                 f"{ld['sizes'][0].get('repeats', 1) if ld['sizes'] else 1} runs, each into an empty table. The "
                 "MergeLoad is `executor.apply` of the one action (temporary table, load job, counts, MERGE on "
-                "(date, symbol), ledger row, run record); the plain load is one load job.", "",
+                "(date, symbol), ledger row, run record); the plain load is one load job." + _when(ld), "",
                 "| rows | file | MergeLoad (apply) | of which the action | plain load job | ratio | same file "
                 "again: planned | of which: file gates + hash / snapshot / plan() | stale MergeLoad |",
                 "|---|---|---|---|---|---|---|---|---|"]
@@ -637,8 +647,21 @@ def tables_md(res: dict) -> list[str]:
                        f"{_s(rl['snapshot_s'])} ({rl['snapshot_requests']:.0f} requests) / {_s(rl['plan_s'])} | "
                        f"no-op in {_s(r['stale_merge_load_noop_s'])} |")
         t = ld["targets"]
+        big = ld["sizes"][-1]
         out += ["", f"Targets: MergeLoad within 1.5x of a plain load: {_ok(t['merge_within_1_5x'])}; unchanged "
-                f"file skipped in under 0.5 s: {_ok(t['reload_skipped_under_0_5s'])}.", ""]
+                f"file skipped in under 0.5 s: {_ok(t['reload_skipped_under_0_5s'])}."]
+        if not t["merge_within_1_5x"]:
+            out.append("Why: a MergeLoad is the same load job (into a temporary table) followed by a MERGE over "
+                       "the same rows, three exact counts and a ledger row, so it passes over the data at least "
+                       "twice; the emulator answers each extra statement in tens of milliseconds, which weighs "
+                       "most on the smaller file.")
+        if not t["reload_skipped_under_0_5s"]:
+            rl = big["reload"]
+            out.append(f"Why: the plan holds no MergeLoad and plan() takes {_s(rl['plan_s'])}, but planning from "
+                       f"the file and the warehouse re-runs the file's gates and hash over all {big['rows']:,} rows "
+                       f"({_s(rl['read_sources_s'])}) and reads the snapshot ({_s(rl['snapshot_s'])}, "
+                       f"{rl['snapshot_requests']:.0f} requests).")
+        out.append("")
     no = res.get("noop")
     if no:
         tp, ta = no["timed"]["plan"], no["timed"]["apply"]
@@ -650,7 +673,7 @@ def tables_md(res: dict) -> list[str]:
                 f"--approve-relocation market_data`; then each command run {no['runs']} times as a process (median; "
                 "includes Python start-up). The snapshot column is the time `read_snapshot` logged; the offline "
                 "plan (against a saved snapshot: no request) is everything else: start-up, spec, staging-file "
-                "gates, plan, report.", "",
+                "gates, plan, report." + _when(no), "",
                 "| command | wall time | of which the snapshot | exit | requests |", "|---|---|---|---|---|",
                 f"| `reconcile plan` | {_s(tp['wall_s'])} | {', '.join(_s(x) for x in tp['snapshot_s'])} | "
                 f"{tp['exits'][-1]} | {', '.join(map(str, tp['snapshot_requests']))} |",
@@ -664,7 +687,14 @@ def tables_md(res: dict) -> list[str]:
             out.append(f"| `reconcile plan`, latency model of BigQuery (one run) | {_s(lm['wall_s'])} | - | "
                        f"{lm['exits'][-1]} | {lm['requests']} ({lm['jobs']} queries, {lm['api']} API calls) |")
         out += ["", f"Target under 5 s: `reconcile plan` {_ok(no['targets']['noop_under_5s'])}, `reconcile apply` "
-                f"{_ok(no['targets'].get('noop_apply_under_5s'))}.", ""]
+                f"{_ok(no['targets'].get('noop_apply_under_5s'))}."]
+        if not no["targets"]["noop_under_5s"] and tp["snapshot_s"]:
+            out.append(f"Why: the snapshot takes {_s(tp['snapshot_s'][0])} of it on the emulator, whose "
+                       "INFORMATION_SCHEMA views cost time per table and per partition (docs/emulator.md); "
+                       f"{tp['snapshot_requests'][0] if tp['snapshot_requests'] else '?'} requests, of which one "
+                       "query per table with expectations. Everything else (start-up, spec, gates, plan, report) "
+                       f"is the offline plan's {_s(to['wall_s']) if to else '?'}.")
+        out.append("")
     return out
 
 
@@ -692,26 +722,41 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=4, help="threads creating tables")
     ap.add_argument("--noop-runs", type=int, default=3)
     ap.add_argument("--no-readme", action="store_true", help="do not rewrite the README block")
+    ap.add_argument("--render-only", action="store_true",
+                    help="measure nothing: rewrite results.md and the README block from results.json")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     results_path = OUT / "results.json"
     res: dict[str, Any] = json.loads(results_path.read_text()) if results_path.exists() else {}
+    if args.render_only:
+        md, readme = render(res)
+        (OUT / "results.md").write_text(md)
+        if not args.no_readme:
+            update_block("bench", readme)
+        print(md)
+        return 0
     res["environment"] = environment()
     say(f"bench: parts {', '.join(parts)}; {res['environment']['machine']}, load average "
         f"{res['environment']['load_average']}")
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bench-staging-") as tmp:
         staging = staging_files(Path(tmp))
-        if "plan" in parts:
-            res["plan"] = part_plan([int(x) for x in args.plan_sizes.split(",")])
-        if "load" in parts:
-            res["load"] = part_load([int(x) for x in args.load_rows.split(",")], staging)
-        if "snapshot" in parts:
-            res["snapshot"] = part_snapshot([int(x) for x in args.sizes.split(",")], args.proxy_baseline_max,
-                                            args.workers, staging)
-        if "noop" in parts:
-            res["noop"] = part_noop(args.noop_runs)
+        run = {
+            "plan": lambda: part_plan([int(x) for x in args.plan_sizes.split(",")]),
+            "load": lambda: part_load([int(x) for x in args.load_rows.split(",")], staging),
+            "snapshot": lambda: part_snapshot([int(x) for x in args.sizes.split(",")], args.proxy_baseline_max,
+                                              args.workers, staging),
+            "noop": lambda: part_noop(args.noop_runs),
+        }
+        for part in ("plan", "load", "snapshot", "noop"):
+            if part in parts:
+                started = time.monotonic()
+                res[part] = run[part]()
+                res[part]["measured"] = {
+                    "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                    "seconds": round(time.monotonic() - started, 1),
+                    "load_average_after": [round(x, 2) for x in os.getloadavg()]}
     res["environment"]["bench_wall_s"] = round(time.monotonic() - t0, 1)
     res["environment"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     results_path.write_text(json.dumps(res, indent=2, sort_keys=True, default=str) + "\n")
