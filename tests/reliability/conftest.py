@@ -54,6 +54,11 @@ def expected_tables(source_sums_cache: dict, staging_src: Path):
     return lambda adapter, p: scenario.want_for(adapter, p, staging_src, source_sums_cache)
 
 
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """The suite's own time: setup, call and teardown of its tests (not the rest of a session)."""
+    _FIGURES.seconds = round((_FIGURES.seconds or 0.0) + report.duration, 1)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     import json
     import os

@@ -84,13 +84,15 @@ def kill_at(endpoint: str, spec: Path, point: str, approvals: list[str], timeout
     return seen
 
 
-def _state_after_kill(lines: list[str]) -> str:
+def _state_after_kill(lines: list[str], point: str) -> str:
     actions = [ln for ln in lines if ln.startswith("[")]
     if not actions:
-        return "no action started"
+        return "before any action"
     last = actions[-1].split("] ", 1)[1]
     n = actions[-1][1:].split("/", 1)[0]
-    return f"killed in action {n} ({last})"
+    if point.startswith("before:"):
+        return f"{int(n) - 1} action(s) done, action {n} ({last.split(' ', 1)[0]}) not started"
+    return f"inside action {n} ({last.split(' ', 1)[0]})"
 
 
 WORKERS = 3  # cases run side by side (each under its own prefix) to keep the suite short
@@ -109,13 +111,13 @@ def run_case(endpoint: str, point: str, root: Path, tmp: Path, staging_src: Path
             want = scenario.want_for(adapter, p, staging_src, sums_cache)
 
         lines = kill_at(endpoint, root / "desired_state" / "spec.yaml", point, scenario.approvals(p))
-        after_kill = _state_after_kill(lines)
+        after_kill = _state_after_kill(lines, point)
 
         plan, snap = make_plan(adapter, desired, approvals=scenario.approvals(p))
         resume = snap.checkpoints.get(f"{p}mkt")
         result = apply_plan(adapter, desired, plan)
         next_apply = ", ".join(f"{k} {v}" for k, v in sorted(result.counts().items()))
-        if resume:
+        if resume and resume != "done":
             next_apply += f"; relocation resumed after `{resume}`"
         failed = [(o.key, o.detail) for o in result.outcomes if o.status == "failed"]
 
