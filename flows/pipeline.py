@@ -256,6 +256,23 @@ class _Run:
     not_run: list
 
 
+def _hold_apply(held: ExitStack, desired: DesiredState, adapter: Adapter, run_id: str,
+                wait_seconds: float) -> bool:
+    """Take the project's apply slot and lease into `held`; True if this run had to
+    wait for another apply (then its plan must be made again)."""
+    t0 = time.monotonic()
+    held.enter_context(apply_slot(desired.project, wait_seconds))
+    waited = time.monotonic() - t0 > 2.0  # the slot was busy: another flow run applied
+    try:
+        held.enter_context(executor.lease(adapter, desired, run_id))
+    except executor.LeaseHeld:
+        if wait_seconds <= 0:
+            raise
+        held.enter_context(executor.lease(adapter, desired, run_id, wait_seconds=wait_seconds))
+        waited = True
+    return waited
+
+
 def run_pipeline(*, flow_key: str, title: str, spec: str, target: str, dry_run: bool = False,
                  allow_destructive: bool = False, approvals: Sequence[str] = (),
                  only: Sequence[str] = (), kinds: Sequence[str] | None = None,
@@ -296,9 +313,23 @@ def run_pipeline(*, flow_key: str, title: str, spec: str, target: str, dry_run: 
         _apply_all(changes, desired, adapter, run_id, watch, run, dry_run=True)
     elif changes:
         try:
-            with apply_slot(desired.project, wait_seconds), \
-                    executor.lease(adapter, desired, run_id, wait_seconds=wait_seconds):
-                _apply_all(changes, desired, adapter, run_id, watch, run)
+            with ExitStack() as held:
+                if _hold_apply(held, desired, adapter, run_id, wait_seconds):
+                    # Another apply ran while this one waited and may have done some of
+                    # this plan's work: the plan made before waiting is stale, so it is
+                    # made again under the lease (as `reconcile apply` does).
+                    logger.info("waited for another apply on %s: planning again under the lease",
+                                desired.project)
+                    before = take_snapshot(quote(adapter), quote(desired), target, quote(watch))
+                    p = plan_task(quote(desired), quote(before), list(approvals), allow_destructive,
+                                  kinds, list(only))
+                    extra = tuple(a for a in extra_actions if a.key not in {b.key for b in p.actions})
+                    if extra:
+                        p = Plan(project=p.project, actions=p.actions + extra,
+                                 snapshot_taken_at=p.snapshot_taken_at, notes=p.notes)
+                    changes = p.changes
+                if changes:
+                    _apply_all(changes, desired, adapter, run_id, watch, run)
         except (ApplyBusy, executor.LeaseHeld) as e:
             failure = str(e)
     timings["apply"] = time.monotonic() - t0
