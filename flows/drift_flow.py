@@ -20,11 +20,11 @@ from prefect.states import Completed, Failed
 from prefect.utilities.annotations import quote
 
 from flows.pipeline import DEFAULT_SPEC, ResponseWatch, artifact_key, plan_task, take_snapshot
-from reconcile import executor
-from reconcile.cli import connect
-from reconcile.render import describe, render_markdown
-from reconcile.report import assess, render_drift_markdown
-from reconcile.spec import load_spec
+from reconcile.apply import executor
+from reconcile.bq.targets import connect
+from reconcile.render.plan import describe, render_markdown
+from reconcile.render.result import assess, render_drift_markdown
+from reconcile.spec.model import load_spec
 
 EVENT = "reconcile.drift.detected"
 

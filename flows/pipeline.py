@@ -37,17 +37,18 @@ from prefect.runtime import task_run
 from prefect.states import Completed, Failed, State
 from prefect.utilities.annotations import quote
 
-from reconcile import executor
-from reconcile.actions import ACTIONS, Action, Plan, RunTransform
-from reconcile.bq import TRANSIENT, Adapter
-from reconcile.cli import connect
-from reconcile.planner import plan as make_plan_pure
-from reconcile.planner import restrict
-from reconcile.render import render_markdown
-from reconcile.report import Assessment, RunReport, assess, render_result_markdown
-from reconcile.snapshot import Snapshot, read_snapshot
-from reconcile.sources import read_sources
-from reconcile.spec import DesiredState, load_spec
+from reconcile.apply import executor
+from reconcile.plan.actions import ACTIONS, Action, Plan, RunTransform
+from reconcile.bq.adapter import TRANSIENT, Adapter
+from reconcile.bq.targets import connect
+from reconcile.plan.planner import plan as make_plan_pure
+from reconcile.plan.planner import restrict
+from reconcile.render.plan import render_markdown
+from reconcile.render.result import Assessment, RunReport, assess, render_result_markdown
+from reconcile.snapshot.model import Snapshot
+from reconcile.snapshot.read import read_snapshot
+from reconcile.spec.sources import read_sources
+from reconcile.spec.model import DesiredState, load_spec
 
 DEFAULT_SPEC = "desired_state/cbi-v14.yaml"
 RETRIES = 3

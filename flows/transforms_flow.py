@@ -14,7 +14,7 @@ from typing import Optional
 from prefect import flow
 
 from flows.pipeline import DEFAULT_SPEC, run_pipeline, scheduled_transforms
-from reconcile.spec import load_spec
+from reconcile.spec.model import load_spec
 
 
 @flow(name="scheduled-transforms", log_prints=True)

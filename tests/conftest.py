@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from reconcile import local
-from reconcile.bq import Adapter, local_client
+from reconcile.local import emulator as local
+from reconcile.bq.adapter import Adapter, local_client
 
 PROJECT = "cbi-v14"
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from ..bq import Adapter
-from ..sources import arrow_to_bq
-from . import data
+from reconcile.bq.adapter import Adapter
+from reconcile.spec.sources import arrow_to_bq
+from reconcile.demo import data
 
 log = logging.getLogger(__name__)
 

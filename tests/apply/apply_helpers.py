@@ -14,14 +14,15 @@ from typing import Iterable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from reconcile import executor
-from reconcile.actions import Plan
-from reconcile.bq import Adapter
-from reconcile.planner import plan
-from reconcile.snapshot import Snapshot, read_snapshot
-from reconcile.sources import arrow_to_bq, read_sources
-from reconcile.spec import DesiredState, load_spec
-from reconcile.sqltext import qtable, render_sql
+from reconcile.apply import executor
+from reconcile.plan.actions import Plan
+from reconcile.bq.adapter import Adapter
+from reconcile.plan.planner import plan
+from reconcile.snapshot.model import Snapshot
+from reconcile.snapshot.read import read_snapshot
+from reconcile.spec.sources import arrow_to_bq, read_sources
+from reconcile.spec.model import DesiredState, load_spec
+from reconcile.bq.sqltext import qtable, render_sql
 
 PROJECT = "cbi-v14"
 

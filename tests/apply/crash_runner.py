@@ -13,12 +13,12 @@ import json
 import sys
 from pathlib import Path
 
-from reconcile import executor
-from reconcile.bq import Adapter, local_client
-from reconcile.planner import plan
-from reconcile.snapshot import read_snapshot
-from reconcile.sources import read_sources
-from reconcile.spec import load_spec
+from reconcile.apply import executor
+from reconcile.bq.adapter import Adapter, local_client
+from reconcile.plan.planner import plan
+from reconcile.snapshot.read import read_snapshot
+from reconcile.spec.sources import read_sources
+from reconcile.spec.model import load_spec
 
 PROJECT = "cbi-v14"
 

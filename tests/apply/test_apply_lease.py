@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from apply_helpers import write_spec
-from reconcile import executor, local
-from reconcile.bq import Adapter, local_client
+from reconcile.apply import executor
+from reconcile.local import emulator as local
+from reconcile.bq.adapter import Adapter, local_client
 
 pytestmark = pytest.mark.integration
 

@@ -19,9 +19,9 @@ from apply_helpers import (
     VIX_COLUMNS, WEATHER_COLUMNS, apply_plan, assert_converged, checksum, copy_staging, make_plan,
     reference_checksum, statuses, write_spec,
 )
-from reconcile import executor
-from reconcile.actions import Action, CreateDataset, CreateTable, Plan, UnknownAction
-from reconcile.bq import Adapter, param
+from reconcile.apply import executor
+from reconcile.plan.actions import Action, CreateDataset, CreateTable, Plan, UnknownAction
+from reconcile.bq.adapter import Adapter, param
 
 pytestmark = pytest.mark.integration
 
@@ -270,7 +270,7 @@ def test_run_id_is_a_label_value() -> None:
 
 
 def test_every_action_type_has_an_executor_and_a_dry_run_description(project_root: Path) -> None:
-    from reconcile.actions import ACTIONS
+    from reconcile.plan.actions import ACTIONS
 
     assert set(executor.EXECUTORS) == set(ACTIONS)
     skipped = {t.__name__ for t in executor.SKIPPED}

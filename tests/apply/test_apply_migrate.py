@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from apply_helpers import apply_plan, assert_converged, checksum, load_table, make_plan, statuses, write_spec
-from reconcile.actions import MigrateTable, Plan
-from reconcile.bq import Adapter
+from reconcile.plan.actions import MigrateTable, Plan
+from reconcile.bq.adapter import Adapter
 from reconcile.demo.data import legacy_tables
-from reconcile.planner import NEEDS_ALLOW, backup_name
+from reconcile.plan.planner import NEEDS_ALLOW, backup_name
 
 pytestmark = pytest.mark.integration
 

@@ -23,10 +23,11 @@ import pytest
 from apply_helpers import (
     VIX_COLUMNS, apply_plan, assert_converged, checksum, copy_staging, load_table, make_plan, write_spec,
 )
-from reconcile import executor, local
-from reconcile.actions import RelocateDataset
-from reconcile.bq import Adapter
-from reconcile.planner import RELOCATION_SUFFIX
+from reconcile.apply import executor
+from reconcile.local import emulator as local
+from reconcile.plan.actions import RelocateDataset
+from reconcile.bq.adapter import Adapter
+from reconcile.plan.planner import RELOCATION_SUFFIX
 
 pytestmark = pytest.mark.integration
 

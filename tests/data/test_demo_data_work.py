@@ -25,17 +25,19 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from reconcile import cli, executor, sqlgen
-from reconcile.actions import ExpectationFailed, MissingSource, Plan, RunTransform
-from reconcile.bq import Adapter, local_client
+from reconcile.cli import main as cli
+from reconcile.apply import executor
+from reconcile.demo import sqlgen
+from reconcile.plan.actions import ExpectationFailed, MissingSource, Plan, RunTransform
+from reconcile.bq.adapter import Adapter, local_client
 from reconcile.demo.seed import seed
-from reconcile.planner import plan as make_plan_pure
-from reconcile.planner import transform_fingerprint
-from reconcile.snapshot import read_snapshot
-from reconcile.sources import read_sources
-from reconcile.spec import DesiredState, load_spec
-from reconcile.sqltext import qtable, render_sql
-from reconcile.status import read_status, render_text
+from reconcile.plan.planner import plan as make_plan_pure
+from reconcile.plan.planner import transform_fingerprint
+from reconcile.snapshot.read import read_snapshot
+from reconcile.spec.sources import read_sources
+from reconcile.spec.model import DesiredState, load_spec
+from reconcile.bq.sqltext import qtable, render_sql
+from reconcile.monitor.status import read_status, render_text
 
 pytestmark = pytest.mark.integration
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from reconcile.bq import Adapter
-from reconcile.planner import normalize_view_sql
+from reconcile.bq.adapter import Adapter
+from reconcile.plan.planner import normalize_view_sql
 
 pytestmark = pytest.mark.integration
 

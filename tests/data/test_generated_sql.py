@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import sqlglot
 
-from reconcile import sqlgen
-from reconcile.planner import normalize_view_sql
-from reconcile.spec import load_spec
+from reconcile.demo import sqlgen
+from reconcile.plan.planner import normalize_view_sql
+from reconcile.spec.model import load_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "desired_state" / "cbi-v14.yaml"
@@ -27,7 +27,7 @@ def desired():
 def test_generated_files_are_current(desired) -> None:
     stale = [str(p.relative_to(ROOT)) for p, text in sqlgen.generated_files(desired).items()
              if p.read_text(encoding="utf-8") != text]
-    assert not stale, f"regenerate with: python -m reconcile.sqlgen ({', '.join(stale)})"
+    assert not stale, f"regenerate with: python -m reconcile.demo.sqlgen ({', '.join(stale)})"
 
 
 def test_master_features_columns_are_source_prefixed() -> None:

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from reconcile.spec import load_spec
-from reconcile.status import (
+from reconcile.spec.model import load_spec
+from reconcile.monitor.status import (
     Section, Status, find_views, read_status, render_json, render_markdown, render_text,
 )
 

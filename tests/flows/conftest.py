@@ -24,8 +24,8 @@ os.environ.pop("PREFECT_PROFILE", None)
 
 import pytest  # noqa: E402
 
-from reconcile import local  # noqa: E402
-from reconcile.bq import Adapter, local_client  # noqa: E402
+from reconcile.local import emulator as local# noqa: E402
+from reconcile.bq.adapter import Adapter, local_client  # noqa: E402
 
 from flow_helpers import PROJECT  # noqa: E402
 

@@ -1,6 +1,6 @@
 """Credentials for real BigQuery: a prefect-gcp GcpCredentials block named in the spec.
 
-`reconcile.cli.connect` loads the block lazily (the library needs Prefect only when a
+`reconcile.targets.connect` loads the block lazily (the library needs Prefect only when a
 block is named). Nothing of the block's secret may reach a log line, the terminal, or
 the repr of what the tool builds from it; a block that cannot be loaded is named in
 a warning, with the error's type only.
@@ -12,8 +12,8 @@ import logging
 
 import pytest
 
-from reconcile import cli
-from reconcile.bq import cloud_client
+from reconcile.bq import targets
+from reconcile.bq.adapter import cloud_client
 
 pytestmark = [pytest.mark.prefect, pytest.mark.usefixtures("prefect_server")]
 
@@ -58,10 +58,10 @@ def test_credentials_block_is_used_and_its_secret_never_shown(capsys):
     for lg in watched:
         lg.setLevel(logging.DEBUG)
     try:
-        creds = cli._prefect_gcp_credentials("reconcile-test-sa")
+        creds = targets._prefect_gcp_credentials("reconcile-test-sa")
         client = cloud_client("cbi-v14", creds)  # builds a client; sends nothing
-        with pytest.raises(cli.CliError) as missing:
-            cli._prefect_gcp_credentials("reconcile-test-no-such-block")
+        with pytest.raises(targets.TargetError) as missing:
+            targets._prefect_gcp_credentials("reconcile-test-no-such-block")
     finally:
         for lg, level in zip(watched, old):
             lg.removeHandler(records)

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from flow_helpers import write_spec
 
-from reconcile import stack
+from reconcile.local import stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.prefect]
 

@@ -18,8 +18,9 @@ from flow_helpers import artifacts_of, drift_events, flow_run_id, task_runs_of, 
 from flows.drift_flow import drift_detection
 from flows.pipeline import concurrency_limit_name
 from flows.reconcile_flow import create, load, reconcile
-from reconcile import cli, executor
-from reconcile.spec import load_spec
+from reconcile.cli import main as cli
+from reconcile.apply import executor
+from reconcile.spec.model import load_spec
 
 pytestmark = [pytest.mark.prefect, pytest.mark.integration,
               pytest.mark.usefixtures("prefect_server", "flow_env")]

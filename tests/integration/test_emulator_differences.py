@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 from google.cloud import bigquery
 
-from reconcile.bq import Adapter, BigQueryError
-from reconcile.snapshot import read_snapshot
+from reconcile.bq.adapter import Adapter, BigQueryError
+from reconcile.snapshot.read import read_snapshot
 
 pytestmark = pytest.mark.integration
 

@@ -13,17 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from reconcile import snapshot as snap
-from reconcile.bq import Adapter
-from reconcile.snapshot import (
-    PARTITIONS_MAX_TABLES,
-    Snapshot,
-    _partition_batches,
-    placeholder_strings,
-    read_snapshot,
-)
-from reconcile.spec import DesiredState, load_spec
-from reconcile.sqltext import qtable, render_sql
+from reconcile.snapshot import read as snap
+from reconcile.bq.adapter import Adapter
+from reconcile.snapshot.model import Snapshot
+from reconcile.snapshot.read import PARTITIONS_MAX_TABLES, _partition_batches, placeholder_strings, read_snapshot
+from reconcile.spec.model import DesiredState, load_spec
+from reconcile.bq.sqltext import qtable, render_sql
 
 pytestmark = pytest.mark.integration
 

@@ -62,8 +62,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "support")]
 from loopback_proxy import LoopbackProxy, request_kind  # noqa: E402
 from readme_block import update_block  # noqa: E402
 
-from reconcile import local  # noqa: E402
-from reconcile.bq import Adapter, local_client  # noqa: E402
+from reconcile.local import emulator as local# noqa: E402
+from reconcile.bq.adapter import Adapter, local_client  # noqa: E402
 
 PROJECT = "cbi-v14"
 API_LATENCY = 0.100  # seconds BigQuery takes for an API request (get, list, getQueryResults)
@@ -176,7 +176,7 @@ def build(adapter: Adapter, size: int, have: dict[str, set[str]], vix: Path, wor
 
 
 def run_snapshot(endpoint: str, desired) -> dict:
-    from reconcile.snapshot import read_snapshot
+    from reconcile.snapshot.read import read_snapshot
 
     ad, kc = counted_adapter(endpoint)
     t0 = time.monotonic()
@@ -205,7 +205,7 @@ def run_baseline(endpoint: str) -> dict:
 
 
 def part_snapshot(sizes: list[int], proxy_baseline_max: int, workers: int, staging: Path) -> dict:
-    from reconcile.spec import load_spec
+    from reconcile.spec.model import load_spec
 
     out: dict[str, Any] = {
         "latency_model": {"api_request_s": API_LATENCY, "query_or_job_s": JOB_LATENCY},
@@ -266,10 +266,10 @@ def part_snapshot(sizes: list[int], proxy_baseline_max: int, workers: int, stagi
 
 def part_plan(sizes: list[int], n_datasets: int = 200) -> dict:
     """plan() on a spec and a snapshot built in memory, with some drift."""
-    from reconcile.planner import plan
-    from reconcile.snapshot import ColumnState, DatasetState, Snapshot, TableState
-    from reconcile.sources import SourceManifest
-    from reconcile.spec import load_spec
+    from reconcile.plan.planner import plan
+    from reconcile.snapshot.model import ColumnState, DatasetState, Snapshot, TableState
+    from reconcile.spec.sources import SourceManifest
+    from reconcile.spec.model import load_spec
 
     cols = [("date", "DATE"), ("symbol", "STRING"), ("open", "FLOAT64"), ("high", "FLOAT64"),
             ("low", "FLOAT64"), ("close", "FLOAT64"), ("volume", "INT64"), ("regime", "STRING")]
@@ -358,12 +358,12 @@ def big_file(src: Path, rows: int, out: Path) -> Path:
 def part_load(row_counts: list[int], staging: Path, repeats: int = 3) -> dict:
     import pyarrow.parquet as pq
 
-    from reconcile import executor
-    from reconcile.actions import MergeLoad, Plan
-    from reconcile.planner import plan, restrict
-    from reconcile.snapshot import read_snapshot
-    from reconcile.sources import arrow_to_bq, read_sources
-    from reconcile.spec import load_spec
+    from reconcile.apply import executor
+    from reconcile.plan.actions import MergeLoad, Plan
+    from reconcile.plan.planner import plan, restrict
+    from reconcile.snapshot.read import read_snapshot
+    from reconcile.spec.sources import arrow_to_bq, read_sources
+    from reconcile.spec.model import load_spec
 
     src = staging / "yahoo_historical_prefixed.parquet"
     out: dict[str, Any] = {

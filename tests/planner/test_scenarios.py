@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from reconcile.actions import ACTIONS
-from reconcile.planner import plan
-from reconcile.render import render_json, render_markdown
-from reconcile.snapshot import Snapshot
-from reconcile.sources import SourceFile, SourceManifest
-from reconcile.spec import load_spec
+from reconcile.plan.actions import ACTIONS
+from reconcile.plan.planner import plan
+from reconcile.render.plan import render_json, render_markdown
+from reconcile.snapshot.model import Snapshot
+from reconcile.spec.sources import SourceFile, SourceManifest
+from reconcile.spec.model import load_spec
 
 ROOT = Path(__file__).resolve().parents[1] / "scenarios"
 BASE = ROOT / "base"
@@ -185,7 +185,7 @@ def test_repeated_field_spellings_are_the_same_column():
 def test_repair_that_already_ran_on_same_inputs_is_not_replanned():
     """A gate still failing after its repair ran on unchanged inputs needs a human:
     no endless RunTransform, an ExpectationFailed that says so."""
-    from reconcile.planner import transform_fingerprint
+    from reconcile.plan.planner import transform_fingerprint
 
     desired = load_spec(BASE / "spec.yaml", root=BASE)
     data = json.loads((ROOT / "expectations" / "snapshot.json").read_text())
@@ -201,7 +201,7 @@ def test_repair_that_already_ran_on_same_inputs_is_not_replanned():
 
 
 def test_known_gaps_are_per_target_reported_and_not_blocking():
-    from reconcile.spec import KnownGap, Target
+    from reconcile.spec.model import KnownGap, Target
 
     desired = load_spec(BASE / "spec.yaml", root=BASE)
     gap = KnownGap(object="raw.*", check="missing_source", reason="no offline copy")

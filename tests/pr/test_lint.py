@@ -11,8 +11,8 @@ import shutil
 import pytest
 from pr_helpers import FIXTURE, SPEC, Repo
 
-from reconcile import cli
-from reconcile.lint import RULE_NAMES, lint_spec
+from reconcile.cli import main as cli
+from reconcile.review.lint import RULE_NAMES, lint_spec
 
 
 @pytest.fixture

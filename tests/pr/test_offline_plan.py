@@ -16,12 +16,13 @@ from pathlib import Path
 import pytest
 from pr_helpers import FIXTURE, SPEC
 
-from reconcile import cli
-from reconcile.planner import plan
-from reconcile.render import render_json
-from reconcile.snapshot import ColumnState, DatasetState, LedgerEntry, Snapshot, TableState, read_snapshot
-from reconcile.sources import SourceManifest, read_sources
-from reconcile.spec import load_spec
+from reconcile.cli import main as cli
+from reconcile.plan.planner import plan
+from reconcile.render.plan import render_json
+from reconcile.snapshot.model import ColumnState, DatasetState, LedgerEntry, Snapshot, TableState
+from reconcile.snapshot.read import read_snapshot
+from reconcile.spec.sources import SourceManifest, read_sources
+from reconcile.spec.model import load_spec
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 CASES = sorted(p.name for p in SCENARIOS.iterdir() if (p / "snapshot.json").exists())

@@ -8,16 +8,17 @@ import re
 import pytest
 from pr_helpers import SPEC, check_golden
 
-from reconcile import cli, prcomment
-from reconcile.actions import (
+from reconcile.cli import main as cli
+from reconcile.review import prcomment
+from reconcile.plan.actions import (
     Action, CreateTable, FlagRecreate, FlagSchemaConflict, MergeLoad, MigrateTable, MissingSource, Plan,
     Unmanaged, Validate,
 )
-from reconcile.lint import Finding, LintReport
-from reconcile.prcomment import (
+from reconcile.review.lint import Finding, LintReport
+from reconcile.review.prcomment import (
     LIMIT, MARKER, CommentInput, PlanInput, build_comment, exit_code, gather, without_missing_staging,
 )
-from reconcile.specdiff import Change, SpecDiff, Stake
+from reconcile.review.specdiff import Change, SpecDiff, Stake
 
 TAKEN = "2025-11-19T12:00:00+00:00"  # the fixture snapshot's taken_at
 NOW = dt.datetime(2025, 11, 19, 15, 0, tzinfo=dt.timezone.utc)

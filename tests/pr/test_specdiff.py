@@ -11,8 +11,8 @@ import json
 
 import pytest
 
-from reconcile import cli
-from reconcile.specdiff import GitError, render_json, render_markdown, spec_diff
+from reconcile.cli import main as cli
+from reconcile.review.specdiff import GitError, render_json, render_markdown, spec_diff
 
 from pr_helpers import SPEC, check_golden
 

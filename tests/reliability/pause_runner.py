@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "apply"))
 
 import crash_runner  # noqa: E402
-from reconcile import executor  # noqa: E402
+from reconcile.apply import executor# noqa: E402
 
 _apply = executor.apply
 

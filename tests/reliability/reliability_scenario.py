@@ -28,10 +28,10 @@ import pyarrow.parquet as pq
 from apply_helpers import (
     VIX_COLUMNS, checksum, copy_staging, load_table, reference_checksum, write_spec,
 )
-from reconcile.bq import Adapter, param
+from reconcile.bq.adapter import Adapter, param
 from reconcile.demo.data import legacy_tables
-from reconcile.planner import archive_name, backup_name
-from reconcile.spec import DesiredState
+from reconcile.plan.planner import archive_name, backup_name
+from reconcile.spec.model import DesiredState
 
 STAGING = ["vix_daily.parquet", "fred_macro_expanded.parquet"]
 WEATHER_NULLABLE = ("[{name: date, type: DATE}, {name: station, type: STRING}, {name: precipitation, type: FLOAT64}, "

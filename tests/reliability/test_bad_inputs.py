@@ -27,9 +27,10 @@ import pytest
 import yaml
 
 from loopback_proxy import LoopbackProxy
-from reconcile import cli, local
-from reconcile.bq import Adapter
-from reconcile.snapshot import read_snapshot
+from reconcile.cli import main as cli
+from reconcile.local import emulator as local
+from reconcile.bq.adapter import Adapter
+from reconcile.snapshot.read import read_snapshot
 
 pytestmark = [pytest.mark.reliability, pytest.mark.integration]
 

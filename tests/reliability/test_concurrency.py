@@ -21,8 +21,8 @@ import pytest
 
 import reliability_scenario as scenario
 from apply_helpers import assert_converged
-from reconcile import local
-from reconcile.bq import Adapter
+from reconcile.local import emulator as local
+from reconcile.bq.adapter import Adapter
 
 pytestmark = [pytest.mark.reliability, pytest.mark.integration]
 

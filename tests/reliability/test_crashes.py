@@ -26,8 +26,9 @@ import pytest
 
 import reliability_scenario as scenario
 from apply_helpers import apply_plan, assert_converged, make_plan
-from reconcile import executor, local
-from reconcile.bq import Adapter, local_client
+from reconcile.apply import executor
+from reconcile.local import emulator as local
+from reconcile.bq.adapter import Adapter, local_client
 
 PROJECT = "cbi-v14"
 

@@ -25,8 +25,9 @@ import pytest
 import reliability_scenario as scenario
 from apply_helpers import assert_converged, make_plan
 from loopback_proxy import LoopbackProxy
-from reconcile import executor, local
-from reconcile.bq import Adapter, local_client
+from reconcile.apply import executor
+from reconcile.local import emulator as local
+from reconcile.bq.adapter import Adapter, local_client
 
 pytestmark = [pytest.mark.reliability, pytest.mark.integration]
 

@@ -16,7 +16,7 @@ snapshot file), every request sent to BigQuery (the access token is expected the
 the Authorization header only), <ops>.run_records and <ops>.load_ledger, the result
 Markdown the Prefect flows publish as an artifact (rendered from a real run), and every
 Python log record at DEBUG of an in-process apply, including
-`reconcile.cli._prefect_gcp_credentials` with a GcpCredentials block holding the key.
+`reconcile.targets._prefect_gcp_credentials` with a GcpCredentials block holding the key.
 """
 
 from __future__ import annotations
@@ -36,12 +36,15 @@ import pytest
 import reliability_scenario as scenario
 from apply_helpers import copy_staging, write_spec
 from loopback_proxy import LoopbackProxy
-from reconcile import cli, executor, local
-from reconcile.bq import Adapter
-from reconcile.planner import plan as make_plan
-from reconcile.report import RunReport, assess, render_result_markdown
-from reconcile.snapshot import read_snapshot
-from reconcile.sources import read_sources
+from reconcile.bq import targets
+from reconcile.cli import main as cli
+from reconcile.apply import executor
+from reconcile.local import emulator as local
+from reconcile.bq.adapter import Adapter
+from reconcile.plan.planner import plan as make_plan
+from reconcile.render.result import RunReport, assess, render_result_markdown
+from reconcile.snapshot.read import read_snapshot
+from reconcile.spec.sources import read_sources
 
 pytestmark = [pytest.mark.reliability, pytest.mark.integration]
 
@@ -190,19 +193,19 @@ def test_no_key_material_in_logs_reports_artifacts_or_run_records(
             monkeypatch.setattr(GcpCredentials, "load", classmethod(
                 lambda cls, name, **kw: GcpCredentials(service_account_info=broken)))
             try:  # refused (CliError), or None in older versions: either way, say nothing of the key
-                refused = str(cli._prefect_gcp_credentials("reconcile-secrets-test-broken"))
-            except cli.CliError as e:
+                refused = str(targets._prefect_gcp_credentials("reconcile-secrets-test-broken"))
+            except targets.TargetError as e:
                 refused = str(e)
             places["error for a corrupt GcpCredentials block"] = refused
             monkeypatch.setattr(GcpCredentials, "load", classmethod(
                 lambda cls, name, **kw: GcpCredentials(service_account_info=dict(info))))
-            creds = cli._prefect_gcp_credentials("reconcile-secrets-test")
+            creds = targets._prefect_gcp_credentials("reconcile-secrets-test")
             assert creds is not None and creds.service_account_email.startswith("reconciler@")
             q = p + "b_"
             scenario.seed(adapter, q, staging_src, tmp_path)
             desired_b = write_spec(project_root, spec_text_for(q), scenario.files(q))
             run_id = executor.new_run_id()
-            ad = cli.connect(desired_b, "with_block", run_id=run_id)
+            ad = targets.connect(desired_b, "with_block", run_id=run_id)
             snap = read_snapshot(ad, desired_b, target="with_block")
             pl = make_plan(desired_b, snap, read_sources(desired_b), approvals=[f"{q}mkt"])
             with executor.lease(ad, desired_b, run_id):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from reconcile.actions import (
+from reconcile.plan.actions import (
     ACTIONS,
     Action,
     AddColumns,
@@ -40,7 +40,7 @@ from reconcile.actions import (
     Unmanaged,
     Validate,
 )
-from reconcile.render import (
+from reconcile.render.plan import (
     MARKDOWN_LIMIT,
     RENDER_REGISTRY,
     describe,

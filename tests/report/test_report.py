@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from reconcile.actions import (
+from reconcile.plan.actions import (
     CreateTable, FlagRecreate, MergeLoad, MissingSource, Plan, RefuseLoad, Unmanaged, Validate,
 )
-from reconcile.executor import Outcome
-from reconcile.report import RunReport, assess, format_observed, render_drift_markdown, render_result_markdown
+from reconcile.apply.executor import Outcome
+from reconcile.render.result import RunReport, assess, format_observed, render_drift_markdown, render_result_markdown
 
 MISSING = MissingSource(table="raw.cftc", source="staging/cftc.parquet")
 REFUSED = RefuseLoad(table="raw.av", source="staging/av.parquet", problems=("placeholder 'TODO' in symbol",))

@@ -11,8 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from reconcile import cli
-from reconcile.spec import SpecError, load_spec
+from reconcile.cli import main as cli
+from reconcile.spec.model import SpecError, load_spec
 
 GOOD = """\
 version: 1

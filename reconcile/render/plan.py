@@ -22,10 +22,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any, TypeVar
 
-from reconcile.actions import (
+from reconcile.plan.registry import ActionRegistry
+from reconcile.plan.actions import (
     ACTIONS,
     PHASES,
     Action,
@@ -99,28 +99,21 @@ class Line:
 
 A = TypeVar("A", bound=Action)
 _Describer = Callable[[Any], Line]
-_registry: dict[type[Action], _Describer] = {}
 
 # Keyed by the exact class: a subclass is a new kind of action and must be
 # registered, not described as its parent.
-RENDER_REGISTRY: MappingProxyType[type[Action], _Describer] = MappingProxyType(_registry)
+DESCRIBERS: ActionRegistry[_Describer] = ActionRegistry("plan descriptions (render)")
+RENDER_REGISTRY = DESCRIBERS.mapping()
 
 
 def _describes(cls: type[A]) -> Callable[[Callable[[A], Line]], Callable[[A], Line]]:
-    def register(fn: Callable[[A], Line]) -> Callable[[A], Line]:
-        if cls in _registry:
-            raise ValueError(f"{cls.__name__} is already registered")
-        _registry[cls] = fn
-        return fn
-
-    return register
+    return DESCRIBERS.register(cls)
 
 
 def describe_line(action: Action, where: str = "render") -> Line:
-    fn = _registry.get(type(action))
-    if fn is None:
+    if type(action) not in DESCRIBERS:
         raise UnknownAction(action, where)
-    line = fn(action)
+    line = DESCRIBERS[action](action)
     if line.verb not in VERBS and line.verb not in _NON_CHANGE_VERBS:
         raise ValueError(f"{type(action).__name__}: unknown verb {line.verb!r}")
     if action.known_gap is not None:
@@ -296,6 +289,9 @@ def _describe_expectation_failed(a: ExpectationFailed) -> Line:
 def _describe_unmanaged(a: Unmanaged) -> Line:
     size = f" ({_count(a.rows, 'row')})" if a.rows else ""
     return Line("report", f"unmanaged {a.object_type} {a.object}{size}: not touched")
+
+
+DESCRIBERS.verify()
 
 
 # ---------------------------------------------------------------- shared by all renderers

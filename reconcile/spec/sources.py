@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .spec import DesiredState, Load, SpecError, resolve_in_root
+from reconcile.spec.model import DesiredState, Load, SpecError, resolve_in_root
 
 log = logging.getLogger(__name__)
 

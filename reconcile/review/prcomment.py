@@ -28,15 +28,15 @@ import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .actions import (
+from reconcile.plan.actions import (
     Action, ExpectationFailed, FlagRecreate, FlagSchemaConflict, MigrateTable, MissingSource, Plan,
     RefuseLoad,
 )
-from .lint import LintReport, lint, lint_row, LINT_HEAD, read_sql
-from .render import VERBS, describe, describe_line
-from .snapshot import Snapshot
-from .specdiff import CHANGE_HEAD, Change, Side, SpecDiff, Stake, change_row, diff, read_base
-from .spec import SpecError, load_spec
+from reconcile.review.lint import LintReport, lint, lint_row, LINT_HEAD, read_sql
+from reconcile.render.plan import VERBS, describe, describe_line
+from reconcile.snapshot.model import Snapshot
+from reconcile.review.specdiff import CHANGE_HEAD, Change, Side, SpecDiff, Stake, change_row, diff, read_base
+from reconcile.spec.model import SpecError, load_spec
 
 MARKER = "<!-- reconcile-pr-comment -->"
 # GitHub refuses a comment body of 65,536 characters or more; measured in UTF-8
@@ -400,8 +400,8 @@ def exit_code(c: CommentInput) -> int:
 
 def gather(spec: str, base_ref: str, snapshot_file: str | None, *, command: str = "") -> CommentInput:
     """Read everything the comment needs: specs (git), staging files, the snapshot."""
-    from .planner import plan as make_plan
-    from .sources import SourceManifest, read_sources
+    from reconcile.plan.planner import plan as make_plan
+    from reconcile.spec.sources import SourceManifest, read_sources
 
     desired = load_spec(spec)
     head = Side.read(desired)

@@ -22,13 +22,13 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import identifiers as ids
-from .snapshot import jsonable
-from .sqltext import qtable, render_sql
+from reconcile import identifiers as ids
+from reconcile.snapshot.read import jsonable
+from reconcile.bq.sqltext import qtable, render_sql
 
 if TYPE_CHECKING:
-    from .bq import Adapter
-    from .spec import DesiredState
+    from reconcile.bq.adapter import Adapter
+    from reconcile.spec.model import DesiredState
 
 log = logging.getLogger(__name__)
 
@@ -316,9 +316,10 @@ def run(args) -> int:
     """`reconcile status` (reconcile/cli.py): read, print, exit 0 healthy / 3 attention."""
     import sys
 
-    from .cli import _load, connect
+    from reconcile.bq.targets import connect
+    from reconcile.spec.model import load_spec
 
-    desired = _load(args)
+    desired = load_spec(args.spec)
     adapter = connect(desired, args.target)
     st = read_status(adapter, desired, target=args.target)
     render = {"json": render_json, "markdown": render_markdown}.get(args.format, render_text)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from . import local
+from reconcile.local import emulator as local
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,9 @@ import sys
 import time
 from pathlib import Path
 
-from . import identifiers as ids
-from .spec import DesiredState, SpecError, load_spec
+from reconcile import identifiers as ids
+from reconcile.bq.targets import TargetError, connect
+from reconcile.spec.model import DesiredState, SpecError, load_spec
 
 log = logging.getLogger("reconcile")
 
@@ -128,52 +129,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# ---------------------------------------------------------------- targets
-
-
-def connect(desired: DesiredState, target: str, run_id: str | None = None):
-    """An Adapter for the named target. Only place that chooses an endpoint."""
-    from .bq import Adapter, cloud_client, emulator_host_from_env, local_client
-
-    if target not in desired.targets:
-        raise CliError(f"--target: {target!r} is not a target of {desired.files[0]} "
-                       f"(targets: {', '.join(sorted(desired.targets))})")
-    t = desired.targets[target]
-    project = t.project or desired.project
-    if t.type == "local":
-        endpoint = emulator_host_from_env()
-        if endpoint is None:
-            from . import local
-
-            em = local.start(Path(desired.root), project)
-            endpoint = em.endpoint
-            if em.started:
-                print(f"local BigQuery started at {endpoint} (pid {em.pid})", file=sys.stderr)
-        return Adapter(local_client(project, endpoint), project, run_id=run_id, emulator=True)
-    credentials = None
-    if t.credentials_block:
-        credentials = _prefect_gcp_credentials(t.credentials_block)
-    return Adapter(cloud_client(project, credentials), project, run_id=run_id)
-
-
-def _prefect_gcp_credentials(block: str):
-    """Credentials from the prefect-gcp GcpCredentials block the target names.
-
-    A named block that cannot be loaded is an error, not a silent fall-back to
-    application default credentials (which may be another, more privileged identity).
-    Imported lazily: the library runs without Prefect unless a block is named."""
-    try:
-        from prefect_gcp import GcpCredentials
-    except ImportError as e:  # pragma: no cover - prefect-gcp is a dependency
-        raise CliError(f"credentials_block {block!r}: prefect-gcp is not installed") from e
-    try:
-        return GcpCredentials.load(block).get_credentials_from_service_account()
-    except Exception as e:  # noqa: BLE001 - never echo the block's contents
-        raise CliError(f"credentials_block {block!r}: cannot load the GcpCredentials block "
-                       f"({type(e).__name__}); create it, or remove credentials_block to use "
-                       "application default credentials") from None
-
-
 # ---------------------------------------------------------------- commands
 
 
@@ -187,7 +142,7 @@ def _color(args) -> bool:
 
 
 def _render(plan, fmt: str, color: bool) -> str:
-    from . import render
+    from reconcile.render import plan as render
 
     if fmt == "json":
         return render.render_json(plan)
@@ -197,7 +152,7 @@ def _render(plan, fmt: str, color: bool) -> str:
 
 
 def _make_plan(args, desired, snapshot, sources):
-    from .planner import plan, restrict
+    from reconcile.plan.planner import plan, restrict
 
     for name in args.approve_relocation:
         try:
@@ -207,7 +162,7 @@ def _make_plan(args, desired, snapshot, sources):
     p = plan(desired, snapshot, sources, approvals=args.approve_relocation,
              allow_destructive=args.allow_destructive)
     if args.only:
-        from .actions import ACTIONS
+        from reconcile.plan.actions import ACTIONS
 
         kinds = {a.__name__ for a in ACTIONS}
         p = restrict(p, kinds=[o for o in args.only if o in kinds],
@@ -216,8 +171,9 @@ def _make_plan(args, desired, snapshot, sources):
 
 
 def cmd_plan(args) -> int:
-    from .snapshot import Snapshot, read_snapshot
-    from .sources import read_sources
+    from reconcile.snapshot.model import Snapshot
+    from reconcile.snapshot.read import read_snapshot
+    from reconcile.spec.sources import read_sources
 
     desired = _load(args)
     sources = read_sources(desired)
@@ -244,7 +200,7 @@ def cmd_plan(args) -> int:
 
 
 def cmd_snapshot(args) -> int:
-    from .snapshot import read_snapshot
+    from reconcile.snapshot.read import read_snapshot
 
     desired = _load(args)
     adapter = connect(desired, args.target)
@@ -256,10 +212,10 @@ def cmd_snapshot(args) -> int:
 
 
 def cmd_apply(args) -> int:
-    from . import executor
-    from .planner import plan as make_plan
-    from .snapshot import read_snapshot
-    from .sources import read_sources
+    from reconcile.apply import executor
+    from reconcile.plan.planner import plan as make_plan
+    from reconcile.snapshot.read import read_snapshot
+    from reconcile.spec.sources import read_sources
 
     desired = _load(args)
     sources = read_sources(desired)
@@ -332,7 +288,7 @@ def _wait_for_lease(held: contextlib.ExitStack, executor, adapter, desired, run_
 def cmd_demo(args) -> int:
     if args.demo_command != "seed":
         raise CliError("demo: expected 'seed'")
-    from .demo.seed import seed
+    from reconcile.demo.seed import seed
 
     desired = _load(args)
     adapter = connect(desired, args.target)
@@ -356,7 +312,7 @@ def _age(seconds: float) -> str:
 def cmd_local(args) -> int:
     import json
 
-    from . import stack
+    from reconcile.local import stack
 
     if args.local_command not in ("up", "down", "status"):
         raise CliError("local: expected 'up', 'down' or 'status'")
@@ -379,25 +335,25 @@ def cmd_local(args) -> int:
 
 
 def cmd_spec_diff(args) -> int:
-    from . import specdiff
+    from reconcile.review import specdiff
 
     return specdiff.run(args)
 
 
 def cmd_lint(args) -> int:
-    from . import lint
+    from reconcile.review import lint
 
     return lint.run(args)
 
 
 def cmd_pr_comment(args) -> int:
-    from . import prcomment
+    from reconcile.review import prcomment
 
     return prcomment.run(args)
 
 
 def cmd_status(args) -> int:
-    from . import status
+    from reconcile.monitor import status
 
     return status.run(args)
 
@@ -420,11 +376,11 @@ def main(argv: list[str] | None = None) -> int:
     except SpecError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_ERROR
-    except CliError as e:
+    except (CliError, TargetError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_ERROR
     except Exception as e:  # noqa: BLE001 - the last line of defence: one line, exit 1
-        from .bq import BigQueryError
+        from reconcile.bq.adapter import BigQueryError
 
         if isinstance(e, BigQueryError) or type(e).__module__.startswith("google"):
             print(f"error: BigQuery: {str(e).splitlines()[0]}", file=sys.stderr)

@@ -34,9 +34,9 @@ from typing import Any, Iterable, Literal
 
 from deepdiff import DeepDiff
 
-from . import identifiers as ids
-from .origins import Origins
-from .spec import DesiredState, Expectations, SpecError, find_root, load_spec
+from reconcile import identifiers as ids
+from reconcile.spec.origins import Origins
+from reconcile.spec.model import DesiredState, Expectations, SpecError, find_root, load_spec
 
 SECTIONS = ("settings", "targets", "datasets", "tables", "views", "loads", "migrations", "archive",
             "expectations", "transforms", "waivers")

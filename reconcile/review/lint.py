@@ -29,9 +29,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import identifiers as ids
-from .origins import Origins
-from .spec import DesiredState, load_spec
+from reconcile import identifiers as ids
+from reconcile.spec.origins import Origins
+from reconcile.spec.model import DesiredState, load_spec
 
 # Tables the training-expectations rule applies to, and the columns it looks for.
 TRAINING_TABLES = "training.*"

@@ -19,15 +19,15 @@ import re
 from dataclasses import dataclass, replace
 from typing import Iterable
 
-from . import identifiers as ids
-from .actions import (
+from reconcile import identifiers as ids
+from reconcile.plan.actions import (
     Action, AddColumns, ArchiveDataset, BackupTable, CreateDataset, CreateTable, CreateView,
     ExpectationFailed, FlagRecreate, FlagSchemaConflict, MergeLoad, MigrateTable, MissingSource,
     Plan, RefuseLoad, RelocateDataset, RunTransform, Unmanaged, Validate, phase_of,
 )
-from .snapshot import Snapshot
-from .sources import SourceManifest
-from .spec import DesiredState, Expectations, canonical_type
+from reconcile.snapshot.model import Snapshot
+from reconcile.spec.sources import SourceManifest
+from reconcile.spec.model import DesiredState, Expectations, canonical_type
 
 # Tables the tool itself keeps in the ops dataset: never reported as unmanaged.
 OPS_TABLES = frozenset({"load_ledger", "relocation_checkpoints", "run_records", "lease",

@@ -11,9 +11,9 @@ import functools
 import string
 from pathlib import Path
 
-from . import identifiers as ids
+from reconcile import identifiers as ids
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 
 
 class QuotedIdent(str):

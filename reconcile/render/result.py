@@ -24,8 +24,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
-from .actions import Action, Plan, Unmanaged, Validate
-from .render import describe
+from reconcile.plan.actions import Action, Plan, Unmanaged, Validate
+from reconcile.render.plan import describe
 
 _CELL = 160
 

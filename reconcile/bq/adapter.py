@@ -19,8 +19,8 @@ from typing import Any, Iterable, Sequence
 from google.api_core import exceptions as gexc
 from google.cloud import bigquery
 
-from . import identifiers as ids
-from .sqltext import render_sql
+from reconcile import identifiers as ids
+from reconcile.bq.sqltext import render_sql
 
 log = logging.getLogger(__name__)
 
@@ -377,7 +377,7 @@ class Adapter:
     def view_definitions(self, dataset: str, *, location: str | None = None) -> dict[str, str]:
         """View name -> SQL of one dataset's views, from INFORMATION_SCHEMA.VIEWS (the
         emulator's tables.get leaves `view.query` empty, so the API cannot be used)."""
-        from .sqltext import qdataset
+        from reconcile.bq.sqltext import qdataset
 
         rows = self.query(render_sql("snapshot/views.sql", dataset=qdataset(self.project, dataset)),
                           location=location, what=f"views of {dataset}")

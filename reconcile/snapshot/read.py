@@ -1,7 +1,4 @@
-"""The live state of a project, as data: what the planner diffs against.
-
-`Snapshot` is a pydantic model that round-trips through JSON (versioned), so a
-saved snapshot can be planned against offline. `read_snapshot` fills it through
+"""Reading the live state: `read_snapshot` fills a `Snapshot` (reconcile.snapshot.model) through
 the BigQuery adapter in a number of requests that grows with datasets and
 regions, never with tables: one dataset list, then per batch of datasets one
 UNION ALL query each over TABLES, PARTITIONS (row counts) and, only where the
@@ -19,107 +16,15 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from . import identifiers as ids
-from .sqltext import QuotedIdent, qdataset, qtable, render_sql
+from reconcile import identifiers as ids
+from reconcile.snapshot.model import SNAPSHOT_VERSION, ColumnState, DatasetState, LedgerEntry, Snapshot, TableState
+from reconcile.bq.sqltext import QuotedIdent, qdataset, qtable, render_sql
 
 if TYPE_CHECKING:
-    from .bq import Adapter
-    from .spec import DesiredState, Expectations
+    from reconcile.bq.adapter import Adapter
+    from reconcile.spec.model import DesiredState, Expectations
 
-SNAPSHOT_VERSION = 1
 log = logging.getLogger(__name__)
-
-
-class _M(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ColumnState(_M):
-    name: str
-    type: str
-    mode: str = "NULLABLE"
-
-
-class TableState(_M):
-    type: Literal["TABLE", "VIEW", "SNAPSHOT", "CLONE", "EXTERNAL", "MATERIALIZED VIEW", "OTHER"] = "TABLE"
-    rows: int | None = None
-    columns: list[ColumnState] | None = None  # read only where the spec needs them
-    view_sql: str | None = None
-    labels: dict[str, str] = Field(default_factory=dict)
-
-
-class DatasetState(_M):
-    location: str
-    labels: dict[str, str] = Field(default_factory=dict)
-
-
-class LedgerEntry(_M):
-    table: str
-    source: str
-    content_hash: str
-    rows: int
-    loaded_at: str | None = None
-    run_id: str | None = None
-
-
-class Snapshot(_M):
-    version: int = SNAPSHOT_VERSION
-    project: str
-    taken_at: str
-    target: str = "local"
-    datasets: dict[str, DatasetState] = Field(default_factory=dict)
-    tables: dict[str, TableState] = Field(default_factory=dict)  # "dataset.table"
-    ledger: list[LedgerEntry] = Field(default_factory=list)
-    # Expectation observations per table: metric name -> observed value.
-    observations: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    # Relocation checkpoints found in ops: dataset -> last completed step.
-    checkpoints: dict[str, str] = Field(default_factory=dict)
-    requests: int = 0  # HTTP requests the snapshot took
-
-    def tables_in(self, dataset: str) -> dict[str, TableState]:
-        prefix = dataset + "."
-        return {k: v for k, v in self.tables.items() if k.startswith(prefix)}
-
-    def dataset_rows(self, dataset: str) -> int:
-        return sum(t.rows or 0 for t in self.tables_in(dataset).values())
-
-    def loaded(self, table: str, source: str, content_hash: str) -> bool:
-        return any(e.table == table and e.source == source and e.content_hash == content_hash
-                   for e in self.ledger)
-
-    def to_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
-
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.to_json(), encoding="utf-8")
-
-    @classmethod
-    def load(cls, path: str | Path) -> "Snapshot":
-        from .spec import SpecError
-
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise SpecError(path, "", "snapshot file not found") from None
-        except (OSError, ValueError) as e:
-            raise SpecError(path, "", f"not a snapshot JSON file: {e}") from None
-        if not isinstance(data, dict) or data.get("version") != SNAPSHOT_VERSION:
-            raise SpecError(path, "version",
-                            f"unsupported snapshot version {data.get('version') if isinstance(data, dict) else None!r}, expected {SNAPSHOT_VERSION}")
-        try:
-            return cls.model_validate(data)
-        except Exception as e:  # pydantic ValidationError: keep one line
-            raise SpecError(path, "", f"invalid snapshot: {str(e).splitlines()[0]}") from None
-
-    def age(self, now: dt.datetime | None = None) -> dt.timedelta:
-        taken = dt.datetime.fromisoformat(self.taken_at)
-        return (now or dt.datetime.now(dt.timezone.utc)) - taken
-
-
-def matching_tables(snapshot: Snapshot, pattern: str) -> list[str]:
-    return sorted(t for t in snapshot.tables if fnmatch.fnmatchcase(t, pattern))
 
 
 # =========================================================================== reading
@@ -183,7 +88,7 @@ def table_type(info_schema_type: str | None, base_table_name: str | None = None,
 
 def column_state(name: str, data_type: str, is_nullable: str | None) -> ColumnState:
     """A COLUMNS row as the API's schema would say it: ARRAY<T> is T REPEATED."""
-    from .spec import canonical_type
+    from reconcile.spec.model import canonical_type
 
     dtype = (data_type or "").strip()
     if dtype.upper().startswith("ARRAY<") and dtype.endswith(">"):
@@ -285,7 +190,7 @@ def _observation_query(project: str, ref: str, exp: Expectations,
     (the column's type, for ARRAY/STRUCT/JSON/GEOGRAPHY columns no aggregate takes).
     <col> is the column name as the spec writes it; BigQuery matches column names
     case-insensitively, and so does this lookup."""
-    from .bq import array_param
+    from reconcile.bq.adapter import array_param
 
     known: dict[str, Any] = {}
     by_lower = {c.name.lower(): c for c in columns or []}
@@ -338,7 +243,7 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
     tables it declares or sets expectations on, VIEWS only where it declares views, and
     one observation query per existing table with expectations. With `desired=None`
     every dataset's COLUMNS and VIEWS are read and nothing is observed."""
-    from .bq import array_param
+    from reconcile.bq.adapter import array_param
 
     started = time.monotonic()
     taken = now or dt.datetime.now(dt.timezone.utc)
@@ -494,7 +399,7 @@ def observe_table(adapter: Adapter, desired: DesiredState, ref: str, exp: Expect
 
     The same metrics and query as the snapshot's step 7, for one table: its columns
     come from one tables.get, then one scan. Returns {} if the table does not exist."""
-    from .spec import canonical_type
+    from reconcile.spec.model import canonical_type
 
     schema = adapter.get_schema(ref)
     if schema is None:

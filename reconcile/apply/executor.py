@@ -44,20 +44,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from . import identifiers as ids
-from .actions import (
+from reconcile import identifiers as ids
+from reconcile.plan.actions import (
     Action, AddColumns, ArchiveDataset, BackupTable, CreateDataset, CreateTable, CreateView,
     ExpectationFailed, FlagRecreate, FlagSchemaConflict, MergeLoad, MigrateTable, MissingSource,
     Plan, RefuseLoad, RelocateDataset, RunTransform, UnknownAction, Unmanaged, Validate,
 )
-from .bq import Adapter, BigQueryError, param
-from .planner import (
+from reconcile.bq.adapter import Adapter, BigQueryError, param
+from reconcile.plan.planner import (
     MIGRATION_SOURCE_PREFIX, RELOCATION_SUFFIX, TRANSFORM_SOURCE_PREFIX, archive_name, evaluate,
     expectations_with_floors, normalize_view_sql, replacement_backup, transform_fingerprint,
 )
-from .sources import file_hash
-from .spec import DesiredState
-from .sqltext import QuotedIdent, load_sql, qcol, qtable, render_text
+from reconcile.spec.sources import file_hash
+from reconcile.spec.model import DesiredState
+from reconcile.bq.sqltext import QuotedIdent, load_sql, qcol, qtable, render_text
 
 log = logging.getLogger(__name__)
 
@@ -591,7 +591,7 @@ def _load_file(ctx: _Context, path: Path, table: str, tmp: str, location: str) -
         return
     import pyarrow.parquet as pq
 
-    from .sources import read_csv
+    from reconcile.spec.sources import read_csv
 
     data = read_csv(path, ctx.d.columns_of(table) or [])
     with tempfile.TemporaryDirectory(prefix="reconcile-") as d:
@@ -813,7 +813,7 @@ def _run_transform(ctx: _Context, a: RunTransform) -> _Done:
 
 
 def _validate(ctx: _Context, a: Validate) -> _Done:
-    from .snapshot import observe_table
+    from reconcile.snapshot.read import observe_table
 
     loc = ctx.table_location(a.table)
     if not ctx.adapter.table_exists(a.table):

@@ -53,6 +53,32 @@ class Action:
     def dataset(self) -> str:
         return self.target.split(".")[0]
 
+    # Per-action knowledge. Every class in ACTIONS defines these itself or through one
+    # of the mixins below, chosen explicitly; `_check_knowledge` refuses a class that
+    # relies on this base class (at import, so a forgotten kind fails at start-up).
+    def label(self) -> str:
+        """How progress lines and run records name what the action works on."""
+        raise NotImplementedError
+
+    def touches(self, desired: Any) -> tuple[set[str], set[str]]:
+        """(tables, datasets) the action reads or writes: a failure or block of an
+        earlier action on any of them blocks this one. `desired` is the DesiredState
+        (a transform's inputs are declared there)."""
+        raise NotImplementedError
+
+    def taints(self) -> tuple[set[str], set[str]]:
+        """(tables, datasets) a failure or block of this action leaves unsafe to build on."""
+        raise NotImplementedError
+
+    @property
+    def reports_only(self) -> bool:
+        """Reported, never acted on: diagnostics and flags that need a human."""
+        return self.diagnostic or self.needs_attention
+
+    def skip_reason(self) -> str:
+        """Why a report-only action is not acted on (its outcome's detail)."""
+        raise NotImplementedError
+
     @property
     def stakes(self) -> Stakes:
         return Stakes()
@@ -73,23 +99,75 @@ class Action:
         return [f.name for f in fields(cls)]
 
 
-# ---------------------------------------------------------------- datasets
+class OnTarget:
+    """Knowledge of an action on one table or view (its `target`): it depends on that
+    table and its dataset, and its failure leaves that table unsafe."""
+
+    def label(self) -> str:
+        return self.target  # type: ignore[attr-defined]
+
+    def touches(self, desired: Any) -> tuple[set[str], set[str]]:
+        return {self.target}, {self.target.split(".", 1)[0]}  # type: ignore[attr-defined]
+
+    def taints(self) -> tuple[set[str], set[str]]:
+        return {self.target}, set()  # type: ignore[attr-defined]
 
 
-@dataclass(frozen=True, kw_only=True)
-class CreateDataset(Action):
+class OnTable(OnTarget):
+    """An action whose target is its `table` field."""
+
+    table: str
+
+    @property
+    def target(self) -> str:
+        return self.table
+
+
+class FromSource(OnTable):
+    """A staging file into a table: keyed and labelled by both."""
+
+    source: str
+
+    @property
+    def key(self) -> str:
+        return f"{type(self).__name__}:{self.table}<-{self.source}"
+
+    def label(self) -> str:
+        return f"{self.table} <- {self.source}"
+
+
+class OnDataset:
+    """Knowledge of an action on a whole dataset (its `name`)."""
+
     name: str
-    location: str
-    description: str | None = None
-    labels: tuple[tuple[str, str], ...] = ()
 
     @property
     def target(self) -> str:
         return self.name
 
+    def label(self) -> str:
+        return self.name
+
+    def touches(self, desired: Any) -> tuple[set[str], set[str]]:
+        return set(), {self.name}
+
+    def taints(self) -> tuple[set[str], set[str]]:
+        return set(), {self.name}
+
+
+# ---------------------------------------------------------------- datasets
+
 
 @dataclass(frozen=True, kw_only=True)
-class FlagRecreate(Action):
+class CreateDataset(OnDataset, Action):
+    name: str
+    location: str
+    description: str | None = None
+    labels: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class FlagRecreate(OnDataset, Action):
     """A dataset in the wrong region. BigQuery cannot move it: it must be recreated.
 
     Reported, never acted on: approve it (`--approve-relocation NAME`) to plan a
@@ -104,16 +182,16 @@ class FlagRecreate(Action):
     needs_attention: ClassVar[bool] = True
 
     @property
-    def target(self) -> str:
-        return self.name
-
-    @property
     def stakes(self) -> Stakes:
         return Stakes(self.tables, self.rows)
 
+    def skip_reason(self) -> str:
+        return (f"in {self.actual_location}, declared in {self.desired_location}: needs "
+                f"--approve-relocation {self.name}")
+
 
 @dataclass(frozen=True, kw_only=True)
-class RelocateDataset(Action):
+class RelocateDataset(OnDataset, Action):
     """Approved recreation in the right region: copy out, verify, recreate, copy back, verify."""
 
     name: str
@@ -125,19 +203,18 @@ class RelocateDataset(Action):
     destructive: ClassVar[bool] = True
 
     @property
-    def target(self) -> str:
-        return self.name
-
-    @property
     def stakes(self) -> Stakes:
         return Stakes(len(self.table_names), self.rows)
 
 
 # ---------------------------------------------------------------- tables and views
 
+    def label(self) -> str:
+        return f"{self.name} {self.from_location} -> {self.to_location}"
+
 
 @dataclass(frozen=True, kw_only=True)
-class CreateTable(Action):
+class CreateTable(OnTable, Action):
     table: str
     ddl_file: str | None = None
     columns: tuple[tuple[str, str, str], ...] = ()  # (name, type, mode)
@@ -147,26 +224,18 @@ class CreateTable(Action):
     description: str | None = None
     labels: tuple[tuple[str, str], ...] = ()
 
-    @property
-    def target(self) -> str:
-        return self.table
-
 
 @dataclass(frozen=True, kw_only=True)
-class AddColumns(Action):
+class AddColumns(OnTable, Action):
     """Compatible change: nullable columns appended to an existing table."""
 
     table: str
     columns: tuple[tuple[str, str, str], ...]
     rows: int = 0
 
-    @property
-    def target(self) -> str:
-        return self.table
-
 
 @dataclass(frozen=True, kw_only=True)
-class FlagSchemaConflict(Action):
+class FlagSchemaConflict(OnTable, Action):
     """Incompatible change (type change, dropped or now-required column): needs a human."""
 
     table: str
@@ -175,16 +244,15 @@ class FlagSchemaConflict(Action):
     needs_attention: ClassVar[bool] = True
 
     @property
-    def target(self) -> str:
-        return self.table
-
-    @property
     def stakes(self) -> Stakes:
         return Stakes(1, self.rows)
 
+    def skip_reason(self) -> str:
+        return "schema conflict, needs a human: " + "; ".join(self.changes)
+
 
 @dataclass(frozen=True, kw_only=True)
-class CreateView(Action):
+class CreateView(OnTarget, Action):
     view: str
     sql_file: str
     replace: bool = False  # the view exists with another definition
@@ -198,7 +266,7 @@ class CreateView(Action):
 
 
 @dataclass(frozen=True, kw_only=True)
-class MergeLoad(Action):
+class MergeLoad(FromSource, Action):
     """A staging file merged on its keys through a temporary table; recorded in the ledger."""
 
     table: str
@@ -210,20 +278,12 @@ class MergeLoad(Action):
     table_rows: int = 0
 
     @property
-    def target(self) -> str:
-        return self.table
-
-    @property
-    def key(self) -> str:
-        return f"{self.kind}:{self.table}<-{self.source}"
-
-    @property
     def stakes(self) -> Stakes:
         return Stakes(1, self.rows)
 
 
 @dataclass(frozen=True, kw_only=True)
-class RefuseLoad(Action):
+class RefuseLoad(FromSource, Action):
     """A staging file that fails its gate (placeholders, schema): never loaded."""
 
     table: str
@@ -232,17 +292,12 @@ class RefuseLoad(Action):
     rows: int = 0
     needs_attention: ClassVar[bool] = True
 
-    @property
-    def target(self) -> str:
-        return self.table
-
-    @property
-    def key(self) -> str:
-        return f"{self.kind}:{self.table}<-{self.source}"
+    def skip_reason(self) -> str:
+        return f"{self.source} refused: " + "; ".join(self.problems)
 
 
 @dataclass(frozen=True, kw_only=True)
-class MissingSource(Action):
+class MissingSource(FromSource, Action):
     """A declared staging file that is not on disk: nothing to load, reported."""
 
     table: str
@@ -251,13 +306,8 @@ class MissingSource(Action):
     diagnostic: ClassVar[bool] = True
     needs_attention: ClassVar[bool] = True
 
-    @property
-    def target(self) -> str:
-        return self.table
-
-    @property
-    def key(self) -> str:
-        return f"{self.kind}:{self.table}<-{self.source}"
+    def skip_reason(self) -> str:
+        return f"{self.source}: {self.reason}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -280,6 +330,15 @@ class BackupTable(Action):
     def stakes(self) -> Stakes:
         return Stakes(1, self.rows)
 
+    def label(self) -> str:
+        return f"{self.source} -> {self.backup}"
+
+    def touches(self, desired: Any) -> tuple[set[str], set[str]]:
+        return _with_datasets({self.source, self.backup})
+
+    def taints(self) -> tuple[set[str], set[str]]:
+        return {self.source}, set()
+
 
 @dataclass(frozen=True, kw_only=True)
 class MigrateTable(Action):
@@ -301,6 +360,15 @@ class MigrateTable(Action):
     @property
     def stakes(self) -> Stakes:
         return Stakes(1, self.rows + (self.replace_rows or 0))
+
+    def label(self) -> str:
+        return f"{self.source} -> {self.destination}"
+
+    def touches(self, desired: Any) -> tuple[set[str], set[str]]:
+        return _with_datasets({self.source, self.destination})
+
+    def taints(self) -> tuple[set[str], set[str]]:
+        return {self.destination}, set()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -325,6 +393,16 @@ class ArchiveDataset(Action):
     def stakes(self) -> Stakes:
         return Stakes(len(self.tables), sum(r for _, _, r in self.tables))
 
+    def label(self) -> str:
+        return f"{self.name} -> {self.archive}"
+
+    def touches(self, desired: Any) -> tuple[set[str], set[str]]:
+        tables, datasets = _with_datasets({t for src, dest, _ in self.tables for t in (src, dest)})
+        return tables, datasets | {self.name, self.archive}
+
+    def taints(self) -> tuple[set[str], set[str]]:
+        return set(), {self.name}
+
 
 @dataclass(frozen=True, kw_only=True)
 class RunTransform(Action):
@@ -345,9 +423,19 @@ class RunTransform(Action):
     def stakes(self) -> Stakes:
         return Stakes(len(self.outputs), 0)
 
+    def label(self) -> str:
+        return self.name
+
+    def touches(self, desired: Any) -> tuple[set[str], set[str]]:
+        tr = desired.transforms.get(self.name)
+        return _with_datasets({*self.outputs, *(tr.inputs if tr else ())})
+
+    def taints(self) -> tuple[set[str], set[str]]:
+        return set(self.outputs), set()
+
 
 @dataclass(frozen=True, kw_only=True)
-class Validate(Action):
+class Validate(OnTable, Action):
     """Expectations re-checked after the actions that change the table (a gate)."""
 
     table: str
@@ -355,13 +443,9 @@ class Validate(Action):
     # (expectation kind, reason) the target declared as known gaps: failing them warns.
     known_gaps: tuple[tuple[str, str], ...] = ()
 
-    @property
-    def target(self) -> str:
-        return self.table
-
 
 @dataclass(frozen=True, kw_only=True)
-class ExpectationFailed(Action):
+class ExpectationFailed(OnTable, Action):
     """An expectation that fails now and that no planned action will fix."""
 
     table: str
@@ -372,12 +456,11 @@ class ExpectationFailed(Action):
     needs_attention: ClassVar[bool] = True
 
     @property
-    def target(self) -> str:
-        return self.table
-
-    @property
     def key(self) -> str:
         return f"{self.kind}:{self.table}:{self.check}"
+
+    def skip_reason(self) -> str:
+        return f"{self.check}: expected {self.expected}, observed {self.observed}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -393,6 +476,22 @@ class Unmanaged(Action):
     def target(self) -> str:
         return self.object
 
+    def label(self) -> str:
+        return self.object
+
+    def touches(self, desired: Any) -> tuple[set[str], set[str]]:
+        return set(), set()  # listed, never touched: nothing depends on it
+
+    def taints(self) -> tuple[set[str], set[str]]:
+        return set(), set()
+
+    def skip_reason(self) -> str:
+        return f"{self.object_type} not in the spec: listed, never touched"
+
+
+def _with_datasets(tables: set[str]) -> tuple[set[str], set[str]]:
+    return tables, {t.split(".", 1)[0] for t in tables}
+
 
 AnyAction = Union[
     CreateDataset, FlagRecreate, RelocateDataset, CreateTable, AddColumns, FlagSchemaConflict,
@@ -400,6 +499,23 @@ AnyAction = Union[
     RunTransform, Validate, ExpectationFailed, Unmanaged,
 ]
 ACTIONS: tuple[type[Action], ...] = AnyAction.__args__  # type: ignore[attr-defined]
+
+
+KNOWLEDGE = ("target", "label", "touches", "taints")
+
+
+def _check_knowledge(classes: tuple[type[Action], ...]) -> None:
+    """Every action class defines its knowledge itself or through a chosen mixin;
+    a report-only class also says why it is skipped. Raises at import otherwise."""
+    missing = []
+    for cls in classes:
+        needed = KNOWLEDGE + (("skip_reason",) if cls.diagnostic or cls.needs_attention else ())
+        missing += [f"{cls.__name__}.{m}" for m in needed if getattr(cls, m) is getattr(Action, m)]
+    if missing:
+        raise TypeError("action knowledge not declared: " + ", ".join(missing))
+
+
+_check_knowledge(ACTIONS)
 
 
 class UnknownAction(TypeError):

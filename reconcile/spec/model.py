@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from . import identifiers as ids
+from reconcile import identifiers as ids
 
 
 class SpecError(Exception):
@@ -661,7 +661,7 @@ def load_spec(path: str | Path, root: str | Path | None = None) -> DesiredState:
 
 def _resolve_files(root: Path, disp: str, m: dict[str, Any]) -> dict[str, Any]:
     """Read DDL and view files once, at load time, and check them."""
-    from . import ddl as ddlmod
+    from reconcile.spec import ddl as ddlmod
 
     statements: dict[str, str] = {}
     cols: dict[str, list[tuple[str, str, str]]] = {}

@@ -1,0 +1,1 @@
+"""The `reconcile` command line (`main`); `python -m reconcile.cli` runs it too."""

@@ -1,0 +1,1 @@
+"""Health of a converged warehouse from its monitoring views (`status`)."""

@@ -1,0 +1,104 @@
+"""The live state of a project, as data: what the planner diffs against.
+
+`Snapshot` is a pydantic model that round-trips through JSON (versioned), so a
+saved snapshot can be planned against offline. It is filled by
+`reconcile.snapshot.read` (the only part of this package that talks to BigQuery).
+Pure data: no I/O except `save`/`load` of a snapshot file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SNAPSHOT_VERSION = 1
+
+
+class _M(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ColumnState(_M):
+    name: str
+    type: str
+    mode: str = "NULLABLE"
+
+
+class TableState(_M):
+    type: Literal["TABLE", "VIEW", "SNAPSHOT", "CLONE", "EXTERNAL", "MATERIALIZED VIEW", "OTHER"] = "TABLE"
+    rows: int | None = None
+    columns: list[ColumnState] | None = None  # read only where the spec needs them
+    view_sql: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class DatasetState(_M):
+    location: str
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class LedgerEntry(_M):
+    table: str
+    source: str
+    content_hash: str
+    rows: int
+    loaded_at: str | None = None
+    run_id: str | None = None
+
+
+class Snapshot(_M):
+    version: int = SNAPSHOT_VERSION
+    project: str
+    taken_at: str
+    target: str = "local"
+    datasets: dict[str, DatasetState] = Field(default_factory=dict)
+    tables: dict[str, TableState] = Field(default_factory=dict)  # "dataset.table"
+    ledger: list[LedgerEntry] = Field(default_factory=list)
+    # Expectation observations per table: metric name -> observed value.
+    observations: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # Relocation checkpoints found in ops: dataset -> last completed step.
+    checkpoints: dict[str, str] = Field(default_factory=dict)
+    requests: int = 0  # HTTP requests the snapshot took
+
+    def tables_in(self, dataset: str) -> dict[str, TableState]:
+        prefix = dataset + "."
+        return {k: v for k, v in self.tables.items() if k.startswith(prefix)}
+
+    def dataset_rows(self, dataset: str) -> int:
+        return sum(t.rows or 0 for t in self.tables_in(dataset).values())
+
+    def loaded(self, table: str, source: str, content_hash: str) -> bool:
+        return any(e.table == table and e.source == source and e.content_hash == content_hash
+                   for e in self.ledger)
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_json(), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Snapshot":
+        from reconcile.spec.model import SpecError
+
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise SpecError(path, "", "snapshot file not found") from None
+        except (OSError, ValueError) as e:
+            raise SpecError(path, "", f"not a snapshot JSON file: {e}") from None
+        if not isinstance(data, dict) or data.get("version") != SNAPSHOT_VERSION:
+            raise SpecError(path, "version",
+                            f"unsupported snapshot version {data.get('version') if isinstance(data, dict) else None!r}, expected {SNAPSHOT_VERSION}")
+        try:
+            return cls.model_validate(data)
+        except Exception as e:  # pydantic ValidationError: keep one line
+            raise SpecError(path, "", f"invalid snapshot: {str(e).splitlines()[0]}") from None
+
+    def age(self, now: dt.datetime | None = None) -> dt.timedelta:
+        taken = dt.datetime.fromisoformat(self.taken_at)
+        return (now or dt.datetime.now(dt.timezone.utc)) - taken
