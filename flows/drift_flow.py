@@ -3,7 +3,7 @@
 No drift: Completed. Drift: a Markdown artifact naming each difference (and the
 full plan), a Prefect event `reconcile.drift.detected` (counts per action kind, the
 run id) for an automation to notify on, and a Failed state. What counts as drift
-is decided in `reconcile.report.assess`: missing staging files and unmanaged
+is decided in `reconcile.render.result.assess`: missing staging files and unmanaged
 objects are reported but are not drift. It takes no lease and no concurrency slot:
 it reads only, so it may run beside an apply.
 """
@@ -17,14 +17,14 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.events import emit_event
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
-from prefect.utilities.annotations import quote
 
-from flows.pipeline import DEFAULT_SPEC, ResponseWatch, artifact_key, plan_task, take_snapshot
-from reconcile.apply import executor
+from flows.pipeline import DEFAULT_SPEC, artifact_key, task_session
+from reconcile.apply.results import new_run_id
+from reconcile.apply.session import Scope
 from reconcile.bq.targets import connect
 from reconcile.render.plan import describe, render_markdown
 from reconcile.render.result import assess, render_drift_markdown
-from reconcile.spec.model import load_spec
+from reconcile.spec.load import load_spec
 
 EVENT = "reconcile.drift.detected"
 
@@ -35,10 +35,11 @@ def drift_detection(spec: str = DEFAULT_SPEC, target: str = "local",
     """Compare the warehouse with the spec; fail (and emit an event) if they differ."""
     logger = get_run_logger()
     desired = load_spec(spec)
-    run_id = executor.new_run_id()
+    run_id = new_run_id()
     adapter = connect(desired, target, run_id=run_id)
-    snap = take_snapshot(quote(adapter), quote(desired), target, quote(ResponseWatch(adapter)))
-    p = plan_task(quote(desired), quote(snap), [], False, None, list(only or []))
+    session = task_session(desired, adapter, run_id=run_id, target=target,
+                           scope=Scope(only=tuple(only or ())))
+    p = session.plan()  # snapshot and plan tasks; no lease, no slot: it only reads
     a = assess(p)
     if a.in_sync:
         waiting = f"; {len(a.known_gaps)} known gap(s)" if a.known_gaps else ""

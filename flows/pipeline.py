@@ -1,22 +1,23 @@
-"""The one pipeline every apply-type flow runs, as Prefect tasks over `reconcile/`.
+"""The one pipeline every apply-type flow runs: the apply session, one Prefect task per I/O step.
 
-    snapshot -> plan (restricted to a flow's action kinds) -> plan artifact
-      -> one task per action (executor.apply on a one-action plan)
-      -> snapshot again -> result artifact -> Completed if converged, else Failed
+    snapshot (task) -> plan (task) -> plan artifact
+      -> the apply session: concurrency slot + lease, one task per action, snapshot
+         and plan again (tasks) -> result artifact -> Completed if converged, else Failed
 
 The flows in `reconcile_flow.py` (reconcile and the single-flow runs) and
 `transforms_flow.py` differ only in the arguments they pass here. Everything that
-decides anything lives in the library: the planner decides what to do, the executor
-does it (checking before acting, so a retried task never duplicates work), and
-`reconcile.report` decides what "converged" and "drift" mean.
+decides anything lives in the library (`reconcile.apply.session`): the planner decides
+what to do, the run decides what is blocked and the handlers do it (checking before
+acting, so a retried task never duplicates work), and the session's `Applied` says
+what "converged" means. This module only makes the session's steps Prefect tasks.
 
 Retries: a task is retried, with backoff, only when its last BigQuery response was a
-transient one (429, 5xx, or a dropped connection) after the adapter's own quick
-retries gave up. A logic error (a count mismatch, a refused gate, a 400 or 404) is
-never retried: running the same thing again would fail the same way.
+transient one (429, 5xx, or a dropped connection: `reconcile.apply.watch`) after the
+adapter's own quick retries gave up. A logic error (a count mismatch, a refused gate,
+a 400 or 404) is never retried: running the same thing again would fail the same way.
 
 Concurrency: an apply holds the Prefect global concurrency limit
-`reconcile-apply-<project>` (limit 1, created on first use) and the executor's lease
+`reconcile-apply-<project>` (limit 1, created on first use) and the library's lease
 in the ops dataset, so two applies never run on one project at once, whether they
 come from Prefect or from the command line. Drift detection takes neither.
 """
@@ -27,7 +28,6 @@ import logging
 import re
 import time
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
 from prefect import get_run_logger, task
@@ -37,26 +37,23 @@ from prefect.runtime import task_run
 from prefect.states import Completed, Failed, State
 from prefect.utilities.annotations import quote
 
-from reconcile.apply import executor
-from reconcile.plan.actions import ACTIONS, Action, Plan, RunTransform
-from reconcile.bq.adapter import TRANSIENT, Adapter
+from reconcile.apply.lease import Busy
+from reconcile.apply.results import Outcome, new_run_id
+from reconcile.apply.run import Run
+from reconcile.apply.session import Scope, Session, Steps, make_plan
+from reconcile.apply.watch import ResponseWatch
 from reconcile.bq.targets import connect
-from reconcile.plan.planner import plan as make_plan_pure
-from reconcile.plan.planner import restrict
+from reconcile.plan.actions import Action, Plan, RunTransform
 from reconcile.render.plan import render_markdown
-from reconcile.render.result import Assessment, RunReport, assess, render_result_markdown
+from reconcile.render.result import RunReport, render_result_markdown
 from reconcile.snapshot.model import Snapshot
 from reconcile.snapshot.read import read_snapshot
-from reconcile.spec.sources import read_sources
-from reconcile.spec.model import DesiredState, load_spec
+from reconcile.spec.load import load_spec
+from reconcile.spec.model import DesiredState
 
 DEFAULT_SPEC = "desired_state/cbi-v14.yaml"
 RETRIES = 3
 RETRY_DELAYS = [2, 10, 30]  # seconds: backoff between attempts of one task
-TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
-_TRANSIENT_WORDS = ("ConnectionError", "Connection aborted", "Connection refused", "timed out",
-                    "ReadTimeout", "RemoteDisconnected")
-ACTION_KINDS = frozenset(a.__name__ for a in ACTIONS)
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +64,7 @@ log = logging.getLogger(__name__)
 class TransientError(RuntimeError):
     """A BigQuery failure worth retrying: the same request may well succeed later."""
 
-    def __init__(self, message: str, outcome: executor.Outcome | None = None, attempts: int = 1):
+    def __init__(self, message: str, outcome: Outcome | None = None, attempts: int = 1):
         super().__init__(message)
         self.outcome = outcome
         self.attempts = attempts
@@ -76,7 +73,7 @@ class TransientError(RuntimeError):
 class ActionError(RuntimeError):
     """An action failed for a reason a retry would not change."""
 
-    def __init__(self, message: str, outcome: executor.Outcome, attempts: int = 1):
+    def __init__(self, message: str, outcome: Outcome, attempts: int = 1):
         super().__init__(message)
         self.outcome = outcome
         self.attempts = attempts
@@ -93,48 +90,6 @@ def retry_if_transient(task_: Any, run: Any, state: State) -> bool:
     return False
 
 
-class ResponseWatch:
-    """Remembers the last error status the adapter's session received.
-
-    The executor reports a failed action as an outcome with a message; whether the
-    failure was transient is read here, from BigQuery's last error answer during the
-    action (a requests response hook, the mechanism the adapter uses to count
-    requests). The last *error*, not the last answer: after a failure the executor
-    still writes the run record, and that write succeeds."""
-
-    def __init__(self, adapter: Adapter):
-        self.last_error: int | None = None
-        http = getattr(adapter.client, "_http", None)
-        if http is not None and hasattr(http, "hooks"):
-            http.hooks.setdefault("response", []).append(self._hook)
-
-    def _hook(self, response: Any, *args: Any, **kwargs: Any) -> Any:
-        status = getattr(response, "status_code", None)
-        if status is not None and status >= 400 and status != 404:  # 404: "does it exist?" lookups
-            self.last_error = status
-        return response
-
-    def reset(self) -> None:
-        self.last_error = None
-
-    def transient(self, detail: str = "", exc: BaseException | None = None) -> bool:
-        if self.last_error in TRANSIENT_STATUS:
-            return True
-        if exc is not None and _transient_chain(exc):
-            return True
-        return any(w in detail for w in _TRANSIENT_WORDS)
-
-
-def _transient_chain(exc: BaseException | None) -> bool:
-    seen = 0
-    while exc is not None and seen < 10:
-        if isinstance(exc, TRANSIENT):
-            return True
-        exc = exc.__cause__ or exc.__context__
-        seen += 1
-    return False
-
-
 def _attempt() -> int:
     try:
         return int(task_run.run_count or 1)
@@ -147,11 +102,11 @@ def _attempt() -> int:
 
 @task(name="snapshot", retries=RETRIES, retry_delay_seconds=RETRY_DELAYS, retry_jitter_factor=0.2,
       retry_condition_fn=retry_if_transient, cache_policy=NO_CACHE)
-def take_snapshot(adapter: Adapter, desired: DesiredState, target: str, watch: ResponseWatch) -> Snapshot:
+def take_snapshot(session: Session, watch: ResponseWatch) -> Snapshot:
     """Read the live warehouse: a few INFORMATION_SCHEMA queries, whatever its size."""
     watch.reset()
     try:
-        snap = read_snapshot(adapter, desired, target=target)
+        snap = read_snapshot(session.adapter, session.desired, target=session.target)
     except Exception as e:
         if watch.transient(str(e), e):
             raise TransientError(f"snapshot: {e}", attempts=_attempt()) from e
@@ -162,43 +117,22 @@ def take_snapshot(adapter: Adapter, desired: DesiredState, target: str, watch: R
 
 
 @task(name="plan", cache_policy=NO_CACHE)
-def plan_task(desired: DesiredState, snapshot: Snapshot, approvals: Sequence[str],
-              allow_destructive: bool, kinds: Sequence[str] | None, only: Sequence[str]) -> Plan:
-    """The planner (pure) on the snapshot and the staging files, then the flow's restriction."""
-    sources = read_sources(desired)
-    p = make_plan_pure(desired, snapshot, sources, approvals=list(approvals),
-                       allow_destructive=allow_destructive)
-    return restrict_plan(p, kinds, only)
-
-
-def restrict_plan(p: Plan, kinds: Sequence[str] | None, only: Sequence[str]) -> Plan:
-    """A flow's kinds, narrowed further by `only` (action kinds and/or objects)."""
-    only_kinds = [o for o in only if o in ACTION_KINDS]
-    objects = [o for o in only if o not in ACTION_KINDS]
-    allowed: set[str] | None = set(kinds) if kinds else None
-    if only_kinds:
-        allowed = set(only_kinds) if allowed is None else allowed & set(only_kinds)
-    if allowed is None and not objects:
-        return p
-    if allowed is not None and not allowed:
-        return restrict(p, kinds=["__none__"])
-    return restrict(p, kinds=sorted(allowed or ()), objects=objects)
+def plan_task(desired: DesiredState, snapshot: Snapshot, scope: Scope) -> Plan:
+    """The planner (pure) on the snapshot and the staging files, restricted to the flow's scope."""
+    return make_plan(desired, snapshot, scope)
 
 
 @task(name="apply-action", retries=RETRIES, retry_delay_seconds=RETRY_DELAYS, retry_jitter_factor=0.2,
       retry_condition_fn=retry_if_transient, cache_policy=NO_CACHE)
-def apply_action(action: Action, desired: DesiredState, adapter: Adapter, run_id: str,
-                 watch: ResponseWatch, dry_run: bool = False) -> tuple[executor.Outcome, int]:
-    """One action through the executor (a one-action plan). Returns (outcome, attempts).
+def apply_action(run: Run, action: Action, watch: ResponseWatch) -> tuple[Outcome, int]:
+    """One action of the run (its handler, or its dry-run description). Returns (outcome, attempts).
 
-    Idempotent: every executor function checks the live object before acting, so a
-    retry after a transient error finishes the job without duplicates."""
+    Idempotent: every handler checks the live object before acting, so a retry after a
+    transient error (which looks every location up again) finishes the job without duplicates."""
     logger = get_run_logger()
     attempt = _attempt()
     watch.reset()
-    result = executor.apply(Plan(project=desired.project, actions=(action,)), desired, adapter,
-                            run_id=run_id, dry_run=dry_run, progress=logger.info)
-    outcome = result.outcomes[0]
+    outcome = run.execute(action, fresh=attempt > 1)
     if outcome.status == "failed":
         if watch.transient(outcome.detail):
             logger.warning("%s: transient failure (HTTP %s), attempt %d/%d: %s", action.key,
@@ -209,6 +143,57 @@ def apply_action(action: Action, desired: DesiredState, adapter: Adapter, run_id
     return outcome, attempt
 
 
+class ActionTasks:
+    """The session's per-action step: each action that is to run as its own task
+    (`001 CreateDataset market_data`, numbered in the plan's changes), in plan order.
+    The session decides which run and which are blocked; this only runs and counts."""
+
+    def __init__(self, watch: ResponseWatch):
+        self.watch = watch
+        self.attempts: dict[str, int] = {}
+        self._numbers: tuple[Plan | None, dict[str, int]] = (None, {})
+
+    def __call__(self, run: Run, a: Action) -> Outcome:
+        named = apply_action.with_options(task_run_name=_task_name(self._number(run.plan, a), a))
+        try:
+            outcome, attempts = named(quote(run), quote(a), quote(self.watch))
+        except (ActionError, TransientError) as e:
+            if e.outcome is None:
+                raise
+            outcome, attempts = e.outcome, e.attempts
+        self.attempts[a.key] = attempts
+        return outcome
+
+    def _number(self, p: Plan, a: Action) -> int:
+        if self._numbers[0] is not p:
+            self._numbers = (p, {c.key: i for i, c in enumerate(p.changes, 1)})
+        return self._numbers[1].get(a.key, 0)
+
+
+def _task_name(i: int, a: Action) -> str:
+    return f"{i:03d} {a.kind} {a.target}"[:120]
+
+
+def task_session(desired: DesiredState, adapter: Any, *, run_id: str, target: str, scope: Scope,
+                 actions: ActionTasks | None = None) -> Session:
+    """The apply session with Prefect tasks for its steps: snapshot, plan, and (with
+    `actions`) each action; progress and re-planning go to the flow run's log."""
+    logger = get_run_logger()
+    watch = actions.watch if actions is not None else ResponseWatch(adapter)
+    session = Session(desired, adapter, run_id=run_id, target=target, scope=scope)  # steps below
+
+    def replanned(p: Plan) -> None:
+        logger.info("waited for another apply on %s: planned again under the lease (%d change(s))",
+                    desired.project, len(p.changes))
+
+    # The snapshot task reads through the session it is a step of.
+    session.steps = Steps(
+        read=lambda: take_snapshot(quote(session), quote(watch)),
+        plan=lambda snapshot, sc, sources: plan_task(quote(desired), quote(snapshot), quote(sc)),
+        execute=actions, progress=logger.info, replanned=replanned)
+    return session
+
+
 # ---------------------------------------------------------------- concurrency
 
 
@@ -216,19 +201,21 @@ def concurrency_limit_name(project: str) -> str:
     return "reconcile-apply-" + re.sub(r"[^a-z0-9-]+", "-", project.lower())
 
 
-class ApplyBusy(RuntimeError):
-    pass
+class ApplyBusy(Busy):
+    """Another flow run holds the project's Prefect concurrency slot."""
 
 
 @contextmanager
-def apply_slot(project: str, wait_seconds: float) -> Iterator[None]:
-    """Hold the project's Prefect global concurrency slot (limit 1) for the block.
+def apply_slot(project: str, wait_seconds: float) -> Iterator[bool]:
+    """Hold the project's Prefect global concurrency slot (limit 1) for the block; its
+    value says whether another apply held it and this one waited (more than 2 s).
 
     Waits at least 5 s: acquiring is a round trip to the server, and a busy server
     (SQLite) can take more than a second to answer, which a shorter wait reads as busy."""
     from prefect.client.orchestration import get_client
     from prefect.concurrency.sync import concurrency
 
+    t0 = time.monotonic()
     name = concurrency_limit_name(project)
     with get_client(sync_client=True) as client:
         client.upsert_global_concurrency_limit_by_name(name, limit=1)
@@ -239,7 +226,7 @@ def apply_slot(project: str, wait_seconds: float) -> Iterator[None]:
         except TimeoutError:
             raise ApplyBusy(f"another apply on {project} holds the concurrency limit {name} "
                             f"(waited {wait_seconds:.0f}s)") from None
-        yield
+        yield time.monotonic() - t0 > 2.0  # the slot was busy: another flow run applied
 
 
 # ---------------------------------------------------------------- the pipeline
@@ -248,30 +235,6 @@ def apply_slot(project: str, wait_seconds: float) -> Iterator[None]:
 def artifact_key(*parts: str) -> str:
     """Prefect artifact keys: lowercase letters, digits and dashes."""
     return re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]+", "-", "-".join(parts).lower())).strip("-")
-
-
-@dataclass
-class _Run:
-    outcomes: list
-    attempts: dict[str, int]
-    not_run: list
-
-
-def _hold_apply(held: ExitStack, desired: DesiredState, adapter: Adapter, run_id: str,
-                wait_seconds: float) -> bool:
-    """Take the project's apply slot and lease into `held`; True if this run had to
-    wait for another apply (then its plan must be made again)."""
-    t0 = time.monotonic()
-    held.enter_context(apply_slot(desired.project, wait_seconds))
-    waited = time.monotonic() - t0 > 2.0  # the slot was busy: another flow run applied
-    try:
-        held.enter_context(executor.lease(adapter, desired, run_id))
-    except executor.LeaseHeld:
-        if wait_seconds <= 0:
-            raise
-        held.enter_context(executor.lease(adapter, desired, run_id, wait_seconds=wait_seconds))
-        waited = True
-    return waited
 
 
 def run_pipeline(*, flow_key: str, title: str, spec: str, target: str, dry_run: bool = False,
@@ -284,162 +247,36 @@ def run_pipeline(*, flow_key: str, title: str, spec: str, target: str, dry_run: 
     are appended to the plan (the scheduled transforms, which run on a clock rather than
     on a difference)."""
     logger = get_run_logger()
-    timings: dict[str, float] = {}
     desired = load_spec(spec)
-    run_id = executor.new_run_id()
+    run_id = new_run_id()
     adapter = connect(desired, target, run_id=run_id)
-    watch = ResponseWatch(adapter)
     logger.info("run %s on %s (target %s)%s", run_id, desired.project, target,
                 " — dry run" if dry_run else "")
+    scope = Scope(approvals=tuple(approvals), allow_destructive=allow_destructive,
+                  kinds=tuple(kinds) if kinds else None, only=tuple(only), extra=tuple(extra_actions))
+    actions = ActionTasks(ResponseWatch(adapter))
+    session = task_session(desired, adapter, run_id=run_id, target=target, scope=scope, actions=actions)
 
-    t0 = time.monotonic()
-    before = take_snapshot(quote(adapter), quote(desired), target, quote(watch))
-    timings["snapshot"] = time.monotonic() - t0
-    t0 = time.monotonic()
-    p = plan_task(quote(desired), quote(before), list(approvals), allow_destructive, kinds, list(only))
-    extra = tuple(a for a in extra_actions if a.key not in {b.key for b in p.actions})
-    if extra:
-        p = Plan(project=p.project, actions=p.actions + extra,
-                 snapshot_taken_at=p.snapshot_taken_at, notes=p.notes)
-    timings["plan"] = time.monotonic() - t0
+    p = session.plan()
     create_markdown_artifact(
         markdown=render_markdown(p), key=artifact_key(flow_key, "plan", desired.project),
         description=f"{title}: plan for {desired.project} (target {target}, run {run_id})")
 
-    changes = p.changes
-    run = _Run([], {}, [])
-    failure: str | None = None
-    t0 = time.monotonic()
-    if changes and dry_run:
-        _apply_all(changes, desired, adapter, run_id, watch, run, dry_run=True)
-    elif changes:
-        try:
-            with ExitStack() as held:
-                if _hold_apply(held, desired, adapter, run_id, wait_seconds):
-                    # Another apply ran while this one waited and may have done some of
-                    # this plan's work: the plan made before waiting is stale, so it is
-                    # made again under the lease (as `reconcile apply` does).
-                    logger.info("waited for another apply on %s: planning again under the lease",
-                                desired.project)
-                    before = take_snapshot(quote(adapter), quote(desired), target, quote(watch))
-                    p = plan_task(quote(desired), quote(before), list(approvals), allow_destructive,
-                                  kinds, list(only))
-                    extra = tuple(a for a in extra_actions if a.key not in {b.key for b in p.actions})
-                    if extra:
-                        p = Plan(project=p.project, actions=p.actions + extra,
-                                 snapshot_taken_at=p.snapshot_taken_at, notes=p.notes)
-                    changes = p.changes
-                if changes:
-                    _apply_all(changes, desired, adapter, run_id, watch, run)
-        except (ApplyBusy, executor.LeaseHeld) as e:
-            failure = str(e)
-    timings["apply"] = time.monotonic() - t0
-    # What the plan held back (diagnostics, flags, blocked actions): reported, not run.
-    held = tuple(a for a in p.actions if a not in changes and a.kind != "Unmanaged")
-    if held:
-        run.outcomes.extend(executor.apply(Plan(project=p.project, actions=held), desired, adapter,
-                                           run_id=run_id, dry_run=True).outcomes)
-
-    if dry_run or not changes or failure:
-        after_plan = p
-    else:
-        t0 = time.monotonic()
-        after = take_snapshot(quote(adapter), quote(desired), target, quote(watch))
-        after_plan = plan_task(quote(desired), quote(after), list(approvals), allow_destructive, kinds,
-                               list(only))
-        timings["verify"] = time.monotonic() - t0
-    after_assessment = assess(after_plan)
-    failed = [o for o in run.outcomes if o.status == "failed"]
-    converged = not failure and not failed and after_assessment.in_sync and not dry_run
-    reason = _reason(desired.project, dry_run, failure, failed, run, after_assessment, changes)
+    applied = session.apply(p, dry_run=dry_run, wait_seconds=wait_seconds,
+                            hold=lambda: apply_slot(desired.project, wait_seconds))
 
     create_markdown_artifact(
         markdown=render_result_markdown(RunReport(
             title=title, project=desired.project, target=target, run_id=run_id,
-            converged=converged, reason=reason, outcomes=run.outcomes, after=after_assessment,
-            dry_run=dry_run, attempts=run.attempts, timings=timings, not_run=run.not_run,
-            flow_run_url=_flow_run_url())),
+            converged=applied.converged, reason=applied.reason, outcomes=applied.reported(),
+            after=applied.assessment, dry_run=dry_run, attempts=actions.attempts,
+            timings=applied.timings, not_run=applied.not_run, flow_run_url=_flow_run_url())),
         key=artifact_key(flow_key, "result", desired.project),
         description=f"{title}: result for {desired.project} (run {run_id})")
-    logger.info(reason)
-    if dry_run or converged:
-        return Completed(message=reason)
-    return Failed(message=reason)
-
-
-def _apply_all(changes: Sequence[Action], desired: DesiredState, adapter: Adapter, run_id: str,
-               watch: ResponseWatch, run: _Run, *, dry_run: bool = False) -> None:
-    """Each change as its own task, in plan order.
-
-    After a failure, a later action that builds on what failed (same table, or the
-    dataset a failed dataset action concerns) is not run; independent ones still run,
-    as `reconcile apply` does. The dependency rules are the executor's own."""
-    bad_tables: dict[str, str] = {}
-    bad_datasets: dict[str, str] = {}
-    for i, a in enumerate(changes):
-        blocker = _depends_on_failure(a, desired, bad_tables, bad_datasets)
-        if blocker is not None:
-            run.not_run.append(a)
-            run.attempts[a.key] = 0
-            continue
-        named = apply_action.with_options(task_run_name=_task_name(i + 1, a))
-        try:
-            outcome, attempts = named(quote(a), quote(desired), quote(adapter), run_id, quote(watch),
-                                      dry_run)
-        except (ActionError, TransientError) as e:
-            if e.outcome is None:
-                raise
-            run.outcomes.append(e.outcome)
-            run.attempts[a.key] = e.attempts
-            _mark_failed(a, bad_tables, bad_datasets)
-            continue
-        run.outcomes.append(outcome)
-        run.attempts[a.key] = attempts
-
-
-def _depends_on_failure(a: Action, desired: DesiredState, bad_tables: dict[str, str],
-                        bad_datasets: dict[str, str]) -> str | None:
-    if not bad_tables and not bad_datasets:
-        return None
-    refs = getattr(executor, "_refs", None)
-    if refs is None:  # the executor no longer exposes its rules: stop everything after a failure
-        return next(iter({**bad_tables, **bad_datasets}.values()))
-    tables, datasets = refs(a, desired)
-    return next((bad_tables[t] for t in sorted(tables) if t in bad_tables), None) or \
-        next((bad_datasets[d] for d in sorted(datasets) if d in bad_datasets), None)
-
-
-def _mark_failed(a: Action, bad_tables: dict[str, str], bad_datasets: dict[str, str]) -> None:
-    marks = getattr(executor, "_marks", None)
-    tables, datasets = marks(a) if marks is not None else ({a.target}, {a.dataset})
-    for t in tables:
-        bad_tables.setdefault(t, a.key)
-    for d in datasets:
-        bad_datasets.setdefault(d, a.key)
-
-
-def _task_name(i: int, a: Action) -> str:
-    return f"{i:03d} {a.kind} {a.target}"[:120]
-
-
-def _reason(project: str, dry_run: bool, failure: str | None, failed: list, run: _Run,
-            after: Assessment, changes: Sequence[Action]) -> str:
-    done = sum(1 for o in run.outcomes if o.status in ("done", "noop"))
-    if failure:
-        return f"not applied: {failure}"
-    if dry_run:
-        return f"dry run: {len(changes)} change(s) would run on {project}; nothing was changed"
-    if failed:
-        o = failed[0]
-        extra = (f"; {len(run.not_run)} later action(s) that depend on it not run"
-                 if run.not_run else "")
-        return f"not converged: {o.key} failed: {o.detail}{extra}"
-    waiting = f"; {len(after.known_gaps)} known gap(s)" if after.known_gaps else ""
-    if not after.in_sync:
-        return f"not converged after {done} action(s): {after.summary()}{waiting}"
-    if not changes:
-        return f"in sync: nothing to apply on {project}{waiting}"
-    return f"converged: {done} action(s) applied, no drift left on {project}{waiting}"
+    logger.info(applied.reason)
+    if dry_run or applied.converged:
+        return Completed(message=applied.reason)
+    return Failed(message=applied.reason)
 
 
 def _flow_run_url() -> str | None:

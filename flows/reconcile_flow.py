@@ -2,12 +2,13 @@
 
 `reconcile` plans the whole difference and applies it. The single-flow runs
 (`create`, `load`, `migrate`, `archive`, `relocate`, `validate`, `transforms`) run
-the same pipeline (`flows.pipeline.run_pipeline`) restricted to their action kinds
-with `reconcile.planner.restrict`: one implementation, several entry points.
+the same pipeline (`flows.pipeline.run_pipeline`, the apply session) restricted to
+their action kinds (`reconcile.apply.session.Scope`): one implementation, several
+entry points.
 
 Each flow ends Completed only when what it is responsible for has converged, and
-Failed with the reason otherwise (see `reconcile.report`). Parameters are plain
-JSON values, so deployments and `prefect deployment run --param` can set them.
+Failed with the reason otherwise (`reconcile.apply.session.Applied`). Parameters are
+plain JSON values, so deployments and `prefect deployment run --param` can set them.
 """
 
 from __future__ import annotations
@@ -17,18 +18,24 @@ from typing import Optional
 from prefect import flow
 
 from flows.pipeline import DEFAULT_SPEC, run_pipeline
+from reconcile.plan.actions import (
+    Action, AddColumns, ArchiveDataset, BackupTable, CreateDataset, CreateTable, CreateView,
+    ExpectationFailed, FlagRecreate, FlagSchemaConflict, MergeLoad, MigrateTable, MissingSource,
+    RefuseLoad, RelocateDataset, RunTransform, Validate,
+)
 
-# The action kinds each single-flow run is restricted to. Diagnostics of the same
-# phase come along, so a run can say why it did not act (a missing source, a
-# wrong-region dataset waiting for approval, a failed expectation).
-KINDS: dict[str, tuple[str, ...]] = {
-    "create": ("CreateDataset", "CreateTable", "AddColumns", "CreateView", "FlagSchemaConflict"),
-    "load": ("MergeLoad", "RefuseLoad", "MissingSource"),
-    "migrate": ("BackupTable", "MigrateTable"),
-    "archive": ("ArchiveDataset",),
-    "relocate": ("RelocateDataset", "FlagRecreate"),
-    "validate": ("Validate", "ExpectationFailed"),
-    "transforms": ("RunTransform",),
+# The action kinds each single-flow run is restricted to (classes, so a renamed kind
+# fails at import). Diagnostics of the same phase come along, so a run can say why it
+# did not act (a missing source, a wrong-region dataset waiting for approval, a failed
+# expectation).
+KINDS: dict[str, tuple[type[Action], ...]] = {
+    "create": (CreateDataset, CreateTable, AddColumns, CreateView, FlagSchemaConflict),
+    "load": (MergeLoad, RefuseLoad, MissingSource),
+    "migrate": (BackupTable, MigrateTable),
+    "archive": (ArchiveDataset,),
+    "relocate": (RelocateDataset, FlagRecreate),
+    "validate": (Validate, ExpectationFailed),
+    "transforms": (RunTransform,),
 }
 
 
@@ -51,7 +58,8 @@ def _single(name: str, title: str, *, spec: str, target: str, dry_run: bool,
             only: Optional[list[str]] = None, wait_seconds: float = 60.0):
     return run_pipeline(flow_key=name, title=title, spec=spec, target=target, dry_run=dry_run,
                         allow_destructive=allow_destructive, approvals=approvals or [],
-                        only=only or [], kinds=KINDS[name], wait_seconds=wait_seconds)
+                        only=only or [], kinds=[k.__name__ for k in KINDS[name]],
+                        wait_seconds=wait_seconds)
 
 
 @flow(name="create", log_prints=True)

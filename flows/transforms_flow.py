@@ -14,7 +14,8 @@ from typing import Optional
 from prefect import flow
 
 from flows.pipeline import DEFAULT_SPEC, run_pipeline, scheduled_transforms
-from reconcile.spec.model import load_spec
+from reconcile.plan.actions import RunTransform
+from reconcile.spec.load import load_spec
 
 
 @flow(name="scheduled-transforms", log_prints=True)
@@ -24,6 +25,6 @@ def run_scheduled_transforms(names: Optional[list[str]] = None, spec: str = DEFA
     """Run the named scheduled transforms (all scheduled ones if `names` is empty)."""
     actions = scheduled_transforms(load_spec(spec), names)
     return run_pipeline(flow_key="scheduled-transforms", title="Scheduled transforms", spec=spec,
-                        target=target, dry_run=dry_run, kinds=("RunTransform",),
+                        target=target, dry_run=dry_run, kinds=(RunTransform.__name__,),
                         only=[a.name for a in actions] or ["__none__"], extra_actions=actions,
                         wait_seconds=wait_seconds)

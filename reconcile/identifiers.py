@@ -9,6 +9,7 @@ can use it.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 # Checked with fullmatch, never match: `$` also matches before a trailing newline,
 # so "raw\n" would pass a match() of ^...$.
@@ -17,10 +18,15 @@ import re
 _PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 # Datasets: letters, digits, underscores, at most 1,024 characters.
 _DATASET = re.compile(r"^[A-Za-z0-9_]{1,1024}$")
-# Tables: BigQuery allows Unicode letters, marks, numbers, Pc, Pd and spaces;
-# this tool deliberately accepts the portable subset so every name is safe
-# inside backticks and in file names.
-_TABLE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,1023}$")
+# Tables: BigQuery's own rule (https://cloud.google.com/bigquery/docs/tables#table_naming):
+# up to 1,024 UTF-8 bytes of Unicode letters (L), marks (M), numbers (N), connectors
+# (Pc, the underscore among them), dashes (Pd) and spaces (Zs), e.g. "table 01",
+# "ग्राहक", "00_お客様", "étudiant-01". None of these can end a backtick-quoted name
+# (no backtick, backslash, quote or control character is in those categories), so
+# every such name is safe inside backticks.
+TABLE_CATEGORIES = frozenset({"Lu", "Ll", "Lt", "Lm", "Lo", "Mn", "Mc", "Me", "Nd", "Nl", "No",
+                              "Pc", "Pd", "Zs"})
+TABLE_MAX_BYTES = 1024
 _COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,299}$")
 _LABEL = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
@@ -68,36 +74,36 @@ def same_location(a: str | None, b: str | None) -> bool:
     return normalize_location(a) == normalize_location(b)
 
 
-def check_project(value: str) -> str:
-    if not isinstance(value, str) or not _PROJECT.fullmatch(value):
-        raise IdentifierError(
-            f"invalid project id {value!a}: 6-30 lowercase letters, digits or hyphens"
-        )
+def _checked(value: str, pattern: re.Pattern[str], what: str, rule: str) -> str:
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise IdentifierError(f"invalid {what} {value!a}: {rule}")
     return value
+
+
+def check_project(value: str) -> str:
+    return _checked(value, _PROJECT, "project id", "6-30 lowercase letters, digits or hyphens")
 
 
 def check_dataset(value: str) -> str:
-    if not isinstance(value, str) or not _DATASET.fullmatch(value):
-        raise IdentifierError(
-            f"invalid dataset name {value!a}: only letters, digits and underscores"
-        )
-    return value
+    return _checked(value, _DATASET, "dataset name", "only letters, digits and underscores")
+
+
+def is_table_name(value: object) -> bool:
+    """Whether BigQuery accepts `value` as a table (or view) name."""
+    return (isinstance(value, str) and bool(value) and len(value.encode("utf-8")) <= TABLE_MAX_BYTES
+            and all(unicodedata.category(c) in TABLE_CATEGORIES for c in value))
 
 
 def check_table(value: str) -> str:
-    if not isinstance(value, str) or not _TABLE.fullmatch(value):
-        raise IdentifierError(
-            f"invalid table name {value!a}: only letters, digits, underscores and hyphens"
-        )
+    if not is_table_name(value):
+        raise IdentifierError(f"invalid table name {value!a}: up to 1,024 bytes of letters, marks, "
+                              "numbers, underscores, dashes and spaces")
     return value
 
 
 def check_column(value: str) -> str:
-    if not isinstance(value, str) or not _COLUMN.fullmatch(value):
-        raise IdentifierError(
-            f"invalid column name {value!a}: a letter or underscore, then letters, digits, underscores"
-        )
-    return value
+    return _checked(value, _COLUMN, "column name",
+                    "a letter or underscore, then letters, digits, underscores")
 
 
 def check_label(key: str, value: str) -> tuple[str, str]:
@@ -141,5 +147,5 @@ def quote_column(name: str) -> str:
 
 
 def _check_any(part: str) -> None:
-    if not (_TABLE.fullmatch(part) or _PROJECT.fullmatch(part)):
+    if not (is_table_name(part) or _PROJECT.fullmatch(part)):
         raise IdentifierError(f"refusing to quote {part!r}")

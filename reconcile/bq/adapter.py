@@ -3,13 +3,19 @@
 It wraps the official `google-cloud-bigquery` client, counts the HTTP requests
 it sends (the snapshot's cost is measured in requests), labels every job with
 the run id, and hides the few places where the local emulator and BigQuery
-differ (see docs/emulator.md). It holds no planning logic.
+differ (see docs/emulator.md). It holds no planning logic, and builds no SQL:
+the statements it sends itself are templates under sql/adapter/ (`sqltext`).
+
+Making a client (`clients`) and typing query parameters (`params`) live beside
+it and are re-exported here, so callers import one module.
+
+It is a little over 400 lines on purpose: one class is the whole surface between the
+tool and BigQuery (retries, labels, job ids, error translation), read in one place.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -20,7 +26,12 @@ from google.api_core import exceptions as gexc
 from google.cloud import bigquery
 
 from reconcile import identifiers as ids
-from reconcile.bq.sqltext import render_sql
+from reconcile.bq.clients import cloud_client, default_timeout, emulator_host_from_env, local_client
+from reconcile.bq.params import array_param, param
+from reconcile.bq.sqltext import QuotedIdent, qcol, qdataset, qparam, qrow, qtable, render_sql, statement
+
+__all__ = ["TRANSIENT", "TRANSIENT_STATUS", "Adapter", "BigQueryError", "DmlStats", "RequestCounter",
+           "array_param", "cloud_client", "emulator_host_from_env", "is_transient", "local_client", "param"]
 
 log = logging.getLogger(__name__)
 
@@ -49,41 +60,36 @@ class RequestCounter:
         return response
 
 
-def local_client(project: str, endpoint: str) -> bigquery.Client:
-    """A client for the local emulator: anonymous credentials, custom endpoint."""
-    from google.api_core.client_options import ClientOptions
-    from google.auth.credentials import AnonymousCredentials
-
-    return bigquery.Client(
-        project=project,
-        credentials=AnonymousCredentials(),
-        client_options=ClientOptions(api_endpoint=endpoint),
-    )
-
-
-def cloud_client(project: str, credentials: Any = None) -> bigquery.Client:
-    """A client for real BigQuery: given credentials, or application default credentials."""
-    return bigquery.Client(project=project, credentials=credentials)
-
-
-def _default_timeout(http: Any, seconds: float) -> None:
-    """Give every HTTP request of this client a timeout of `seconds` where the caller set
-    none (the BigQuery client's default is to wait forever). A request that times out
-    raises a requests Timeout, which the client and `Adapter._retry` treat as transient."""
-    send = http.request
-
-    def request(method, url, *args, timeout=None, **kwargs):
-        return send(method, url, *args, timeout=seconds if timeout is None else timeout, **kwargs)
-
-    http.request = request
-
-
 def _is_transient(exc: BaseException) -> bool:
     if isinstance(exc, TRANSIENT):
         return True
     name = type(exc).__name__
     return name in ("ConnectionError", "ReadTimeout", "ConnectTimeout", "ChunkedEncodingError",
                     "RemoteDisconnected", "ProtocolError")
+
+
+# HTTP answers worth retrying later (404 is an answer: "it does not exist").
+TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+# How a dropped connection or a timeout reads in a failure's message.
+_TRANSIENT_WORDS = ("ConnectionError", "Connection aborted", "Connection refused", "timed out",
+                    "ReadTimeout", "RemoteDisconnected")
+
+
+def is_transient(exc: BaseException | None = None, status: int | None = None, detail: str = "") -> bool:
+    """Whether a failure is worth retrying later, after the adapter's own quick retries
+    gave up: the last HTTP error `status` was 408, 429 or 5xx, or `exc` (or an exception
+    it was raised from) is a transient one, or `detail` names a dropped connection or a
+    timeout. The one classification: the adapter's retries use its exception rule, the
+    flows' task retries all of it."""
+    if status in TRANSIENT_STATUS:
+        return True
+    seen = 0
+    while exc is not None and seen < 10:
+        if _is_transient(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return any(w in detail for w in _TRANSIENT_WORDS)
 
 
 class Adapter:
@@ -97,11 +103,12 @@ class Adapter:
         self.emulator = emulator
         self.retries = retries
         self.requests = RequestCounter()
+        self.jobs: list[str] = []  # ids of the jobs this adapter started, in order (run results)
         http = getattr(client, "_http", None)
         if http is not None and hasattr(http, "hooks"):
             http.hooks.setdefault("response", []).append(self.requests.hook)
         if http_timeout is not None and http is not None:
-            _default_timeout(http, http_timeout)
+            default_timeout(http, http_timeout)
 
     # ------------------------------------------------------------ helpers
 
@@ -124,14 +131,19 @@ class Adapter:
                     continue
                 raise
 
+    def _job(self, job: Any) -> None:
+        job_id = getattr(job, "job_id", None)
+        if job_id:
+            self.jobs.append(str(job_id))
+
     def table_id(self, ref: str) -> str:
         ds, t = ids.split_table_ref(ref)
         return f"{self.project}.{ds}.{t}"
 
-    def q(self, ref: str) -> str:
+    def q(self, ref: str) -> QuotedIdent:
         """Backtick-quoted `project`.`dataset`.`table` for a checked 'dataset.table'."""
         ds, t = ids.split_table_ref(ref)
-        return ids.quote(self.project, ds, t)
+        return qtable(self.project, ds, t)
 
     # ------------------------------------------------------------ queries
 
@@ -143,6 +155,7 @@ class Adapter:
         def run():
             rows = self.client.query_and_wait(sql, job_config=cfg, location=location,
                                               project=self.project)
+            self._job(rows)
             # The emulator answers a failed jobs.query with jobComplete, no rows and an
             # `errors` list instead of an HTTP error (docs/emulator.md): surface it, or a
             # failed read would look like an empty result.
@@ -157,10 +170,6 @@ class Adapter:
         except gexc.GoogleAPICallError as e:
             raise BigQueryError(f"{what} failed: {e.message if hasattr(e, 'message') else e}") from e
 
-    def query_file(self, name: str, *, location: str | None = None, params: Sequence[Any] = (),
-                   **idents: Any) -> list[dict[str, Any]]:
-        return self.query(render_sql(name, **idents), params, location=location, what=name)
-
     def execute(self, sql: str, *, location: str | None = None, what: str = "statement",
                 params: Sequence[Any] = ()) -> int | None:
         """Run a DDL/DML statement; return the number of affected rows if known."""
@@ -168,6 +177,7 @@ class Adapter:
 
         def run():
             job = self.client.query(sql, job_config=cfg, location=location, project=self.project)
+            self._job(job)
             job.result()
             return job.num_dml_affected_rows
 
@@ -274,7 +284,7 @@ class Adapter:
 
     def count_rows(self, ref: str, location: str | None = None) -> int:
         """Exact row count (COUNT(*)): for decisions and parity checks, never num_rows."""
-        rows = self.query(f"SELECT COUNT(*) AS n FROM {self.q(ref)}", location=location,
+        rows = self.query(statement("adapter/count_rows.sql", table=self.q(ref)), location=location,
                           what=f"count {ref}")
         return int(rows[0]["n"])
 
@@ -293,6 +303,7 @@ class Adapter:
             with open(path, "rb") as fh:
                 job = self.client.load_table_from_file(fh, self.table_id(ref), job_config=cfg,
                                                        location=location, rewind=True)
+            self._job(job)
             job.result()
             return job.output_rows
 
@@ -314,6 +325,7 @@ class Adapter:
         def run():
             job = self.client.copy_table(self.table_id(src), self.table_id(dst), job_config=cfg,
                                          location=location)
+            self._job(job)
             job.result()
 
         try:
@@ -326,17 +338,10 @@ class Adapter:
         if not rows:
             return
         cols = list(rows[0])
-        params = []
-        values = []
-        for i, r in enumerate(rows):
-            ph = []
-            for c in cols:
-                name = f"p{i}_{c}"
-                params.append(_param(name, r[c]))
-                ph.append(f"@{name}")
-            values.append("(" + ", ".join(ph) + ")")
-        sql = (f"INSERT INTO {self.q(ref)} ({', '.join(ids.quote_column(c) for c in cols)}) "
-               f"VALUES {', '.join(values)}")
+        table, columns = self.q(ref), [qcol(c) for c in cols]  # checked before any name is built
+        params = [param(f"p{i}_{c}", r[c]) for i, r in enumerate(rows) for c in cols]
+        values = [qrow([f"p{i}_{c}" for c in cols]) for i in range(len(rows))]
+        sql = statement("adapter/insert_rows.sql", table=table, columns=columns, rows=values)
         self.execute(sql, params=params, location=location, what=f"insert into {ref}")
 
     # ------------------------------------------------------------ executor helpers
@@ -350,6 +355,7 @@ class Adapter:
 
         def run():
             job = self.client.query(sql, job_config=cfg, location=location, project=self.project)
+            self._job(job)
             job.result()
             st = job.dml_stats
             return DmlStats(
@@ -377,8 +383,6 @@ class Adapter:
     def view_definitions(self, dataset: str, *, location: str | None = None) -> dict[str, str]:
         """View name -> SQL of one dataset's views, from INFORMATION_SCHEMA.VIEWS (the
         emulator's tables.get leaves `view.query` empty, so the API cannot be used)."""
-        from reconcile.bq.sqltext import qdataset
-
         rows = self.query(render_sql("snapshot/views.sql", dataset=qdataset(self.project, dataset)),
                           location=location, what=f"views of {dataset}")
         return {r["table_name"]: r["view_definition"] for r in rows}
@@ -399,8 +403,9 @@ class Adapter:
             return {}
         parts, params = [], []
         for i, ref in enumerate(refs):
-            parts.append(f"SELECT @t{i} AS t, COUNT(*) AS n FROM {self.q(ref)}")
-            params.append(_param(f"t{i}", ref))
+            parts.append(statement("adapter/count_rows_part.sql", label=qparam(f"t{i}"),
+                                   table=self.q(ref)))
+            params.append(param(f"t{i}", ref))
         rows = self.query("\nUNION ALL\n".join(parts), params, location=location,
                           what=f"count {len(refs)} table(s)")
         return {r["t"]: int(r["n"]) for r in rows}
@@ -412,35 +417,3 @@ class DmlStats:
     inserted: int | None = None
     updated: int | None = None
     deleted: int | None = None
-
-
-def _param(name: str, value: Any) -> bigquery.ScalarQueryParameter:
-    import datetime as dt
-
-    if isinstance(value, bool):
-        return bigquery.ScalarQueryParameter(name, "BOOL", value)
-    if isinstance(value, int):
-        return bigquery.ScalarQueryParameter(name, "INT64", value)
-    if isinstance(value, float):
-        return bigquery.ScalarQueryParameter(name, "FLOAT64", value)
-    if isinstance(value, dt.datetime):
-        return bigquery.ScalarQueryParameter(name, "TIMESTAMP", value)
-    if isinstance(value, dt.date):
-        return bigquery.ScalarQueryParameter(name, "DATE", value)
-    return bigquery.ScalarQueryParameter(name, "STRING", None if value is None else str(value))
-
-
-def param(name: str, value: Any) -> bigquery.ScalarQueryParameter:
-    return _param(name, value)
-
-
-def array_param(name: str, type_: str, values: Sequence[Any]) -> bigquery.ArrayQueryParameter:
-    return bigquery.ArrayQueryParameter(name, type_, list(values))
-
-
-def emulator_host_from_env() -> str | None:
-    """BIGQUERY_EMULATOR_HOST as Google's clients use it (host:port or a URL)."""
-    host = os.environ.get("BIGQUERY_EMULATOR_HOST")
-    if not host:
-        return None
-    return host if host.startswith("http") else f"http://{host}"

@@ -1,23 +1,30 @@
 """SQL texts: every statement the tool sends lives as a file under `sql/`.
 
 Files are read once and cached. Templates use `${name}` placeholders that are
-only ever filled with identifiers that have been validated and backtick-quoted
-here; values always travel as query parameters, never as text.
+only ever filled here: with identifiers that have been validated and
+backtick-quoted, or with references (`@name`) to named query parameters. Values
+always travel as query parameters, never as text.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 import string
+from collections.abc import Sequence
 from pathlib import Path
 
 from reconcile import identifiers as ids
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 
+# A named query parameter: a letter or underscore, then letters, digits, underscores.
+_PARAM = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
 
 class QuotedIdent(str):
-    """A string that is already a validated, backtick-quoted identifier path."""
+    """A string that is safe to place in a template: a validated, backtick-quoted
+    identifier path, or validated references to named query parameters."""
 
 
 @functools.lru_cache(maxsize=None)
@@ -32,6 +39,13 @@ def render_sql(name: str, **idents: object) -> str:
     """Fill a template's ${...} placeholders; each must be a QuotedIdent (or a
     list of them, joined by commas)."""
     return render_text(load_sql(name), **idents)
+
+
+def statement(name: str, **idents: object) -> str:
+    """A template rendered as the statement to send: its comment lines (they document
+    the file, not the query) dropped before the placeholders are filled."""
+    text = "\n".join(line for line in load_sql(name).splitlines() if not line.lstrip().startswith("--"))
+    return render_text(text.strip(), **idents)
 
 
 def render_text(text: str, **idents: object) -> str:
@@ -56,3 +70,15 @@ def qdataset(project: str, dataset: str) -> QuotedIdent:
 
 def qcol(name: str) -> QuotedIdent:
     return QuotedIdent(ids.quote_column(name))
+
+
+def qparam(name: str) -> QuotedIdent:
+    """`@name`: where a named query parameter's value goes (the value travels apart)."""
+    if not isinstance(name, str) or not _PARAM.match(name):
+        raise ValueError(f"invalid query parameter name {name!r}")
+    return QuotedIdent("@" + name)
+
+
+def qrow(names: Sequence[str]) -> QuotedIdent:
+    """`(@a, @b)`: one row of a VALUES list, each value a named query parameter."""
+    return QuotedIdent("(" + ", ".join(qparam(n) for n in names) + ")")

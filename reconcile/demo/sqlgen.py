@@ -49,7 +49,8 @@ from pathlib import Path
 from typing import Literal
 
 from reconcile import identifiers as ids
-from reconcile.spec.model import DesiredState, canonical_type, load_spec
+from reconcile.spec.load import load_spec
+from reconcile.spec.model import DesiredState, canonical_type
 
 TARGET = "features.master_features"
 ROOT = Path(__file__).resolve().parents[2]

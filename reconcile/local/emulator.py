@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,10 +18,11 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from reconcile.local.processes import HOST, free_port
+
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 9050
-HOST = "127.0.0.1"
 
 
 @dataclass(frozen=True)
@@ -42,17 +42,6 @@ def healthy(endpoint: str, timeout: float = 1.0) -> bool:
             return r.status == 200
     except Exception:  # noqa: BLE001
         return False
-
-
-def _free_port(preferred: int) -> int:
-    for port in (preferred, 0):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            try:
-                s.bind((HOST, port))
-                return s.getsockname()[1]
-            except OSError:
-                continue
-    raise RuntimeError("no free port on 127.0.0.1")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -87,12 +76,12 @@ def start(root: Path, project: str, *, port: int = DEFAULT_PORT, persistent: boo
         except (ValueError, KeyError, OSError):
             pass
     ensure_extensions()
-    port = _free_port(port)
+    port = free_port(port)
     data_dir = sdir / "bigquery"
     data_dir.mkdir(parents=True, exist_ok=True)
     exe = Path(sys.executable).with_name("bqemulator")
     cmd = [str(exe) if exe.exists() else "bqemulator", "start", "--rest-host", HOST,
-           "--rest-port", str(port), "--grpc-host", HOST, "--grpc-port", str(_free_port(port + 10)),
+           "--rest-port", str(port), "--grpc-host", HOST, "--grpc-port", str(free_port(port + 10)),
            "--project", project, "--log-level", "warning"]
     if persistent:
         cmd += ["--persistent", "--data-dir", str(data_dir)]

@@ -10,7 +10,8 @@ starts is recorded in `<local dir>/stack.json`; `down` stops exactly those PIDs
 command that was recorded, and `status` reports what runs and where.
 
 Prefect is driven through its command line and its REST API, in subprocesses and
-over HTTP: this module, like the rest of the library, does not import Prefect.
+over HTTP (`prefect_api`): this module, like the rest of the library, does not
+import Prefect. Starting, checking and stopping recorded processes is `processes`.
 """
 
 from __future__ import annotations
@@ -18,24 +19,22 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from reconcile.local import emulator as local
+from reconcile.local.prefect_api import (
+    WORK_POOL, deployments, server_healthy, work_pool_exists, workers_online,
+)
+from reconcile.local.processes import HOST, alive, free_port, is_ours, spawn, stop_process
 
 log = logging.getLogger(__name__)
 
-HOST = local.HOST
 DEFAULT_PREFECT_PORT = 4200
-WORK_POOL = "local-process"
 WORKER_NAME = "reconcile-local"
 STACK_FILE = "stack.json"
 SERVER_START_TIMEOUT = 180.0  # ~23 s on a fresh database here; slow disks need more
@@ -69,153 +68,9 @@ def paths(root: Path) -> Paths:
     return Paths(local.state_dir(Path(root)))
 
 
-# ---------------------------------------------------------------- processes
-
-
 def _prefect_exe() -> str:
     exe = Path(sys.executable).with_name("prefect")
     return str(exe) if exe.exists() else "prefect"
-
-
-def _cmdline(pid: int) -> list[str] | None:
-    """The process's argv, or None where /proc is not available."""
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return None
-    return [p for p in raw.decode(errors="replace").split("\0") if p]
-
-
-def _alive(pid: int) -> bool:
-    """True if the PID runs and is not a zombie (a stopped child not yet reaped)."""
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-    except ChildProcessError:
-        pass
-    except OSError:
-        return False
-    try:
-        os.kill(pid, 0)
-    except (OSError, ProcessLookupError):
-        return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def is_ours(entry: dict[str, Any] | None) -> bool:
-    """The recorded process still runs the recorded command (guards against PID reuse)."""
-    if not entry or not entry.get("pid"):
-        return False
-    pid = int(entry["pid"])
-    if not _alive(pid):
-        return False
-    cmd = entry.get("cmd")
-    argv = _cmdline(pid)
-    if not cmd or argv is None:
-        return True
-    # The recorded command runs as [python, script, args...] or [exe, args...]: compare the args.
-    tail = [str(c) for c in cmd[1:]]
-    return argv[-len(tail):] == tail if tail else True
-
-
-def stop_process(entry: dict[str, Any], *, grace: float = 10.0) -> str:
-    """Stop one recorded process: SIGTERM, a second SIGTERM, then SIGKILL.
-
-    A second SIGTERM because an idle Prefect worker started in the background
-    ignores the first (measured, see PREFECT_LOCAL.md). Returns what happened."""
-    if not is_ours(entry):
-        return "not running"
-    pid = int(entry["pid"])
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGTERM, grace / 2), (signal.SIGKILL, 5.0)):
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            return "stopped"
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if not _alive(pid):
-                return "stopped" if sig == signal.SIGTERM else "killed"
-            time.sleep(0.1)
-    return "still running"
-
-
-def _spawn(cmd: list[str], env: dict[str, str], logfile: Path, cwd: Path | None = None) -> int:
-    logfile.parent.mkdir(parents=True, exist_ok=True)
-    with open(logfile, "ab") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=env, cwd=cwd, start_new_session=True)
-    return proc.pid
-
-
-def _free_port(preferred: int) -> int:
-    for port in (preferred, 0):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            try:
-                s.bind((HOST, port))
-                return s.getsockname()[1]
-            except OSError:
-                continue
-    raise StackError("no free port on 127.0.0.1")
-
-
-# ---------------------------------------------------------------- Prefect over HTTP
-
-
-def _http(method: str, url: str, body: Any = None, timeout: float = 5.0) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=timeout) as r:  # noqa: S310 - loopback only
-        text = r.read().decode()
-    return json.loads(text) if text else None
-
-
-def server_healthy(api_url: str, timeout: float = 2.0) -> bool:
-    try:
-        return _http("GET", f"{api_url}/health", timeout=timeout) is True
-    except Exception:  # noqa: BLE001 - any failure means "not healthy"
-        return False
-
-
-def work_pool_exists(api_url: str, name: str = WORK_POOL) -> bool:
-    try:
-        _http("GET", f"{api_url}/work_pools/{name}")
-        return True
-    except urllib.error.HTTPError as e:
-        if e.code == 404:
-            return False
-        raise
-
-
-def workers_online(api_url: str, pool: str = WORK_POOL) -> list[dict[str, Any]]:
-    try:
-        found = _http("POST", f"{api_url}/work_pools/{pool}/workers/filter", {"limit": 50})
-    except Exception:  # noqa: BLE001
-        return []
-    return [w for w in found or [] if w.get("status") == "ONLINE"]
-
-
-def deployments(api_url: str) -> list[dict[str, Any]]:
-    """Deployed (flow name, deployment name, schedules), read over the REST API."""
-    try:
-        deps = _http("POST", f"{api_url}/deployments/filter", {"limit": 200})
-        flows = {f["id"]: f["name"] for f in _http("POST", f"{api_url}/flows/filter", {"limit": 200})}
-    except Exception:  # noqa: BLE001
-        return []
-    out = []
-    for d in deps:
-        out.append({
-            "name": f"{flows.get(d['flow_id'], '?')}/{d['name']}",
-            "work_pool": d.get("work_pool_name"),
-            "schedules": [{"schedule": s.get("schedule"), "active": s.get("active")}
-                          for s in d.get("schedules") or []],
-        })
-    return sorted(out, key=lambda d: d["name"])
 
 
 # ---------------------------------------------------------------- state file
@@ -257,7 +112,7 @@ def _wait(what: str, check: Callable[[], bool], pid: int, timeout: float, logfil
     while time.monotonic() < deadline:
         if check():
             return
-        if not _alive(pid):
+        if not alive(pid):
             raise StackError(f"{what} exited before it was ready; see {logfile}")
         time.sleep(0.25)
     raise StackError(f"{what} not ready after {timeout:.0f}s; see {logfile}")
@@ -292,9 +147,9 @@ def up(root: Path, project: str, *, port: int = DEFAULT_PREFECT_PORT, deploy: bo
     else:
         if server and is_ours(server):
             stop_process(server)  # running but not answering: replace it
-        sport = _free_port(port)
+        sport = free_port(port, error=StackError)
         cmd = [_prefect_exe(), "server", "start", "--host", HOST, "--port", str(sport)]
-        pid = _spawn(cmd, prefect_env(p), p.log("prefect-server"), cwd=p.state)
+        pid = spawn(cmd, prefect_env(p), p.log("prefect-server"), cwd=p.state)
         server = {"pid": pid, "cmd": cmd, "port": sport, "api_url": f"http://{HOST}:{sport}/api",
                   "ui_url": f"http://{HOST}:{sport}", "home": str(p.prefect_home)}
         state["server"] = server
@@ -344,7 +199,7 @@ def up(root: Path, project: str, *, port: int = DEFAULT_PREFECT_PORT, deploy: bo
                            BIGQUERY_EMULATOR_HOST=em.endpoint,
                            PREFECT_LOGGING_EXTRA_LOGGERS="reconcile",
                            RECONCILE_LOCAL_DIR=str(p.state))
-        pid = _spawn(cmd, wenv, p.log("prefect-worker"), cwd=root)
+        pid = spawn(cmd, wenv, p.log("prefect-worker"), cwd=root)
         worker = {"pid": pid, "cmd": cmd, "pool": WORK_POOL, "bigquery": em.endpoint}
         state["worker"] = worker
         _write_state(p, state)

@@ -5,6 +5,18 @@ Each action says what it would do, to which objects, what it puts at stake
 nothing by themselves. The planner builds them, the renderers describe them and
 the executor carries them out; each of those dispatches on the type and raises
 on a type it does not know. Adding an action means adding it to `ACTIONS` too.
+
+What an action means *by itself* lives on its class: its `target` and `key`, its
+`label()`, what it `touches()` (reads or writes: a failure there blocks it) and
+`taints()` (what its own failure leaves unsafe), whether it only `reports_only`,
+and its `skip_reason()`. Each class gets these from a mixin it names (`OnTarget`,
+`OnTable`, `FromSource`, `OnDataset`, `Copies`) or defines them itself; `_check_knowledge`
+refuses, at import, a class that relies on the base class. What a later stage does
+with an action (apply it, describe it, dry-run it) is an `ActionRegistry` in that
+stage (reconcile.plan.registry).
+
+This module is longer than the others (~600 lines) on purpose: the closed union
+is read as one vocabulary, and splitting it would scatter the list a reader checks.
 """
 
 from __future__ import annotations
@@ -29,6 +41,12 @@ class Action:
     # A gate the target declared it cannot meet (spec: targets.<t>.known_gaps), with
     # the reason: reported every run, never blocking.
     known_gap: str | None = None
+    # What the action reads, from the object graph (reconcile.plan.graph): tables, views,
+    # staging files. Filled by the planner's dependency pass; the plan JSON carries it.
+    inputs: tuple[str, ...] = ()
+    # Keys of the actions this one holds up: those blocked because of it, directly or
+    # through another blocked action (filled by the same pass).
+    blocks: tuple[str, ...] = ()
 
     # Class-level traits, overridden per type.
     destructive: ClassVar[bool] = False
@@ -153,6 +171,20 @@ class OnDataset:
 
     def taints(self) -> tuple[set[str], set[str]]:
         return set(), {self.name}
+
+
+class Copies:
+    """A copy of one table to another (`ends()`: from, to): labelled "from -> to" and
+    dependent on both; what its failure taints is the class's own."""
+
+    def ends(self) -> tuple[str, str]:
+        raise NotImplementedError
+
+    def label(self) -> str:
+        return " -> ".join(self.ends())
+
+    def touches(self, desired: Any) -> tuple[set[str], set[str]]:
+        return _with_datasets(set(self.ends()))
 
 
 # ---------------------------------------------------------------- datasets
@@ -311,7 +343,7 @@ class MissingSource(FromSource, Action):
 
 
 @dataclass(frozen=True, kw_only=True)
-class BackupTable(Action):
+class BackupTable(Copies, Action):
     """A snapshot of a table taken before anything copies or replaces it."""
 
     source: str
@@ -330,18 +362,15 @@ class BackupTable(Action):
     def stakes(self) -> Stakes:
         return Stakes(1, self.rows)
 
-    def label(self) -> str:
-        return f"{self.source} -> {self.backup}"
-
-    def touches(self, desired: Any) -> tuple[set[str], set[str]]:
-        return _with_datasets({self.source, self.backup})
+    def ends(self) -> tuple[str, str]:
+        return self.source, self.backup
 
     def taints(self) -> tuple[set[str], set[str]]:
         return {self.source}, set()
 
 
 @dataclass(frozen=True, kw_only=True)
-class MigrateTable(Action):
+class MigrateTable(Copies, Action):
     """Copy a legacy table to its new name (copy job), then verify exact row counts."""
 
     source: str
@@ -361,11 +390,8 @@ class MigrateTable(Action):
     def stakes(self) -> Stakes:
         return Stakes(1, self.rows + (self.replace_rows or 0))
 
-    def label(self) -> str:
-        return f"{self.source} -> {self.destination}"
-
-    def touches(self, desired: Any) -> tuple[set[str], set[str]]:
-        return _with_datasets({self.source, self.destination})
+    def ends(self) -> tuple[str, str]:
+        return self.source, self.destination
 
     def taints(self) -> tuple[set[str], set[str]]:
         return {self.destination}, set()

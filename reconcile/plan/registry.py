@@ -58,6 +58,11 @@ class ActionRegistry(Generic[F]):
             return fn
         return deco
 
+    def register_all(self, entries: dict[type[Action], F]) -> None:
+        """Register several classes at once, each with its own function."""
+        for cls, fn in entries.items():
+            self.register(cls)(fn)
+
     def missing(self) -> list[str]:
         return [c.__name__ for c in self.kinds if c not in self._fns]
 

@@ -11,10 +11,10 @@ on GitHub and in the Prefect UI. Pure.
 from __future__ import annotations
 
 
-def clip(value: object, limit: int) -> str:
-    """One line (newlines would end a table row), at most `limit` characters."""
+def clip(value: object, limit: int | None) -> str:
+    """One line (newlines would end a table row), at most `limit` characters (None: any)."""
     s = " ".join(str(value).split())
-    return s if len(s) <= limit else s[: limit - 1] + "…"
+    return s if limit is None or len(s) <= limit else s[: limit - 1] + "…"
 
 
 def cell(value: object, limit: int = 300, *, emphasis: bool = False) -> str:
@@ -27,8 +27,9 @@ def cell(value: object, limit: int = 300, *, emphasis: bool = False) -> str:
     return s.replace(">", "&gt;").replace("|", "\\|").replace("`", "\\`")
 
 
-def code(value: object, limit: int = 160) -> str:
-    """A name as inline code: no escaping inside a code span except the table pipe."""
+def code(value: object, limit: int | None = 160) -> str:
+    """A name as inline code: no escaping inside a code span except the table pipe
+    (a backtick, which would end the span, becomes `'`)."""
     s = clip(str(value).replace("`", "'"), limit)
     return "`" + s.replace("|", "\\|") + "`"
 

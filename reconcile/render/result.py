@@ -24,10 +24,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
-from reconcile.plan.actions import Action, Plan, Unmanaged, Validate
-from reconcile.render.plan import describe
+from reconcile.plan.actions import Action, Plan, Unmanaged
+from reconcile.render.describe import describe
+from reconcile.render.md import cell
 
-_CELL = 160
+_CELL = 160  # a result cell longer than this is cut
 
 
 @dataclass(frozen=True)
@@ -92,14 +93,6 @@ class RunReport:
     flow_run_url: str | None = None
 
 
-def _cell(value: object, limit: int = _CELL) -> str:
-    s = " ".join(str(value).split())
-    if len(s) > limit:
-        s = s[: limit - 1] + "…"
-    s = s.replace("\\", "\\\\").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return s.replace("|", "\\|").replace("`", "\\`")
-
-
 def _get(o: Any, name: str) -> Any:
     return o.get(name) if isinstance(o, dict) else getattr(o, name)
 
@@ -135,7 +128,7 @@ def render_result_markdown(r: RunReport, *, max_rows: int = 300) -> str:
     """The result artifact: verdict, per-object outcomes, what is left, timings."""
     verdict = ("~ dry run" if r.dry_run else "✓ converged" if r.converged else "✗ not converged")
     lines = [f"# {r.title}: {r.project} — {verdict}", ""]
-    lines.append(f"{_cell(r.reason, 1000)}")
+    lines.append(f"{cell(r.reason, 1000)}")
     lines.append("")
     meta = [f"run `{r.run_id}`", f"target `{r.target}`"]
     if r.flow_run_url:
@@ -159,12 +152,13 @@ def render_result_markdown(r: RunReport, *, max_rows: int = 300) -> str:
             status = _get(o, "status")
             key = _get(o, "key")
             lines.append("| " + " | ".join([
-                _STATUS_MARK.get(status, ""), _cell(_get(o, "target")), _cell(_get(o, "kind")),
-                _cell(f"{status}: {_get(o, 'detail')}"), _cell(format_observed(_get(o, "observed"))),
+                _STATUS_MARK.get(status, ""), cell(_get(o, "target"), _CELL),
+                cell(_get(o, "kind"), _CELL), cell(f"{status}: {_get(o, 'detail')}", _CELL),
+                cell(format_observed(_get(o, "observed")), _CELL),
                 str(r.attempts[key]) if key in r.attempts else "",  # held back: never attempted
                 f"{float(_get(o, 'seconds') or 0):.2f}"]) + " |")
         for a in list(r.not_run)[: max(0, max_rows - len(rows))]:
-            lines.append(f"| {_STATUS_MARK['not run']} | {_cell(a.target)} | {a.kind} | "
+            lines.append(f"| {_STATUS_MARK['not run']} | {cell(a.target, _CELL)} | {a.kind} | "
                          f"not run: it depends on an action that failed | | 0 | |")
         hidden = len(rows) + len(r.not_run) - max_rows
         if hidden > 0:
@@ -218,8 +212,8 @@ def render_drift_markdown(plan: Plan, a: Assessment, *, target: str, run_id: str
 
 def _action_list(actions: Iterable[Action], limit: int = 100) -> list[str]:
     actions = list(actions)
-    out = [f"- **{a.kind}** `{_cell(a.target)}`: {_cell(describe(a), 300)}"
-           + (f" (blocked by {_cell(', '.join(a.blocked_by), 200)})" if a.blocked_by else "")
+    out = [f"- **{a.kind}** `{cell(a.target, _CELL)}`: {cell(describe(a), 300)}"
+           + (f" (blocked by {cell(', '.join(a.blocked_by), 200)})" if a.blocked_by else "")
            for a in actions[:limit]]
     if len(actions) > limit:
         out.append(f"- … and {len(actions) - limit:,} more")

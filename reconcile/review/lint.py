@@ -15,35 +15,31 @@ warning (it has gone stale). Exit 0 clean, 3 on violations.
 Rules (RULES below): dataset-location, merge-not-truncate, migration-backup,
 load-placeholder-gate, training-expectations, archive-keep.
 
-`lint()` is pure (the SQL texts it greps are read beforehand by `read_sql`);
-`lint_spec()` does the reading.
+`lint()` is pure (the SQL texts it parses, with reconcile.spec.sqlparse, are read
+beforehand by `read_sql`); `lint_spec()` does the reading.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import json
-import re
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from reconcile import identifiers as ids
+from reconcile.render.md import cell, code
+from reconcile.spec import sqlparse
 from reconcile.spec.origins import Origins
-from reconcile.spec.model import DesiredState, load_spec
+from reconcile.spec.load import load_spec
+from reconcile.spec.model import DesiredState
 
 # Tables the training-expectations rule applies to, and the columns it looks for.
 TRAINING_TABLES = "training.*"
 REGIME_COLUMN = "regime"  # min_distinct on a column whose name contains this
 WEIGHT_COLUMN = "weight"  # ranges on a column whose name contains this
 
-# Statements that replace or empty a table's data instead of merging into it.
-TRUNCATING = (
-    ("WRITE_TRUNCATE", re.compile(r"\bWRITE_TRUNCATE\b", re.I)),
-    ("TRUNCATE TABLE", re.compile(r"\bTRUNCATE\s+TABLE\b", re.I)),
-    ("CREATE OR REPLACE TABLE", re.compile(r"\bCREATE\s+OR\s+REPLACE\s+(?:TEMP(?:ORARY)?\s+)?TABLE\b", re.I)),
-)
 
 
 @dataclass(frozen=True)
@@ -119,11 +115,6 @@ def _dataset_location(c: Context) -> Iterable[Finding]:
                           f"it with a reason")
 
 
-def _strip_sql_comments(text: str) -> str:
-    text = re.sub(r"/\*.*?\*/", lambda m: "\n" * m.group(0).count("\n"), text, flags=re.S)
-    return "\n".join(re.sub(r"(--|#).*$", "", line) for line in text.splitlines())
-
-
 def _merge_not_truncate(c: Context) -> Iterable[Finding]:
     d = c.desired
     for i, ld in enumerate(d.loads):
@@ -150,13 +141,19 @@ def _merge_not_truncate(c: Context) -> Iterable[Finding]:
         text = c.sql.get(path)
         if text is None:
             continue
-        for lineno, line in enumerate(_strip_sql_comments(text).splitlines(), 1):
-            for label, pattern in TRUNCATING:
-                if pattern.search(line):
-                    file, fld = c.origins.of(section, obj, sub)
-                    yield Finding("merge-not-truncate", obj, file, fld,
-                                  f"{path} line {lineno}: {label} replaces the table's data; "
-                                  f"write a MERGE on keys (or CREATE TABLE IF NOT EXISTS) instead")
+        file, fld = c.origins.of(section, obj, sub)
+        # Read from the syntax tree (reconcile.spec.sqlparse): a statement written across
+        # lines, with comments inside, is the same statement; a comment is not one.
+        try:
+            script = sqlparse.analyze(text, d.project)
+        except sqlparse.SqlError as e:
+            yield Finding("merge-not-truncate", obj, file, fld, f"{path}: cannot be checked: {e}")
+            continue
+        for s in script.statements:
+            if s.destroys:
+                yield Finding("merge-not-truncate", obj, file, fld,
+                              f"{path} line {s.line}: {s.kind}: {s.destroys}; write a MERGE on keys "
+                              f"(or CREATE TABLE IF NOT EXISTS, a DELETE with a WHERE) instead")
 
 
 def _migration_backup(c: Context) -> Iterable[Finding]:
@@ -242,7 +239,8 @@ def _archive_keep(c: Context) -> Iterable[Finding]:
 
 RULES: tuple[Rule, ...] = (
     Rule("dataset-location", "every dataset in the declared location", _dataset_location),
-    Rule("merge-not-truncate", "loads MERGE on keys; no SQL file truncates or replaces a table",
+    Rule("merge-not-truncate", "loads MERGE on keys; no SQL statement drops, truncates, replaces or "
+                               "empties a table",
          _merge_not_truncate),
     Rule("migration-backup", "every migration backs up first (row counts are always verified)",
          _migration_backup),
@@ -308,14 +306,8 @@ def lint_spec(path: str | Path) -> LintReport:
 # =========================================================================== rendering
 
 
-def _md(value: object, limit: int = 400) -> str:
-    s = " ".join(str(value).split())
-    if len(s) > limit:
-        s = s[: limit - 1] + "…"
-    s = s.replace("\\", "\\\\").replace("&", "&amp;").replace("<", "&lt;")
-    for ch in "|`*":
-        s = s.replace(ch, "\\" + ch)
-    return s
+# A Markdown cell longer than this is cut.
+_CELL = 400
 
 
 def render_text(r: LintReport) -> str:
@@ -334,23 +326,36 @@ def render_text(r: LintReport) -> str:
 LINT_HEAD = ["| rule | object | where | message |", "|---|---|---|---|"]
 
 
+def violation_rows(r: LintReport, cap: int) -> list[str]:
+    """The violations as a Markdown table (the first `cap`), for the lint report and the PR comment."""
+    v = r.violations
+    if not v:
+        return []
+    out = ["", *LINT_HEAD, *[lint_row(f) for f in v[:cap]]]
+    return out + (["", f"… and {len(v) - cap:,} more"] if len(v) > cap else [])
+
+
+def waived_and_warnings(r: LintReport, cap: int, *, name, count, text) -> list[str]:
+    """The waived findings (folded) and the warnings; `name`, `count` and `text` format an
+    object, a number and free text (the two reports spell them as they always have)."""
+    out: list[str] = []
+    if r.waived:
+        out += ["", f"<details><summary>Waived ({count(len(r.waived))})</summary>", ""]
+        out += [f"- {f.rule} for {name(f.object)}: {text(f.waived_because)}" for f in r.waived[:cap]]
+        out += ["", "</details>"]
+    return out + [f"- warning: {text(w)}" for w in r.warnings[:cap]]
+
+
 def lint_row(f: Finding) -> str:
-    obj = " ".join(f.object.split()).replace("`", "'").replace("|", "\\|")
-    return f"| {f.rule} | `{obj}` | {_md(f.file)}: {_md(f.field)} | {_md(f.message)} |"
+    where = f"{cell(f.file, _CELL, emphasis=True)}: {cell(f.field, _CELL, emphasis=True)}"
+    return f"| {f.rule} | {code(f.object, None)} | {where} | {cell(f.message, _CELL, emphasis=True)} |"
 
 
 def render_markdown(r: LintReport, *, max_rows: int = 50, heading: str = "###") -> str:
     lines = [f"{heading} Lint", "", f"**{r.summary()}** ({len(RULES)} rules: {', '.join(RULE_NAMES)})."]
-    v = r.violations
-    if v:
-        lines += ["", *LINT_HEAD, *[lint_row(f) for f in v[:max_rows]]]
-        if len(v) > max_rows:
-            lines += ["", f"… and {len(v) - max_rows:,} more"]
-    if r.waived:
-        lines += ["", f"<details><summary>Waived ({len(r.waived)})</summary>", ""]
-        lines += [f"- {f.rule} for `{f.object}`: {_md(f.waived_because)}" for f in r.waived[:max_rows]]
-        lines += ["", "</details>"]
-    lines += [f"- warning: {_md(w)}" for w in r.warnings[:max_rows]]
+    lines += violation_rows(r, max_rows)
+    lines += waived_and_warnings(r, max_rows, name=lambda o: f"`{o}`", count=str,
+                                 text=lambda s: cell(s, _CELL, emphasis=True))
     return "\n".join(lines) + "\n"
 
 

@@ -18,25 +18,30 @@ folded in `<details>`. Lists are capped with counts, and the whole comment is
 always shorter than GitHub's 65,536-character limit, whatever the plan's size.
 
 `build_comment()` is pure (clock passed in); `run()` reads the files and git.
+What the comment is made from, and reading it, is `prinput` (`gather`); what
+needs attention per object, and the few words that say what blocks an action,
+is `attention`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import fnmatch
 import sys
-from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
-from reconcile.plan.actions import (
-    Action, ExpectationFailed, FlagRecreate, FlagSchemaConflict, MigrateTable, MissingSource, Plan,
-    RefuseLoad,
-)
-from reconcile.review.lint import LintReport, lint, lint_row, LINT_HEAD, read_sql
-from reconcile.render.plan import VERBS, describe, describe_line
-from reconcile.snapshot.model import Snapshot
-from reconcile.review.specdiff import CHANGE_HEAD, Change, Side, SpecDiff, Stake, change_row, diff, read_base
-from reconcile.spec.model import SpecError, load_spec
+from reconcile.plan.actions import Action, Plan
+from reconcile.render.items import change_phrases, describe_all, tally
+from reconcile.render.md import cell, code
+from reconcile.render.plan import describe
+from reconcile.render.units import human_age
+from reconcile.review.attention import attention, short_reason
+from reconcile.review.lint import violation_rows, waived_and_warnings
+from reconcile.review.prinput import CommentInput, PlanInput, gather, without_missing_staging
+from reconcile.review.specdiff import CHANGE_HEAD, Change, change_row
+
+__all__ = ["BUDGET", "LIMIT", "MARKER", "CommentInput", "PlanInput", "build_comment", "exit_code",
+           "gather", "run", "summary_line", "without_missing_staging"]
 
 MARKER = "<!-- reconcile-pr-comment -->"
 # GitHub refuses a comment body of 65,536 characters or more; measured in UTF-8
@@ -50,178 +55,22 @@ _CAPS = ((30, 25, 60, 30, 20), (25, 10, 30, 20, 10), (20, 5, 15, 10, 5), (15, 2,
          (10, 0, 5, 3, 0))
 
 
-def human_age(seconds: float) -> str:
-    if seconds < 0:
-        return "in the future (check the clock)"
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} days"
-
-
-def _md(value: object, limit: int = 300) -> str:
-    s = " ".join(str(value).split())
-    if len(s) > limit:
-        s = s[: limit - 1] + "…"
-    s = s.replace("\\", "\\\\").replace("&", "&amp;").replace("<", "&lt;")
-    for ch in "|`*":
-        s = s.replace(ch, "\\" + ch)
-    return s
-
-
-def _code(value: object, limit: int = 120) -> str:
-    s = " ".join(str(value).split()).replace("`", "'")
-    if len(s) > limit:
-        s = s[: limit - 1] + "…"
-    return "`" + s.replace("|", "\\|") + "`"
+# Review reports escape `*` (globs such as `*_backup_*` are common): see render.md.
+_md = partial(cell, emphasis=True)
+# A name longer than this is cut (inline code).
+_NAME_CHARS = 120
 
 
 def _n(x: int | None) -> str:
     return "?" if x is None else f"{x:,}"
 
 
-# =========================================================================== inputs
-
-
-@dataclass(frozen=True)
-class PlanInput:
-    plan: Plan
-    snapshot_file: str
-    taken_at: str
-    base_plan: Plan | None = None  # the base spec against the same snapshot
-    staging_missing: int = 0  # loads not planned: the staging folder is not in this checkout
-
-
-@dataclass(frozen=True)
-class CommentInput:
-    project: str
-    spec: str
-    base_ref: str
-    diff: SpecDiff
-    lint: LintReport
-    plan: PlanInput | None
-    snapshot: Snapshot | None
-    command: str = ""
-    notes: tuple[str, ...] = field(default=())
-
-
-def without_missing_staging(p: Plan) -> tuple[Plan, int]:
-    """The plan with MissingSource actions for absent staging files removed, and the
-    blocks they put on other actions lifted: used when the checkout has no staging
-    folder at all (CI), where 'file not found' says nothing about the warehouse."""
-    gone = {a.key for a in p.actions if isinstance(a, MissingSource)}
-    if not gone:
-        return p, 0
-    kept = tuple(replace(a, blocked_by=tuple(b for b in a.blocked_by if b not in gone))
-                 if set(a.blocked_by) & gone else a
-                 for a in p.actions if a.key not in gone)
-    return replace(p, actions=kept), len(gone)
-
-
-def stake_size(stake: Stake, snap: Snapshot | None) -> tuple[int | None, int | None]:
-    """(tables, rows) a spec change puts at stake, read from the snapshot."""
-    if snap is None:
-        return None, None
-    if stake.kind == "dataset":
-        return len(snap.tables_in(stake.name)), snap.dataset_rows(stake.name)
-    if stake.kind == "table":
-        t = snap.tables.get(stake.name)
-        return (1, t.rows or 0) if t is not None else (0, 0)
-    if stake.kind == "tables":
-        refs = [r for r in snap.tables if fnmatch.fnmatchcase(r, stake.name)]
-        return len(refs), sum(snap.tables[r].rows or 0 for r in refs)
-    names = [d for d in snap.datasets if fnmatch.fnmatchcase(d, stake.name)]
-    return (sum(len(snap.tables_in(d)) for d in names), sum(snap.dataset_rows(d) for d in names))
-
-
-def short_reason(a: Action) -> str:
-    """What blocks an action, in a few words (for the summary line)."""
-    if isinstance(a, FlagRecreate):
-        return f"{a.name} is in {a.actual_location}, must be in {a.desired_location}"
-    if isinstance(a, FlagSchemaConflict):
-        return f"{a.table}: incompatible schema change"
-    if isinstance(a, RefuseLoad):
-        return f"{a.source} refused by its gate"
-    if isinstance(a, MissingSource):
-        return f"{a.source} is missing"
-    if isinstance(a, ExpectationFailed):
-        return f"{a.table}: {a.check} expected {a.expected}, observed {a.observed}"
-    if isinstance(a, MigrateTable) and a.replace_rows is not None:
-        return f"replacing {a.destination} needs --allow-destructive"
-    text = describe(a)
-    return text if len(text) <= 100 else text[:99] + "…"
-
-
-# =========================================================================== attention
-
-
-@dataclass
-class _Attention:
-    object: str
-    why: list[str] = field(default_factory=list)
-    tables: int | None = None
-    rows: int | None = None
-    blocked: bool = False
-    new: bool = False  # caused by this PR (spec change, or an action the base plan has not)
-
-    def stake(self, tables: int | None, rows: int | None) -> None:
-        if tables is not None:
-            self.tables = max(self.tables or 0, tables)
-        if rows is not None:
-            self.rows = max(self.rows or 0, rows)
-
-
-def _attention(c: CommentInput) -> list[_Attention]:
-    items: dict[str, _Attention] = {}
-
-    def get(obj: str) -> _Attention:
-        return items.setdefault(obj, _Attention(obj))
-
-    for ch in c.diff.destructive:
-        objs = [s for s in ch.stakes if s.kind in ("dataset", "table")] or list(ch.stakes)
-        names = [s.name for s in objs] or [ch.object]
-        for i, name in enumerate(names):
-            it = get(name)
-            it.new = True
-            it.why.append(f"spec ({ch.change}): " + "; ".join(ch.destructive))
-            if i < len(objs):
-                it.stake(*stake_size(objs[i], c.snapshot))
-    if c.plan is not None:
-        base_keys = {a.key for a in c.plan.base_plan.actions} if c.plan.base_plan else None
-        for a in c.plan.plan.actions:
-            if not (a.is_blocked or a.destructive):
-                continue
-            it = get(a.target)
-            text = describe(a)
-            if a.blocked_by and not a.needs_attention:
-                text += " (blocked by " + ", ".join(a.blocked_by) + ")"
-            it.why.append(("plan, blocked: " if a.is_blocked else "plan, destructive: ") + text)
-            it.blocked |= a.is_blocked
-            it.new |= base_keys is not None and a.key not in base_keys
-            it.stake(a.stakes.tables, a.stakes.rows)
-    for f in c.lint.violations:
-        it = get(f.object)
-        it.new = True
-        it.why.append(f"lint {f.rule}: {f.message} ({f.file}: {f.field})")
-    return sorted(items.values(), key=lambda i: (not i.new, -(i.rows or 0), -(i.tables or 0), i.object))
-
-
 # =========================================================================== composing
 
 
 def _plan_phrases(p: Plan) -> tuple[list[str], list[Action]]:
-    by_verb = {v: 0 for v in VERBS}
-    for a in p.changes:
-        by_verb[describe_line(a).verb] += 1
-    phrases = [(f"{n:,} transform{'s' if n != 1 else ''} to run" if v == "transform" else f"{n:,} to {v}")
-               for v, n in by_verb.items() if n]
-    destructive = sum(1 for a in p.changes if a.destructive)
-    if destructive:
-        phrases.append(f"{destructive:,} destructive")
-    return phrases, list(p.blocked)
+    """The plan's changes in words, as the plan renderers total them, and what is blocked."""
+    return change_phrases(tally(p, describe_all(p, "pr-comment"))), list(p.blocked)
 
 
 def summary_line(c: CommentInput) -> str:
@@ -245,12 +94,16 @@ def summary_line(c: CommentInput) -> str:
 def _compose(c: CommentInput, now: dt.datetime, caps: tuple[int, int, int, int, int]) -> list[str]:
     cap_att, cap_kind, cap_spec, cap_lint, cap_gone = caps
     out = [MARKER, f"## Reconcile: {_md(c.project)}", "", summary_line(c), ""]
-    about = f"Spec {_code(c.spec)}: base {_code(c.base_ref)} → this PR."
+    about = f"Spec {code(c.spec, _NAME_CHARS)}: base {code(c.base_ref, _NAME_CHARS)} → this PR."
     if c.plan is not None:
         taken = dt.datetime.fromisoformat(c.plan.taken_at)
         age = human_age((now - taken).total_seconds())
-        about += (f" Offline plan against snapshot {_code(c.plan.snapshot_file)} taken "
+        about += (f" Offline plan against snapshot {code(c.plan.snapshot_file, _NAME_CHARS)} taken "
                   f"{_md(c.plan.taken_at)} (**{age} old**): the warehouse may have changed since.")
+        if c.plan.fingerprint:
+            about += (f" Plan fingerprint {code(c.plan.fingerprint, _NAME_CHARS)} (`reconcile plan "
+                      f"--snapshot FILE --out-plan` stamps the same plan alike; `reconcile apply` of a saved "
+                      f"plan refuses it if the warehouse changed).")
     else:
         about += " No snapshot was given (`--snapshot FILE`): the plan is left out."
     out.append(about)
@@ -263,7 +116,7 @@ def _compose(c: CommentInput, now: dt.datetime, caps: tuple[int, int, int, int, 
     out += [f"- {_md(n)}" for n in notes]
 
     # ------------------------------------------------ needs attention
-    att = _attention(c)
+    att = attention(c)
     if att:
         out += ["", f"### ⚠️ Needs attention ({len(att):,})", "",
                 "Destructive spec changes, blocked or destructive actions and lint violations, per object: "
@@ -275,7 +128,8 @@ def _compose(c: CommentInput, now: dt.datetime, caps: tuple[int, int, int, int, 
             why = " · ".join(_md(w, 260) for w in it.why[:4])
             if len(it.why) > 4:
                 why += f" · … (+{len(it.why) - 4} more)"
-            out.append(f"| {mark} | {_code(it.object)} | {why} | {_n(it.tables)} | {_n(it.rows)} |")
+            out.append(f"| {mark} | {code(it.object, _NAME_CHARS)} | {why} | {_n(it.tables)} | "
+                       f"{_n(it.rows)} |")
         if len(att) > cap_att:
             rest = att[cap_att:]
             out += ["", f"… and {len(rest):,} more needing attention "
@@ -314,8 +168,8 @@ def _compose(c: CommentInput, now: dt.datetime, caps: tuple[int, int, int, int, 
                 for a in ordered[:cap_kind]:
                     mark = ("✗" if a.is_blocked else "!" if a.destructive else "") + \
                         (" new" if base_keys is not None and a.key not in base_keys else "")
-                    out.append(f"| {mark.strip()} | {_code(a.target)} | {_md(describe(a), 240)} | "
-                               f"{a.stakes.tables:,} | {a.stakes.rows:,} |")
+                    out.append(f"| {mark.strip()} | {code(a.target, _NAME_CHARS)} | "
+                               f"{_md(describe(a), 240)} | {a.stakes.tables:,} | {a.stakes.rows:,} |")
                 if len(acts) > cap_kind:
                     out += ["", f"… and {len(acts) - cap_kind:,} more {kind}"]
                 out += ["", "</details>"]
@@ -331,7 +185,7 @@ def _compose(c: CommentInput, now: dt.datetime, caps: tuple[int, int, int, int, 
     d = c.diff
     out += ["", "### Spec diff", "", f"{_md(d.summary()[0].upper() + d.summary()[1:])}."]
     if d.base_missing:
-        out.append(f"The spec did not exist at {_code(c.base_ref)}: everything is new.")
+        out.append(f"The spec did not exist at {code(c.base_ref, _NAME_CHARS)}: everything is new.")
     if d.changes:
         ordered_changes: list[Change] = list(d.destructive) + [x for x in d.changes if not x.is_destructive]
         out += ["", f"<details{' open' if len(ordered_changes) <= 10 else ''}><summary>"
@@ -345,20 +199,15 @@ def _compose(c: CommentInput, now: dt.datetime, caps: tuple[int, int, int, int, 
     # ------------------------------------------------ lint
     lr = c.lint
     out += ["", "### Lint", "", f"{_md(lr.summary()[0].upper() + lr.summary()[1:])}."]
+    out += violation_rows(lr, cap_lint)
     if lr.violations:
-        out += ["", *LINT_HEAD, *[lint_row(f) for f in lr.violations[:cap_lint]]]
-        if len(lr.violations) > cap_lint:
-            out += ["", f"… and {len(lr.violations) - cap_lint:,} more"]
         out += ["", "Waive one for an object, with a reason, in the spec: "
                     "`waivers: [{rule: RULE, object: OBJECT, reason: WHY}]`."]
-    if lr.waived:
-        out += ["", f"<details><summary>Waived ({len(lr.waived):,})</summary>", ""]
-        out += [f"- {f.rule} for {_code(f.object)}: {_md(f.waived_because)}" for f in lr.waived[:cap_lint]]
-        out += ["", "</details>"]
-    out += [f"- warning: {_md(w)}" for w in lr.warnings[:cap_lint]]
+    out += waived_and_warnings(lr, cap_lint, name=lambda o: code(o, _NAME_CHARS), count=lambda n: f"{n:,}",
+                               text=_md)
 
     if c.command:
-        out += ["", f"<sub>Generated by {_code(c.command, 300)}. Exit codes: 0 nothing, 2 changes, "
+        out += ["", f"<sub>Generated by {code(c.command, 300)}. Exit codes: 0 nothing, 2 changes, "
                     f"3 destructive, blocked or violations.</sub>"]
     return out
 
@@ -396,40 +245,6 @@ def exit_code(c: CommentInput) -> int:
 
 
 # =========================================================================== the command
-
-
-def gather(spec: str, base_ref: str, snapshot_file: str | None, *, command: str = "") -> CommentInput:
-    """Read everything the comment needs: specs (git), staging files, the snapshot."""
-    from reconcile.plan.planner import plan as make_plan
-    from reconcile.spec.sources import SourceManifest, read_sources
-
-    desired = load_spec(spec)
-    head = Side.read(desired)
-    base = read_base(spec, base_ref)
-    sd = diff(base, head, base_ref=base_ref)
-    lr = lint(desired, head.origins, read_sql(desired))
-    snap = None
-    pin = None
-    if snapshot_file:
-        snap = Snapshot.load(snapshot_file)
-        if snap.project != desired.project:
-            raise SpecError(snapshot_file, "project", f"snapshot is of {snap.project!r}, "
-                                                      f"spec is {desired.project!r}")
-        have_staging = (Path(desired.root) / desired.staging_dir).is_dir()
-        sources = read_sources(desired) if have_staging else SourceManifest()
-        p = make_plan(desired, snap, sources)
-        bp = None
-        if base is not None:
-            # Staging files are not versioned: the base's loads read them from this checkout.
-            base_here = base.desired.model_copy(update={"root": desired.root})
-            bp = make_plan(base.desired, snap, read_sources(base_here) if have_staging else SourceManifest())
-        missing = 0
-        if not have_staging:
-            p, missing = without_missing_staging(p)
-            if bp is not None:
-                bp, _ = without_missing_staging(bp)
-        pin = PlanInput(p, snapshot_file, snap.taken_at, bp, missing)
-    return CommentInput(desired.project, sd.spec, base_ref, sd, lr, pin, snap, command)
 
 
 def run(args) -> int:

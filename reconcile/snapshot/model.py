@@ -2,8 +2,10 @@
 
 `Snapshot` is a pydantic model that round-trips through JSON (versioned), so a
 saved snapshot can be planned against offline. It is filled by
-`reconcile.snapshot.read` (the only part of this package that talks to BigQuery).
-Pure data: no I/O except `save`/`load` of a snapshot file.
+`reconcile.snapshot.read` and `reconcile.snapshot.observe` (the only parts of this
+package that talk to BigQuery, through the adapter); `jsonable` is how a query result
+value becomes snapshot data. Pure data: no I/O except `save`/`load` of a snapshot
+file, no clock except `age()` when no time is given.
 """
 
 from __future__ import annotations
@@ -16,6 +18,24 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 SNAPSHOT_VERSION = 1
+
+
+def jsonable(value: Any) -> Any:
+    """A query result value as JSON-friendly data: dates as ISO strings, numbers as int/float."""
+    import base64
+    import decimal
+
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, decimal.Decimal):
+        if value.is_finite() and value == value.to_integral_value():
+            return int(value)
+        return float(value)
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    return str(value)
 
 
 class _M(BaseModel):
@@ -92,8 +112,9 @@ class Snapshot(_M):
         except (OSError, ValueError) as e:
             raise SpecError(path, "", f"not a snapshot JSON file: {e}") from None
         if not isinstance(data, dict) or data.get("version") != SNAPSHOT_VERSION:
+            found = data.get("version") if isinstance(data, dict) else None
             raise SpecError(path, "version",
-                            f"unsupported snapshot version {data.get('version') if isinstance(data, dict) else None!r}, expected {SNAPSHOT_VERSION}")
+                            f"unsupported snapshot version {found!r}, expected {SNAPSHOT_VERSION}")
         try:
             return cls.model_validate(data)
         except Exception as e:  # pydantic ValidationError: keep one line

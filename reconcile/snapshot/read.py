@@ -3,26 +3,28 @@ the BigQuery adapter in a number of requests that grows with datasets and
 regions, never with tables: one dataset list, then per batch of datasets one
 UNION ALL query each over TABLES, PARTITIONS (row counts) and, only where the
 spec declares a schema, COLUMNS; then one query per table that has
-expectations, and one read of the load ledger.
+expectations (built by reconcile.snapshot.observe), and one read of the load ledger.
+
+It only reads (SELECTs and metadata lists; never a write or a DDL statement), and
+only through the adapter it is given: it builds no client.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import fnmatch
-import json
 import logging
 import time
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from reconcile import identifiers as ids
-from reconcile.snapshot.model import SNAPSHOT_VERSION, ColumnState, DatasetState, LedgerEntry, Snapshot, TableState
-from reconcile.bq.sqltext import QuotedIdent, qdataset, qtable, render_sql
+from reconcile.bq.sqltext import qdataset, qtable, render_sql
+from reconcile.snapshot.model import ColumnState, DatasetState, LedgerEntry, Snapshot, TableState, jsonable
+from reconcile.snapshot.observe import measure, strip_comments
+from reconcile.spec.model import canonical_type
 
 if TYPE_CHECKING:
     from reconcile.bq.adapter import Adapter
-    from reconcile.spec.model import DesiredState, Expectations
+    from reconcile.spec.model import DesiredState
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +71,6 @@ _STORED = frozenset({"TABLE", "CLONE", "SNAPSHOT", "MATERIALIZED VIEW"})
 _ZERO_IF_ABSENT = frozenset({"TABLE", "CLONE"})
 # Types whose data expectations are observed.
 _OBSERVED = frozenset({"TABLE", "CLONE"})
-# Column types no aggregate below accepts (MIN/MAX/COUNT DISTINCT/CAST AS STRING).
-_OPAQUE_TYPES = ("STRUCT", "RECORD", "JSON", "GEOGRAPHY", "ARRAY")
 
 
 def table_type(info_schema_type: str | None, base_table_name: str | None = None,
@@ -88,8 +88,6 @@ def table_type(info_schema_type: str | None, base_table_name: str | None = None,
 
 def column_state(name: str, data_type: str, is_nullable: str | None) -> ColumnState:
     """A COLUMNS row as the API's schema would say it: ARRAY<T> is T REPEATED."""
-    from reconcile.spec.model import canonical_type
-
     dtype = (data_type or "").strip()
     if dtype.upper().startswith("ARRAY<") and dtype.endswith(">"):
         return ColumnState(name=name, type=canonical_type(dtype[6:-1]), mode="REPEATED")
@@ -97,56 +95,13 @@ def column_state(name: str, data_type: str, is_nullable: str | None) -> ColumnSt
     return ColumnState(name=name, type=canonical_type(dtype), mode=mode)
 
 
-def placeholder_strings(values: list[Any] | tuple[Any, ...]) -> list[str]:
-    """The STRING spellings a placeholder value can take once a column is CAST AS STRING.
-
-    Numbers get both spellings ('1' and '1.0'): BigQuery casts FLOAT64 1.0 to '1', the
-    emulator (DuckDB) to '1.0'. Booleans cast to 'true'/'false'."""
-    out: list[str] = []
-    for v in values:
-        if isinstance(v, bool):
-            cands = [str(v).lower(), str(v)]
-        elif isinstance(v, int):
-            cands = [str(v), repr(float(v))]
-        elif isinstance(v, float):
-            cands = [repr(v)] + ([str(int(v))] if v.is_integer() else [])
-        else:
-            cands = [str(v)]
-        for c in cands:
-            if c not in out:
-                out.append(c)
-    return out
-
-
-def jsonable(value: Any) -> Any:
-    """A query result value as JSON-friendly data: dates as ISO strings, numbers as int/float."""
-    import base64
-    import decimal
-
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, decimal.Decimal):
-        if value.is_finite() and value == value.to_integral_value():
-            return int(value)
-        return float(value)
-    if isinstance(value, (dt.datetime, dt.date, dt.time)):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode("ascii")
-    return str(value)
-
-
 def _chunks(items: list[str], size: int) -> list[list[str]]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
-def _strip_comments(sql: str) -> str:
-    return "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--")).strip()
-
-
 def _union(template: str, project: str, datasets: list[str]) -> str:
     """One query: the per-dataset template rendered for each dataset, UNION ALL'ed."""
-    parts = [_strip_comments(render_sql(template, dataset=qdataset(project, d))) for d in datasets]
+    parts = [strip_comments(render_sql(template, dataset=qdataset(project, d))) for d in datasets]
     return "\nUNION ALL\n".join(f"({p})" for p in parts)
 
 
@@ -175,64 +130,6 @@ def _partition_batches(stored: dict[str, list[str]]) -> list[tuple[list[str], li
     if cur:
         batches.append((cur, None))
     return batches
-
-
-def _observation_query(project: str, ref: str, exp: Expectations,
-                       columns: list[ColumnState] | None,
-                       default_placeholders: list[Any]) -> tuple[str | None, list[Any],
-                                                                 list[tuple[str, str]], dict[str, Any]]:
-    """Build the one query that measures every metric of a table's expectations.
-
-    Returns (sql or None, query parameters, (output alias, metric name) pairs, metrics
-    known without a query). Metric names: "rows", "columns", "distinct:<col>",
-    "min:<col>", "max:<col>", "placeholders:<col>", "coverage_min:<col>",
-    "coverage_max:<col>", "missing_column:<col>" (True) and "unsupported:<metric>"
-    (the column's type, for ARRAY/STRUCT/JSON/GEOGRAPHY columns no aggregate takes).
-    <col> is the column name as the spec writes it; BigQuery matches column names
-    case-insensitively, and so does this lookup."""
-    from reconcile.bq.adapter import array_param
-
-    known: dict[str, Any] = {}
-    by_lower = {c.name.lower(): c for c in columns or []}
-    if columns is not None:
-        known["columns"] = len(columns)
-    wanted: list[tuple[str, str]] = [("rows", "COUNT(*)")]  # (metric, expression)
-    params: list[Any] = []
-
-    def add(metric: str, spec_col: str, form: str) -> None:
-        c = by_lower.get(spec_col.lower())
-        if c is None and columns is not None:
-            known[f"missing_column:{spec_col}"] = True
-            return
-        name = c.name if c is not None else spec_col
-        if c is not None and (c.mode == "REPEATED" or c.type.upper().startswith(_OPAQUE_TYPES)):
-            known[f"unsupported:{metric}"] = f"ARRAY<{c.type}>" if c.mode == "REPEATED" else c.type
-            return
-        wanted.append((metric, form.format(c=ids.quote_column(name))))
-
-    for col in exp.min_distinct:
-        add(f"distinct:{col}", col, "COUNT(DISTINCT {c})")
-    for col in exp.ranges:
-        add(f"min:{col}", col, "MIN({c})")
-        add(f"max:{col}", col, "MAX({c})")
-    for col, values in exp.placeholders.items():
-        pname = f"placeholders_{len(params)}"
-        before = len(wanted)
-        add(f"placeholders:{col}", col, "COUNTIF(CAST({c} AS STRING) IN UNNEST(@" + pname + "))")
-        if len(wanted) > before:
-            params.append(array_param(pname, "STRING",
-                                      placeholder_strings(values or default_placeholders)))
-    if exp.coverage is not None:
-        col = exp.coverage.column
-        add(f"coverage_min:{col}", col, "MIN({c})")
-        add(f"coverage_max:{col}", col, "MAX({c})")
-    if len(wanted) == 1 and exp.min_rows is None:
-        return None, [], [], known  # only min_columns, or nothing measurable: no scan
-    aliases = [(f"m{i}", metric) for i, (metric, _) in enumerate(wanted)]
-    exprs = [QuotedIdent(f"{expr} AS `m{i}`") for i, (_, expr) in enumerate(wanted)]
-    ds, t = ids.split_table_ref(ref)
-    sql = render_sql("snapshot/observe.sql", metrics=exprs, table=qtable(project, ds, t))
-    return _strip_comments(sql), params, aliases, known
 
 
 def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str = "local",
@@ -287,7 +184,7 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
             if table_names is None:
                 sql, params = _union("snapshot/partitions.sql", project, chunk), []
             else:
-                sql = _strip_comments(render_sql("snapshot/partitions_named.sql",
+                sql = strip_comments(render_sql("snapshot/partitions_named.sql",
                                                  dataset=qdataset(project, chunk[0])))
                 params = [array_param("table_names", "STRING", table_names)]
             for r in run(sql, loc, f"snapshot PARTITIONS ({loc}, {len(chunk)} datasets)", params):
@@ -355,7 +252,7 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
     if ops in datasets:
         loc = datasets[ops].location
         if f"{ops}.{LEDGER_TABLE}" in tables:
-            for r in run(_strip_comments(render_sql("snapshot/ledger.sql",
+            for r in run(strip_comments(render_sql("snapshot/ledger.sql",
                                                     table=qtable(project, ops, LEDGER_TABLE))),
                          loc, "snapshot load ledger"):
                 ledger.append(LedgerEntry(
@@ -363,7 +260,7 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
                     content_hash=r["content_hash"] or "", rows=int(r["rows"] or 0),
                     loaded_at=jsonable(r["loaded_at"]), run_id=r["run_id"]))
         if f"{ops}.{CHECKPOINTS_TABLE}" in tables:
-            for r in run(_strip_comments(render_sql("snapshot/checkpoints.sql",
+            for r in run(strip_comments(render_sql("snapshot/checkpoints.sql",
                                                     table=qtable(project, ops, CHECKPOINTS_TABLE))),
                          loc, "snapshot relocation checkpoints"):
                 if r["dataset"] is not None and r["step"] is not None:
@@ -372,16 +269,10 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
     # 7. expectation observations: one scan per table that has expectations
     observations: dict[str, dict[str, Any]] = {}
     for ref, exp in sorted(expectations.items()):
-        cols = tables[ref].columns
-        sql, params, aliases, known = _observation_query(
-            project, ref, exp, cols, list(desired.placeholder_values))
-        obs = dict(known)
-        if sql is not None:
-            result = run(sql, datasets[ref.split(".", 1)[0]].location, f"observe {ref}", params)
-            row = result[0] if result else {}
-            for alias, metric in aliases:
-                obs[metric] = jsonable(row.get(alias))
-        observations[ref] = dict(sorted(obs.items()))
+        loc = datasets[ref.split(".", 1)[0]].location
+        observations[ref] = measure(
+            lambda sql, params, ref=ref, loc=loc: run(sql, loc, f"observe {ref}", params),
+            project, ref, exp, tables[ref].columns, list(desired.placeholder_values))
 
     requests = adapter.requests.count - first_request
     log.info("read %d datasets, %d tables in %d requests (%.1fs)", len(datasets), len(tables),
@@ -391,27 +282,3 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
         tables=tables, ledger=ledger, observations=observations, checkpoints=checkpoints,
         requests=requests,
     )
-
-
-def observe_table(adapter: Adapter, desired: DesiredState, ref: str, exp: Expectations,
-                  location: str | None = None) -> dict[str, Any]:
-    """Measure one table's expectation metrics now (the executor's Validate gate).
-
-    The same metrics and query as the snapshot's step 7, for one table: its columns
-    come from one tables.get, then one scan. Returns {} if the table does not exist."""
-    from reconcile.spec.model import canonical_type
-
-    schema = adapter.get_schema(ref)
-    if schema is None:
-        return {}
-    cols = [ColumnState(name=f.name, type=canonical_type(f.field_type),
-                        mode=f.mode or "NULLABLE") for f in schema]
-    sql, params, aliases, known = _observation_query(
-        adapter.project, ref, exp, cols, list(desired.placeholder_values))
-    obs = dict(known)
-    if sql is not None:
-        result = adapter.query(sql, params, location=location, what=f"observe {ref}")
-        row = result[0] if result else {}
-        for alias, metric in aliases:
-            obs[metric] = jsonable(row.get(alias))
-    return dict(sorted(obs.items()))

@@ -1,4 +1,6 @@
-"""The desired state: strict pydantic models of the spec, loading and validating
-YAML files (`model`), CREATE TABLE files (`ddl`), staging files on disk
-(`sources`) and where each spec value came from (`origins`). No BigQuery, no clock.
+"""The desired state: strict pydantic models of the spec (`model`), loading and
+validating YAML files into them (`load`), the SQL layer every SQL text the spec
+references is parsed with (`sqlparse`: DDL files, views, transforms, on sqlglot),
+staging files on disk (`sources`) and where each spec value came from (`origins`).
+No BigQuery, no clock.
 """

@@ -1,10 +1,16 @@
-"""The desired state: what a user declares must be true of a BigQuery project.
+"""The desired state as data: the strict pydantic models of a spec, and `SpecError`.
 
-`load_spec(path)` reads one YAML file (and the files it `include`s), validates it
-with strict pydantic models (unknown keys are errors, identifiers are checked,
-every referenced file must exist inside the project) and returns a frozen
-`DesiredState`. Errors are raised as `SpecError`, one message naming the file and
-the field. This module reads local files only; it never talks to BigQuery.
+One model per YAML section (`Dataset`, `Table`, `Load`, `Migration`, `Archive`, ...),
+`SpecFile` for one file as written, and `DesiredState` for the composed, validated
+whole that every later stage reads. Models are strict and frozen: unknown keys are
+errors and every identifier is checked (reconcile.identifiers) as it is parsed.
+Reading YAML files and composing them is `reconcile.spec.load`.
+
+This module is pure: no file reads (the loader resolves DDL and view files into
+`DesiredState` so nothing downstream reads one), no BigQuery, no clock, no
+environment. It is longer than 400 lines because it is the whole schema of the
+spec format, one section after another; split, a reader would chase one file
+format across several modules.
 """
 
 from __future__ import annotations
@@ -14,10 +20,9 @@ import fnmatch
 import functools
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from reconcile import identifiers as ids
 
@@ -60,6 +65,17 @@ def canonical_type(t: str) -> str:
     return TYPE_ALIASES.get(t, t)
 
 
+def is_bigquery_type(t: str) -> bool:
+    """Whether a type (already canonical_type'd) is one BigQuery knows."""
+    return t in BQ_TYPES or t.startswith(("ARRAY<", "STRUCT<"))
+
+
+# The expectation kinds a transform's `fixes` and a known gap's `check` may name.
+EXPECTATION_KINDS = frozenset(
+    {"min_rows", "min_columns", "min_distinct", "ranges", "placeholders", "coverage"}
+)
+
+
 class Column(_Model):
     name: str
     type: str
@@ -75,7 +91,7 @@ class Column(_Model):
     @classmethod
     def _type(cls, v: str) -> str:
         base = canonical_type(v)
-        if base not in BQ_TYPES and not base.startswith(("ARRAY<", "STRUCT<")):
+        if not is_bigquery_type(base):
             raise ValueError(f"unknown BigQuery type {v!r}")
         return base
 
@@ -319,6 +335,24 @@ class Transform(_Model):
         return v
 
 
+class SqlInfo(_Model):
+    """What one SQL file of the spec does, read from its syntax tree when the spec is
+    loaded (reconcile.spec.sqlparse), so the planner and lint never parse or read a file."""
+
+    file: str
+    statements: list[tuple[int, str]]  # (line, kind) in order: (3, "MERGE")
+    reads: list[str]  # "dataset.table" read (a wildcard keeps its '*')
+    writes: list[str]  # tables whose rows or schema it changes
+    creates: list[str]  # tables and views it creates
+    destructive: list[tuple[int, str]] = Field(default_factory=list)  # (line, why)
+    outside: list[tuple[int, str]] = Field(default_factory=list)  # (line, "project.dataset.table")
+
+    @property
+    def inputs(self) -> list[str]:
+        """Tables read that the file does not write itself."""
+        return [r for r in self.reads if r not in set(self.writes)]
+
+
 class Waiver(_Model):
     """A lint rule waived for one object, with the reason (see reconcile/lint.py)."""
 
@@ -426,6 +460,8 @@ class DesiredState(_Model):
     ddl_statements: dict[str, str] = Field(default_factory=dict)
     ddl_columns: dict[str, list[tuple[str, str, str]]] = Field(default_factory=dict)
     view_sql: dict[str, str] = Field(default_factory=dict)
+    # Every SQL file the spec references (DDL, views, transforms), parsed: path -> SqlInfo.
+    sql_info: dict[str, SqlInfo] = Field(default_factory=dict)
 
     def columns_of(self, table_ref: str) -> list[tuple[str, str, str]] | None:
         """Declared (name, type, mode) columns of a table, from YAML or its DDL file."""
@@ -435,6 +471,18 @@ class DesiredState(_Model):
         if t.columns is not None:
             return [(c.name, c.type, c.mode) for c in t.columns]
         return [(n, canonical_type(ty), m) for n, ty, m in self.ddl_columns.get(table_ref, [])]
+
+    def view_reads(self, view: str) -> list[str]:
+        """The tables a declared view reads, from its parsed SQL."""
+        v = self.views.get(view)
+        info = self.sql_info.get(v.sql) if v else None
+        return list(info.reads) if info else []
+
+    def transform_creates(self, name: str) -> list[str]:
+        """The tables a transform's script creates itself (CREATE TABLE [IF NOT EXISTS])."""
+        tr = self.transforms.get(name)
+        info = self.sql_info.get(tr.sql) if tr else None
+        return list(info.creates) if info else []
 
     def location_of(self, dataset: str) -> str:
         d = self.datasets.get(dataset)
@@ -462,306 +510,3 @@ class DesiredState(_Model):
                 else:
                     merged[k] = v
         return Expectations.model_validate(merged, strict=False)
-
-
-def _fmt_loc(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """yaml.safe_load, except that a key given twice in one mapping is an error: PyYAML
-    keeps the last one silently, so a table or dataset declared twice would lose the
-    first declaration without a word."""
-
-    def construct_mapping(self, node, deep=False):
-        seen: dict = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            try:
-                hash(key)
-            except TypeError:
-                continue  # unhashable keys fail in the base class with its own message
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    "while constructing a mapping", node.start_mark,
-                    f"key {key!r} given twice (first on line {seen[key].line + 1})", key_node.start_mark)
-            seen[key] = key_node.start_mark
-        return super().construct_mapping(node, deep=deep)
-
-
-def _read_yaml(path: Path, display: str) -> dict:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError(display, "", "file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise SpecError(display, "", f"cannot read: {e}") from None
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e)
-        raise SpecError(display, where, f"malformed YAML: {problem}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise SpecError(display, "", f"expected a mapping at the top, got {type(data).__name__}")
-    return data
-
-
-def _parse_file(path: Path, display: str) -> SpecFile:
-    data = _read_yaml(path, display)
-    try:
-        return SpecFile.model_validate(data)
-    except ValidationError as e:
-        err = e.errors()[0]
-        field = _fmt_loc(err["loc"])
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        elif msg.startswith("Value error, "):
-            msg = msg[len("Value error, "):]
-        extra = f" ({len(e.errors()) - 1} more error(s))" if len(e.errors()) > 1 else ""
-        raise SpecError(display, field, msg + extra) from None
-
-
-def resolve_in_root(root: Path, rel: str, display: str, field: str, must_exist: bool = True) -> Path:
-    """Resolve a path from the spec; refuse anything that escapes the project root."""
-    if not isinstance(rel, str) or not rel or "\x00" in rel:
-        raise SpecError(display, field, "empty or invalid path")
-    p = Path(rel)
-    if p.is_absolute():
-        raise SpecError(display, field, f"absolute path {rel!r} not allowed: give a path inside the project")
-    full = (root / p).resolve()
-    try:
-        full.relative_to(root.resolve())
-    except ValueError:
-        raise SpecError(display, field, f"path {rel!r} escapes the project directory") from None
-    if must_exist and not full.is_file():
-        raise SpecError(display, field, f"file {rel!r} not found")
-    return full
-
-
-def find_root(spec_path: Path) -> Path:
-    """The project root: the nearest parent holding pyproject.toml or desired_state/."""
-    spec_path = spec_path.resolve()
-    for parent in [spec_path.parent, *spec_path.parents]:
-        if (parent / "pyproject.toml").exists() or parent.name == "desired_state":
-            return parent.parent if parent.name == "desired_state" else parent
-    return spec_path.parent
-
-
-def load_spec(path: str | Path, root: str | Path | None = None) -> DesiredState:
-    """Load, compose and validate a desired state; raise SpecError on any problem."""
-    path = Path(path)
-    root_p = Path(root).resolve() if root else find_root(path)
-
-    def display(p: Path) -> str:
-        try:
-            return str(p.resolve().relative_to(root_p))
-        except ValueError:
-            return str(p)
-
-    files: list[tuple[Path, SpecFile]] = []
-    seen: set[Path] = set()
-
-    def visit(p: Path) -> None:
-        rp = p.resolve()
-        if rp in seen:
-            raise SpecError(display(p), "include", "file included twice (cycle?)")
-        seen.add(rp)
-        sf = _parse_file(p, display(p))
-        files.append((p, sf))
-        for i, inc in enumerate(sf.include):
-            target = (p.parent / inc).resolve()
-            if Path(inc).is_absolute() or not target.is_relative_to(root_p):
-                raise SpecError(display(p), f"include[{i}]", f"path {inc!r} escapes the project directory")
-            if not target.is_file():
-                raise SpecError(display(p), f"include[{i}]", f"file {inc!r} not found")
-            visit(target)
-
-    visit(path)
-    main_disp = display(path)
-    main = files[0][1]
-    if not main.project:
-        raise SpecError(main_disp, "project", "required in the top-level spec")
-    try:
-        ids.check_project(main.project)
-    except ids.IdentifierError as e:
-        raise SpecError(main_disp, "project", str(e)) from None
-    if not main.default_location:
-        raise SpecError(main_disp, "default_location", "required in the top-level spec")
-    try:
-        default_location = ids.check_location(main.default_location)
-    except ids.IdentifierError as e:
-        raise SpecError(main_disp, "default_location", str(e)) from None
-
-    merged: dict[str, Any] = {
-        "targets": {}, "datasets": {}, "tables": {}, "views": {}, "expectations": {},
-        "transforms": {}, "loads": [], "migrations": [], "waivers": [],
-    }
-    origin: dict[tuple[str, str], str] = {}
-    archive: Archive | None = None
-    placeholder_values = list(DEFAULT_PLACEHOLDERS)
-    staging_dir = "staging"
-    ops_dataset = "ops"
-    for p, sf in files:
-        d = display(p)
-        if p is not files[0][0] and (sf.project or sf.default_location):
-            raise SpecError(d, "project" if sf.project else "default_location",
-                            "only the top-level spec may set this")
-        for section in ("targets", "datasets", "tables", "views", "expectations", "transforms"):
-            for name, obj in getattr(sf, section).items():
-                if name in merged[section]:
-                    raise SpecError(d, f"{section}.{name}",
-                                    f"already declared in {origin[(section, name)]}")
-                merged[section][name] = obj
-                origin[(section, name)] = d
-        for i, ld in enumerate(sf.loads):
-            merged["loads"].append(ld)
-            origin[("loads", str(len(merged["loads"]) - 1))] = f"{d}: loads[{i}]"
-        merged["migrations"].extend(sf.migrations)
-        merged["waivers"].extend(sf.waivers)
-        if sf.archive is not None:
-            if archive is not None:
-                raise SpecError(d, "archive", "declared in more than one file")
-            archive = sf.archive
-        if sf.placeholder_values is not None:
-            placeholder_values = list(sf.placeholder_values)
-        if sf.staging_dir:
-            staging_dir = sf.staging_dir
-        if sf.ops_dataset:
-            ops_dataset = sf.ops_dataset
-
-    _check_references(root_p, main_disp, merged, archive, ops_dataset, staging_dir)
-    resolved = _resolve_files(root_p, main_disp, merged)
-    if not merged["targets"]:
-        merged["targets"] = {"local": Target(type="local"), "bigquery": Target(type="bigquery")}
-
-    return DesiredState(
-        project=main.project,
-        default_location=default_location,
-        ops_dataset=ops_dataset,
-        root=str(root_p),
-        files=[display(p) for p, _ in files],
-        staging_dir=staging_dir,
-        placeholder_values=placeholder_values,
-        archive=archive,
-        **merged,
-        **resolved,
-    )
-
-
-def _resolve_files(root: Path, disp: str, m: dict[str, Any]) -> dict[str, Any]:
-    """Read DDL and view files once, at load time, and check them."""
-    from reconcile.spec import ddl as ddlmod
-
-    statements: dict[str, str] = {}
-    cols: dict[str, list[tuple[str, str, str]]] = {}
-    parsed_files: dict[str, dict] = {}
-    for ref, t in m["tables"].items():
-        if t.ddl is None:
-            continue
-        field = f"tables.{ref}.ddl"
-        if t.ddl not in parsed_files:
-            path = resolve_in_root(root, t.ddl, disp, field)
-            try:
-                parsed_files[t.ddl] = ddlmod.tables_in_file(path.read_text(encoding="utf-8"))
-            except (ddlmod.DDLError, UnicodeDecodeError) as e:
-                raise SpecError(t.ddl, "", f"bad DDL: {e}") from None
-        found = parsed_files[t.ddl]
-        if ref not in found:
-            raise SpecError(disp, field, f"{t.ddl} has no CREATE TABLE for {ref} "
-                            f"(it creates: {', '.join(sorted(found)) or 'nothing'})")
-        stmt, columns = found[ref]
-        for name, typ, _ in columns:
-            try:
-                ids.check_column(name)
-            except ids.IdentifierError as e:
-                raise SpecError(t.ddl, f"{ref}.{name}", str(e)) from None
-            base = canonical_type(typ)
-            if base not in BQ_TYPES and not base.startswith(("ARRAY<", "STRUCT<")):
-                raise SpecError(t.ddl, f"{ref}.{name}", f"unknown BigQuery type {typ!r}")
-        statements[ref] = stmt
-        cols[ref] = columns
-    views: dict[str, str] = {}
-    for ref, v in m["views"].items():
-        path = resolve_in_root(root, v.sql, disp, f"views.{ref}.sql")
-        text = path.read_text(encoding="utf-8").strip().rstrip(";").strip()
-        if not text:
-            raise SpecError(v.sql, "", "empty view definition")
-        views[ref] = text
-    return {"ddl_statements": statements, "ddl_columns": cols, "view_sql": views}
-
-
-def _check_references(root: Path, disp: str, m: dict[str, Any], archive: Archive | None,
-                      ops_dataset: str, staging_dir: str) -> None:
-    """Cross-field rules: every name refers to a declared dataset, every file exists."""
-    datasets = m["datasets"]
-    try:
-        ids.check_dataset(ops_dataset)
-    except ids.IdentifierError as e:
-        raise SpecError(disp, "ops_dataset", str(e)) from None
-    for name in datasets:
-        try:
-            ids.check_dataset(name)
-        except ids.IdentifierError as e:
-            raise SpecError(disp, f"datasets.{name}", str(e)) from None
-    resolve_in_root(root, staging_dir, disp, "staging_dir", must_exist=False)
-
-    def need_dataset(ref_ds: str, field: str) -> None:
-        if ref_ds not in datasets:
-            raise SpecError(disp, field, f"dataset {ref_ds!r} is not declared under 'datasets'")
-
-    for section in ("tables", "views"):
-        for ref, obj in m[section].items():
-            try:
-                ds, _ = ids.split_table_ref(ref)
-            except ids.IdentifierError as e:
-                raise SpecError(disp, f"{section}.{ref}", str(e)) from None
-            need_dataset(ds, f"{section}.{ref}")
-            path_field = "ddl" if section == "tables" else "sql"
-            rel = getattr(obj, path_field)
-            if rel is not None:
-                resolve_in_root(root, rel, disp, f"{section}.{ref}.{path_field}")
-    for i, ld in enumerate(m["loads"]):
-        ds, _ = ids.split_table_ref(ld.table)
-        need_dataset(ds, f"loads[{i}].table")
-        if ld.table not in m["tables"]:
-            raise SpecError(disp, f"loads[{i}].table", f"table {ld.table!r} is not declared under 'tables'")
-        resolve_in_root(root, ld.source, disp, f"loads[{i}].source", must_exist=False)
-        if not ld.source.endswith((".parquet", ".csv")):
-            raise SpecError(disp, f"loads[{i}].source", "staging files must be Parquet (.parquet) or CSV (.csv)")
-    for i, mg in enumerate(m["migrations"]):
-        need_dataset(mg.to, f"migrations[{i}].to")
-    for name, tr in m["transforms"].items():
-        resolve_in_root(root, tr.sql, disp, f"transforms.{name}.sql")
-        for j, out in enumerate(tr.outputs):
-            need_dataset(out.split(".")[0], f"transforms.{name}.outputs[{j}]")
-        for j, fix in enumerate(tr.fixes):
-            if ":" not in fix:
-                raise SpecError(disp, f"transforms.{name}.fixes[{j}]",
-                                "expected 'dataset.table_pattern:expectation'")
-            _, kind = fix.rsplit(":", 1)
-            if kind not in EXPECTATION_KINDS:
-                raise SpecError(disp, f"transforms.{name}.fixes[{j}]",
-                                f"unknown expectation {kind!r}; one of {sorted(EXPECTATION_KINDS)}")
-    for pattern in m["expectations"]:
-        if pattern.count(".") != 1 or not re.fullmatch(r"[A-Za-z0-9_*?.-]+", pattern):
-            raise SpecError(disp, f"expectations.{pattern}", "expected 'dataset.table_pattern'")
-    if archive is not None:
-        need_dataset(archive.dataset, "archive.dataset")
-    if ops_dataset not in datasets:
-        raise SpecError(disp, "ops_dataset", f"dataset {ops_dataset!r} is not declared under 'datasets'")
-
-
-EXPECTATION_KINDS = frozenset(
-    {"min_rows", "min_columns", "min_distinct", "ranges", "placeholders", "coverage"}
-)

@@ -17,7 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from reconcile.spec.model import DesiredState, Load, SpecError, resolve_in_root
+from reconcile.spec.load import resolve_in_root
+from reconcile.spec.model import DesiredState, Load, SpecError
 
 log = logging.getLogger(__name__)
 

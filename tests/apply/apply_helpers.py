@@ -21,7 +21,8 @@ from reconcile.plan.planner import plan
 from reconcile.snapshot.model import Snapshot
 from reconcile.snapshot.read import read_snapshot
 from reconcile.spec.sources import arrow_to_bq, read_sources
-from reconcile.spec.model import DesiredState, load_spec
+from reconcile.spec.load import load_spec
+from reconcile.spec.model import DesiredState
 from reconcile.bq.sqltext import qtable, render_sql
 
 PROJECT = "cbi-v14"

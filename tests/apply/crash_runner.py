@@ -2,7 +2,7 @@
 
     python crash_runner.py ENDPOINT SPEC_YAML [APPROVED_DATASET ...]
 
-The test sets RECONCILE_TEST_PAUSE_AT=<point> (see reconcile.executor.PAUSE_ENV): the
+The test sets RECONCILE_TEST_PAUSE_AT=<point> (see reconcile.apply.context.PAUSE_ENV): the
 executor prints "RECONCILE_PAUSED <point>" there and sleeps, and the test kills this
 process with SIGKILL by its PID. Run to the end, it prints "RESULT <json>".
 """
@@ -18,7 +18,7 @@ from reconcile.bq.adapter import Adapter, local_client
 from reconcile.plan.planner import plan
 from reconcile.snapshot.read import read_snapshot
 from reconcile.spec.sources import read_sources
-from reconcile.spec.model import load_spec
+from reconcile.spec.load import load_spec
 
 PROJECT = "cbi-v14"
 

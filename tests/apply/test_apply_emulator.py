@@ -57,7 +57,7 @@ def test_content_checksum_and_null_safe_compare_work(adapter: Adapter, ds_prefix
 
 
 def test_views_view_definition_drops_quotes_and_rewrites_comments(adapter: Adapter, ds_prefix: str) -> None:
-    from reconcile.plan.planner import normalize_view_sql as _norm_view_sql
+    from reconcile.plan.compare.views import normalize_view_sql as _norm_view_sql
 
     ds = f"{ds_prefix}a"
     adapter.create_dataset(ds, "us-central1")

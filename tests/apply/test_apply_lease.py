@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from apply_helpers import write_spec
-from reconcile.apply import executor
+from reconcile.apply import lease as leases
 from reconcile.local import emulator as local
 from reconcile.bq.adapter import Adapter, local_client
 
@@ -30,48 +30,48 @@ def spec(project_root: Path, p: str):
 def test_second_lease_is_refused_while_the_first_is_held(adapter: Adapter, ds_prefix: str,
                                                          project_root: Path) -> None:
     desired = spec(project_root, ds_prefix)
-    with executor.lease(adapter, desired, "run-a"):
+    with leases.lease(adapter, desired, "run-a"):
         assert dict(adapter.list_datasets())[f"{ds_prefix}ops"] == "us-central1"  # created for it
-        with pytest.raises(executor.LeaseHeld) as info:
-            with executor.lease(adapter, desired, "run-b"):
+        with pytest.raises(leases.LeaseHeld) as info:
+            with leases.lease(adapter, desired, "run-b"):
                 pytest.fail("two applies held the lease")
         assert info.value.holder == "run-a"
         assert "another apply holds the lease on cbi-v14: run run-a since" in str(info.value)
-        assert executor.lease_holder(adapter, desired)["holder"] == "run-a"
+        assert leases.lease_holder(adapter, desired)["holder"] == "run-a"
         t0 = time.monotonic()
-        with pytest.raises(executor.LeaseHeld):
-            with executor.lease(adapter, desired, "run-c", wait_seconds=1.0):
+        with pytest.raises(leases.LeaseHeld):
+            with leases.lease(adapter, desired, "run-c", wait_seconds=1.0):
                 pass
         assert time.monotonic() - t0 >= 1.0
     # Released on exit: the next run takes it.
-    with executor.lease(adapter, desired, "run-b"):
-        assert executor.lease_holder(adapter, desired)["holder"] == "run-b"
-    assert executor.lease_holder(adapter, desired) is None
+    with leases.lease(adapter, desired, "run-b"):
+        assert leases.lease_holder(adapter, desired)["holder"] == "run-b"
+    assert leases.lease_holder(adapter, desired) is None
 
 
 def test_a_dead_runs_lease_expires_and_can_be_broken(adapter: Adapter, ds_prefix: str,
                                                       project_root: Path) -> None:
     desired = spec(project_root, ds_prefix)
-    loc = executor._lease_setup(adapter, desired)
+    loc = leases._lease_setup(adapter, desired)
     # A run that took the lease and died (no heartbeat, no release), with a 1 s lease.
-    assert executor._try_take(adapter, desired.ops_dataset, loc, "dead-run", ttl=1) is None
-    with pytest.raises(executor.LeaseHeld):
-        with executor.lease(adapter, desired, "run-b"):
+    assert leases._try_take(adapter, desired.ops_dataset, loc, "dead-run", ttl=1) is None
+    with pytest.raises(leases.LeaseHeld):
+        with leases.lease(adapter, desired, "run-b"):
             pass
     time.sleep(1.2)
-    with executor.lease(adapter, desired, "run-b"):
+    with leases.lease(adapter, desired, "run-b"):
         pass
     # A long lease of a killed run: broken by hand, by its run id.
-    assert executor._try_take(adapter, desired.ops_dataset, loc, "killed-run", ttl=3600) is None
-    executor.break_lease(adapter, desired, "killed-run")
-    with executor.lease(adapter, desired, "run-c"):
+    assert leases._try_take(adapter, desired.ops_dataset, loc, "killed-run", ttl=3600) is None
+    leases.break_lease(adapter, desired, "killed-run")
+    with leases.lease(adapter, desired, "run-c"):
         pass
 
 
 def test_racing_runs_never_both_hold_the_lease(emulator: local.LocalEmulator, ds_prefix: str,
                                                project_root: Path) -> None:
     desired = spec(project_root, ds_prefix)
-    executor._lease_setup(Adapter(local_client("cbi-v14", emulator.endpoint), "cbi-v14"), desired)
+    leases._lease_setup(Adapter(local_client("cbi-v14", emulator.endpoint), "cbi-v14"), desired)
     holding: list[str] = []
     refused: list[str] = []
     overlaps: list[str] = []
@@ -82,14 +82,14 @@ def test_racing_runs_never_both_hold_the_lease(emulator: local.LocalEmulator, ds
         ad = Adapter(local_client("cbi-v14", emulator.endpoint), "cbi-v14", run_id=name)
         start.wait()
         try:
-            with executor.lease(ad, desired, name):
+            with leases.lease(ad, desired, name):
                 if not inside.acquire(blocking=False):
                     overlaps.append(name)
                     return
                 holding.append(name)
                 time.sleep(0.3)
                 inside.release()
-        except executor.LeaseHeld:
+        except leases.LeaseHeld:
             refused.append(name)
 
     threads = [threading.Thread(target=run, args=(f"run-{i}",)) for i in range(4)]

@@ -271,9 +271,13 @@ def test_run_id_is_a_label_value() -> None:
 
 def test_every_action_type_has_an_executor_and_a_dry_run_description(project_root: Path) -> None:
     from reconcile.plan.actions import ACTIONS
+    from reconcile.plan.registry import acting_kinds, reported_kinds
 
-    assert set(executor.EXECUTORS) == set(ACTIONS)
-    skipped = {t.__name__ for t in executor.SKIPPED}
+    # Acting kinds have a handler and a dry-run description; the others are reported ('skipped').
+    acting = set(executor.HANDLERS.mapping())
+    assert acting == set(executor.DESCRIBERS.mapping()) == set(acting_kinds())
+    assert acting | set(reported_kinds()) == set(ACTIONS)
+    skipped = {t.__name__ for t in reported_kinds()}
     assert skipped == {"FlagRecreate", "FlagSchemaConflict", "MissingSource", "RefuseLoad",
                        "ExpectationFailed", "Unmanaged"}
 

@@ -15,7 +15,7 @@ from apply_helpers import apply_plan, assert_converged, checksum, load_table, ma
 from reconcile.plan.actions import MigrateTable, Plan
 from reconcile.bq.adapter import Adapter
 from reconcile.demo.data import legacy_tables
-from reconcile.plan.planner import NEEDS_ALLOW, backup_name
+from reconcile.plan.names import NEEDS_ALLOW, backup_name
 
 pytestmark = pytest.mark.integration
 

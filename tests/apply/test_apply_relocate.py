@@ -27,7 +27,7 @@ from reconcile.apply import executor
 from reconcile.local import emulator as local
 from reconcile.plan.actions import RelocateDataset
 from reconcile.bq.adapter import Adapter
-from reconcile.plan.planner import RELOCATION_SUFFIX
+from reconcile.plan.names import RELOCATION_SUFFIX
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ import pytest
 
 from apply_helpers import VIX_COLUMNS, apply_plan, assert_converged, copy_staging, make_plan, statuses, write_spec
 from reconcile.bq.adapter import Adapter
-from reconcile.plan.planner import transform_fingerprint
+from reconcile.plan.names import transform_fingerprint
 
 pytestmark = pytest.mark.integration
 

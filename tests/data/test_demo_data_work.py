@@ -16,6 +16,8 @@ Nothing mocks the BigQuery client.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
 import math
 import shutil
 from dataclasses import dataclass, field
@@ -32,12 +34,14 @@ from reconcile.plan.actions import ExpectationFailed, MissingSource, Plan, RunTr
 from reconcile.bq.adapter import Adapter, local_client
 from reconcile.demo.seed import seed
 from reconcile.plan.planner import plan as make_plan_pure
-from reconcile.plan.planner import transform_fingerprint
+from reconcile.plan.names import transform_fingerprint
 from reconcile.snapshot.read import read_snapshot
 from reconcile.spec.sources import read_sources
-from reconcile.spec.model import DesiredState, load_spec
+from reconcile.spec.load import load_spec
+from reconcile.spec.model import DesiredState
 from reconcile.bq.sqltext import qtable, render_sql
-from reconcile.monitor.status import read_status, render_text
+from reconcile.monitor.report import render_text
+from reconcile.monitor.status import read_status
 
 pytestmark = pytest.mark.integration
 
@@ -373,21 +377,37 @@ def test_status_prints_the_health_table(demo: Demo, monkeypatch, capsys) -> None
     for title in ("Tables", "Regime distribution", "Ingestion", "Expectations"):
         assert title in out
     assert "min_columns observed 35" in out and "known gap" in out
-    assert "Healthy" in out
+    # Known gaps are not "Healthy" (issue 14: truthful status); they need no attention (exit 0).
+    assert "Not healthy, nothing needs attention: 10 known gap(s) declared for target local" in out
+    assert "Healthy:" not in out
 
 
 # ------------------------------------------------------------------ a new day (last: it changes the data)
 
 
-def test_a_new_day_of_staging_data_merges_one_row(demo: Demo) -> None:
+def test_a_new_day_of_staging_data_merges_one_row(demo: Demo, monkeypatch, capsys, tmp_path) -> None:
     rows_before, sum_before = checksum(demo, MASTER)
     for name in HELD_BACK:  # the real last day comes back
         shutil.copyfile(demo.root / "held_back" / name, demo.root / demo.desired.staging_dir / name)
     p = demo.plan()
     transform = next(a for a in p.actions if isinstance(a, RunTransform) and a.name == "master_features")
     assert "inputs changed" in transform.reason
-    result = demo.apply(p)
-    assert result.by_key()["RunTransform:master_features"].status == "done"
+    # Applied as a user would, through the CLI: its counts must agree (issue 14) —
+    # "Applying N change(s)", the steps [1/N]..[N/N], "Applied N of N", the run result.
+    monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", demo.endpoint)
+    results = tmp_path / "results.json"
+    argv = ["apply", "--spec", str(demo.root / "desired_state" / "cbi-v14.yaml"), "--auto-approve",
+            "--no-color", "--results", str(results), *[x for a in APPROVALS for x in ("--approve-relocation", a)]]
+    code = cli.main(argv)
+    out = capsys.readouterr().out
+    n = len(p.changes)
+    assert re.search(rf"^Applying {n} change\(s\)", out, re.M), out
+    assert [int(i) for i in re.findall(rf"^\[(\d+)/{n}\] ", out, re.M)] == list(range(1, n + 1)), out
+    assert re.search(rf"^Applied {n} of {n} change\(s\)", out, re.M), out
+    doc = json.loads(results.read_text())
+    assert len(doc["results"]) == n and code in (0, 3), out
+    status = {r["key"]: r["status"] for r in doc["results"]}
+    assert status["RunTransform:master_features"] == "done"
     rows_after, _ = checksum(demo, MASTER)
     assert rows_after == rows_before + 1
     assert checksum(demo, MASTER, f"date < DATE '{NEW_DAY}'") == (rows_before, sum_before)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from reconcile.bq.adapter import Adapter
-from reconcile.plan.planner import normalize_view_sql
+from reconcile.plan.compare.views import normalize_view_sql
 
 pytestmark = pytest.mark.integration
 

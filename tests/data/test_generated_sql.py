@@ -11,8 +11,8 @@ import pytest
 import sqlglot
 
 from reconcile.demo import sqlgen
-from reconcile.plan.planner import normalize_view_sql
-from reconcile.spec.model import load_spec
+from reconcile.plan.compare.views import normalize_view_sql
+from reconcile.spec.load import load_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "desired_state" / "cbi-v14.yaml"

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from flow_helpers import write_spec
 
-from reconcile.local import stack
+from reconcile.local import processes, stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.prefect]
 
@@ -82,6 +82,6 @@ def test_local_stack_deployment_run_then_plan(tmp_path: Path, staging_files: Pat
         down = _run([str(BIN / "reconcile"), "local", "down"], env, timeout=120)
     assert down.returncode == 0, down.stdout + down.stderr
     assert not (local_dir / "stack.json").exists()
-    assert pids and not any(stack._alive(p) for p in pids)
+    assert pids and not any(processes.alive(p) for p in pids)
     # Budget ~3 minutes; measured 108-131 s here (2 cores), with headroom for a loaded CI machine.
     assert time.monotonic() - started < 240

@@ -19,8 +19,8 @@ from flows.drift_flow import drift_detection
 from flows.pipeline import concurrency_limit_name
 from flows.reconcile_flow import create, load, reconcile
 from reconcile.cli import main as cli
-from reconcile.apply import executor
-from reconcile.spec.model import load_spec
+from reconcile.apply.lease import lease
+from reconcile.spec.load import load_spec
 
 pytestmark = [pytest.mark.prefect, pytest.mark.integration,
               pytest.mark.usefixtures("prefect_server", "flow_env")]
@@ -143,7 +143,7 @@ def test_dry_run_changes_nothing(spec: Path, ds_prefix: str, bq):
 
 
 def test_one_apply_per_project(spec: Path, ds_prefix: str, bq):
-    """The Prefect global concurrency limit, then the executor's lease, each stop a second apply."""
+    """The Prefect global concurrency limit, then the apply lease, each stop a second apply."""
     from prefect.client.orchestration import get_client
     from prefect.concurrency.sync import concurrency
 
@@ -156,7 +156,7 @@ def test_one_apply_per_project(spec: Path, ds_prefix: str, bq):
     assert bq.dataset_location(f"{ds_prefix}market") is None
 
     desired = load_spec(spec)
-    with executor.lease(bq, desired, "test-holder"):
+    with lease(bq, desired, "test-holder"):
         held = reconcile(spec=str(spec), wait_seconds=0, return_state=True)
     assert held.is_failed() and "holds the lease" in held.message
     assert bq.dataset_location(f"{ds_prefix}market") is None

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from reconcile.spec.model import load_spec
+from reconcile.spec.load import load_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -16,8 +16,10 @@ import pytest
 from reconcile.snapshot import read as snap
 from reconcile.bq.adapter import Adapter
 from reconcile.snapshot.model import Snapshot
-from reconcile.snapshot.read import PARTITIONS_MAX_TABLES, _partition_batches, placeholder_strings, read_snapshot
-from reconcile.spec.model import DesiredState, load_spec
+from reconcile.snapshot.observe import placeholder_strings
+from reconcile.snapshot.read import PARTITIONS_MAX_TABLES, _partition_batches, read_snapshot
+from reconcile.spec.load import load_spec
+from reconcile.spec.model import DesiredState
 from reconcile.bq.sqltext import qtable, render_sql
 
 pytestmark = pytest.mark.integration

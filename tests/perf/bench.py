@@ -205,7 +205,7 @@ def run_baseline(endpoint: str) -> dict:
 
 
 def part_snapshot(sizes: list[int], proxy_baseline_max: int, workers: int, staging: Path) -> dict:
-    from reconcile.spec.model import load_spec
+    from reconcile.spec.load import load_spec
 
     out: dict[str, Any] = {
         "latency_model": {"api_request_s": API_LATENCY, "query_or_job_s": JOB_LATENCY},
@@ -269,7 +269,7 @@ def part_plan(sizes: list[int], n_datasets: int = 200) -> dict:
     from reconcile.plan.planner import plan
     from reconcile.snapshot.model import ColumnState, DatasetState, Snapshot, TableState
     from reconcile.spec.sources import SourceManifest
-    from reconcile.spec.model import load_spec
+    from reconcile.spec.load import load_spec
 
     cols = [("date", "DATE"), ("symbol", "STRING"), ("open", "FLOAT64"), ("high", "FLOAT64"),
             ("low", "FLOAT64"), ("close", "FLOAT64"), ("volume", "INT64"), ("regime", "STRING")]
@@ -363,7 +363,7 @@ def part_load(row_counts: list[int], staging: Path, repeats: int = 3) -> dict:
     from reconcile.plan.planner import plan, restrict
     from reconcile.snapshot.read import read_snapshot
     from reconcile.spec.sources import arrow_to_bq, read_sources
-    from reconcile.spec.model import load_spec
+    from reconcile.spec.load import load_spec
 
     src = staging / "yahoo_historical_prefixed.parquet"
     out: dict[str, Any] = {
@@ -491,7 +491,7 @@ def part_noop(runs: int = 3) -> dict:
             say(f"noop: demo warehouse seeded ({out['seed_s']:.0f}s); applying the cbi-v14 spec ...")
             applies = []
             for i in range(3):
-                code, so, se, wall = cli(root, env, "apply", "--approve-relocation", "market_data")
+                code, so, se, wall = cli(root, env, "apply", "--auto-approve", "--approve-relocation", "market_data")
                 applies.append({"exit": code, "wall_s": wall, "last_line": (so.strip().splitlines() or [""])[-1]})
                 say(f"  apply {i + 1}: exit {code} in {wall:.0f}s: {applies[-1]['last_line'][:120]}")
                 if "Nothing to apply." in so or code not in (0, 2, 3):
@@ -502,7 +502,7 @@ def part_noop(runs: int = 3) -> dict:
             code, so, se, _ = cli(root, env, "snapshot", "--out", str(snap_file))
             assert code == 0, so + se
             for name, argv in (("plan", ("plan", "-v")),
-                               ("apply", ("apply", "-v", "--approve-relocation", "market_data")),
+                               ("apply", ("apply", "-v", "--auto-approve", "--approve-relocation", "market_data")),
                                ("plan_offline", ("plan", "--snapshot", str(snap_file)))):
                 walls, reads, codes, tail = [], [], [], ""
                 for _ in range(runs):

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from reconcile.local import emulator as local# noqa: E402
 from reconcile.bq.adapter import Adapter, local_client  # noqa: E402
 from reconcile.snapshot.read import read_snapshot  # noqa: E402
-from reconcile.spec.model import load_spec  # noqa: E402
+from reconcile.spec.load import load_spec  # noqa: E402
 
 PROJECT = "cbi-v14"
 COLUMNS = [("date", "DATE", "NULLABLE"), ("symbol", "STRING", "NULLABLE"),

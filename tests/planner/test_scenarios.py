@@ -16,7 +16,7 @@ from reconcile.plan.planner import plan
 from reconcile.render.plan import render_json, render_markdown
 from reconcile.snapshot.model import Snapshot
 from reconcile.spec.sources import SourceFile, SourceManifest
-from reconcile.spec.model import load_spec
+from reconcile.spec.load import load_spec
 
 ROOT = Path(__file__).resolve().parents[1] / "scenarios"
 BASE = ROOT / "base"
@@ -185,7 +185,7 @@ def test_repeated_field_spellings_are_the_same_column():
 def test_repair_that_already_ran_on_same_inputs_is_not_replanned():
     """A gate still failing after its repair ran on unchanged inputs needs a human:
     no endless RunTransform, an ExpectationFailed that says so."""
-    from reconcile.plan.planner import transform_fingerprint
+    from reconcile.plan.names import transform_fingerprint
 
     desired = load_spec(BASE / "spec.yaml", root=BASE)
     data = json.loads((ROOT / "expectations" / "snapshot.json").read_text())

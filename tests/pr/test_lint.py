@@ -215,3 +215,47 @@ def test_cli_json(proj, monkeypatch, capsys):
     assert cli.main(["lint", "--spec", SPEC, "--format", "json"]) == 3
     doc = json.loads(capsys.readouterr().out)
     assert [v["rule"] for v in doc["violations"]] == ["migration-backup"]
+
+
+# --------------------------------------------------------------------- SQL read from the tree
+
+DESTRUCTIVE_SQL = {
+    # statement written across lines, comments inside: the same statement to the parser
+    "delete-without-where": ("-- clean up\nDELETE FROM training.zl_training_1m", "line 2: DELETE: DELETE FROM "
+                             "training.zl_training_1m without a WHERE deletes every row"),
+    "drop-table-across-lines": ("UPDATE training.zl_training_1m SET regime = 'x' WHERE FALSE;\nDROP\n"
+                                "  -- not needed any more\n  TABLE /* gone */\n  training.zl_training_1m;\n",
+                                "line 2: DROP TABLE: DROP TABLE training.zl_training_1m"),
+    "create-or-replace-across-lines": ("CREATE\n  OR /* fresh */ REPLACE\n  -- every night\n  TABLE "
+                                       "training.zl_training_1m AS\nSELECT * FROM training.zl_training_1m",
+                                       "line 1: CREATE OR REPLACE TABLE: CREATE OR REPLACE TABLE "
+                                       "training.zl_training_1m replaces its data"),
+    "truncate": ("TRUNCATE\n  TABLE training.zl_training_1m", "line 1: TRUNCATE TABLE"),
+    "merge-delete-by-source": ("MERGE training.zl_training_1m T USING (SELECT * FROM training.zl_training_1m) S\n"
+                               "ON T.date = S.date\nWHEN NOT MATCHED BY SOURCE THEN DELETE",
+                               "line 1: MERGE: MERGE into training.zl_training_1m with WHEN NOT MATCHED BY SOURCE "
+                               "THEN DELETE deletes every row its source lacks"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DESTRUCTIVE_SQL))
+def test_destructive_sql_is_found_on_the_syntax_tree(proj, case):
+    text, words = DESTRUCTIVE_SQL[case]
+    proj.edit("sql/assign_regimes.sql", lambda s: text)
+    found, report = findings(proj, "merge-not-truncate")
+    assert [(f.object, f.field) for f in found] == [("assign_regimes", "transforms.assign_regimes.sql")]
+    assert f"sql/assign_regimes.sql {words}" in found[0].message, found[0].message
+    assert report.exit_code() == 3
+
+
+@pytest.mark.parametrize("text", [
+    "DELETE FROM training.zl_training_1m WHERE regime = 'allhistory'",
+    "MERGE training.zl_training_1m T USING (SELECT * FROM training.zl_training_1m) S ON T.date = S.date\n"
+    "WHEN NOT MATCHED BY SOURCE AND T.date > '2020-01-01' THEN DELETE",
+    "SELECT 'DROP TABLE x' AS s FROM training.zl_training_1m;\n"
+    "UPDATE training.zl_training_1m SET regime = 'x' WHERE FALSE -- TRUNCATE TABLE",
+])
+def test_bounded_deletes_and_text_in_strings_pass(proj, text):
+    proj.edit("sql/assign_regimes.sql", lambda s: text)
+    found, _ = findings(proj, "merge-not-truncate")
+    assert found == [], [f.message for f in found]

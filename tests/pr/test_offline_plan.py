@@ -22,7 +22,7 @@ from reconcile.render.plan import render_json
 from reconcile.snapshot.model import ColumnState, DatasetState, LedgerEntry, Snapshot, TableState
 from reconcile.snapshot.read import read_snapshot
 from reconcile.spec.sources import SourceManifest, read_sources
-from reconcile.spec.model import load_spec
+from reconcile.spec.load import load_spec
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 CASES = sorted(p.name for p in SCENARIOS.iterdir() if (p / "snapshot.json").exists())

@@ -30,7 +30,7 @@ from apply_helpers import (
 )
 from reconcile.bq.adapter import Adapter, param
 from reconcile.demo.data import legacy_tables
-from reconcile.plan.planner import archive_name, backup_name
+from reconcile.plan.names import archive_name, backup_name
 from reconcile.spec.model import DesiredState
 
 STAGING = ["vix_daily.parquet", "fred_macro_expanded.parquet"]

@@ -95,7 +95,7 @@ def test_bad_input_corpus_is_refused_and_changes_nothing(
     # The data cases' warehouse: the base spec applied once with good files.
     data_spec = make_project(tmp_path / "data_project", p, staging_src)
     code, out, err = _run(capsys, monkeypatch, emulator.endpoint,
-                          ["apply", "--spec", str(data_spec), "--no-color"])
+                          ["apply", "--auto-approve", "--spec", str(data_spec), "--no-color"])
     assert code == 0, out + err
     before = state(adapter, p)
 
@@ -114,7 +114,7 @@ def test_bad_input_corpus_is_refused_and_changes_nothing(
         try:
             with LoopbackProxy(emulator.endpoint) as proxy:
                 code, out, err = _run(capsys, monkeypatch, proxy.endpoint,
-                                      ["apply", "--spec", str(spec), "--no-color"])
+                                      ["apply", "--auto-approve", "--spec", str(spec), "--no-color"])
                 kinds: list[str] = []
                 if code == 3:
                     jcode, jout, _ = _run(capsys, monkeypatch, proxy.endpoint,

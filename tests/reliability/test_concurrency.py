@@ -43,7 +43,7 @@ def test_four_applies_at_once_one_lease_holder_at_a_time(
     flags = {"A": ["--wait-lease", "240"], "B": ["--wait-lease", "240"], "C": [], "D": []}
     procs: dict[str, subprocess.Popen] = {}
     for name, extra in flags.items():
-        cmd = [sys.executable, "-m", "reconcile.cli", "apply", "--spec", str(spec), "--no-color",
+        cmd = [sys.executable, "-m", "reconcile.cli", "apply", "--auto-approve", "--spec", str(spec), "--no-color",
                "--approve-relocation", f"{p}mkt", *extra]
         procs[name] = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                        env=env, cwd=project_root)

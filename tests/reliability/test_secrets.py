@@ -166,7 +166,7 @@ def test_no_key_material_in_logs_reports_artifacts_or_run_records(
                 "--out", str(tmp_path / "plan.md"))
         cli_run("plan --format json", "plan", "--format", "json", "--approve-relocation", f"{p}mkt",
                 "--out", str(tmp_path / "plan.json"))
-        r = cli_run("apply -v", "apply", "-v", "--approve-relocation", f"{p}mkt")
+        r = cli_run("apply -v", "apply", "-v", "--auto-approve", "--approve-relocation", f"{p}mkt")
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
         cli_run("snapshot", "snapshot", "--out", str(tmp_path / "snapshot.json"))
         for f in ("plan.md", "plan.json", "snapshot.json"):

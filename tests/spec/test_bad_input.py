@@ -2,7 +2,6 @@
 exit code 1, and sends nothing to BigQuery (the CLI is pointed at a loopback
 listener that counts connections)."""
 
-import shutil
 import socket
 import threading
 from pathlib import Path
@@ -12,7 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from reconcile.cli import main as cli
-from reconcile.spec.model import SpecError, load_spec
+from reconcile.spec.load import load_spec
+from reconcile.spec.model import SpecError
 
 GOOD = """\
 version: 1

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from reconcile.spec.sources import inspect_source
-from reconcile.spec.model import load_spec
+from reconcile.spec.load import load_spec
 
 REPO = Path(__file__).resolve().parents[2]
 SEEDS = REPO / "desired_state" / "seeds"

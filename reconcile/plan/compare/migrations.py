@@ -1,0 +1,79 @@
+"""Migrations: copy each legacy table matching a migration into its destination,
+backed up first; a destination that exists with other rows is backed up and
+replaced only with --allow-destructive; a destination where a view (or anything but
+a table) stands, or whose name BigQuery would reject, is blocked with the reason.
+
+Reads `blockers()` (a destination may be a declared table in conflict); adds
+`managed_datasets` (the legacy datasets), `managed_tables`, `migration_destinations`
+and `touched` (each destination copied). Pure.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+
+from reconcile import identifiers as ids
+from reconcile.plan.actions import BackupTable, MigrateTable
+from reconcile.plan.names import MIGRATION_SOURCE_PREFIX, NEEDS_ALLOW, backup_name, replacement_backup
+from reconcile.plan.state import PlanInputs, PlanState
+from reconcile.snapshot.model import TableState
+
+
+def _refused(dst: str, live: TableState | None) -> str | None:
+    """Why a copy job cannot write `dst` (None: it can): a name BigQuery rejects, or a
+    view (or other non-table) standing where the table would go."""
+    try:
+        ids.split_table_ref(dst)
+    except ids.IdentifierError as e:
+        return f"destination {dst!a}: {e}"
+    if live is not None and live.type != "TABLE":
+        return (f"{dst} exists as a {live.type}: a copy job cannot replace it with a table; "
+                "drop or rename it by hand, then re-plan")
+    return None
+
+
+def compare(inp: PlanInputs, state: PlanState) -> None:
+    d, s = inp.desired, inp.snapshot
+    bds = inp.backup_dataset
+    # Newest first: the latest copy counts (a replaced destination has older entries too).
+    ledger = sorted(s.ledger, key=lambda e: e.loaded_at or "", reverse=True)
+    for mg in d.migrations:
+        state.managed_datasets.add(mg.source_dataset)
+        sources = sorted(r for r, t in inp.tables_in(mg.source_dataset).items()
+                         if t.type == "TABLE" and fnmatch.fnmatchcase(r.split(".", 1)[1], mg.pattern))
+        for src in sources:
+            table = src.split(".", 1)[1]
+            dst = f"{mg.to}.{mg.rename.apply(table)}"
+            state.migration_destinations[dst] = src
+            state.managed_tables.add(dst)
+            src_rows = inp.rows(src)
+            live = s.tables.get(dst)
+            entry = next((e for e in ledger if e.table == dst and e.source == MIGRATION_SOURCE_PREFIX + src),
+                         None)
+            blocked = state.blockers(src, dst)
+            refused = _refused(dst, live)
+            if refused:
+                # Nothing to back up, nothing to copy over: a human decides.
+                a = state.add(MigrateTable(source=src, destination=dst, rows=src_rows,
+                                           blocked_by=blocked + (refused,)))
+                state.blocked_tables.setdefault(dst, a.key)
+                continue
+            if live is not None:
+                if entry is not None and entry.rows == src_rows:
+                    continue
+                if entry is None and live.rows == src_rows:
+                    continue
+                # The destination exists with other rows: replacing it is destructive.
+                backup = replacement_backup(d, dst, live.rows or 0)
+                if backup not in s.tables:
+                    state.add(BackupTable(source=dst, backup=backup, rows=live.rows or 0, blocked_by=blocked))
+                state.add(MigrateTable(source=src, destination=dst, rows=src_rows,
+                                       replace_rows=live.rows or 0,
+                                       blocked_by=blocked + (() if inp.allow_destructive else (NEEDS_ALLOW,))))
+                state.touched.add(dst)
+                continue
+            backup = f"{bds}.{backup_name(mg.source_dataset, table)}"
+            if mg.backup and backup not in s.tables:
+                state.add(BackupTable(source=src, backup=backup, rows=src_rows, blocked_by=blocked))
+            state.add(MigrateTable(source=src, destination=dst, rows=src_rows, blocked_by=blocked))
+            state.touched.add(dst)

@@ -1,0 +1,396 @@
+"""Loading the desired state: YAML files on disk -> a validated `DesiredState`.
+
+`load_spec(path)` reads one YAML file and the files it `include`s (a key given twice
+in one mapping is an error, not PyYAML's silent last-one-wins), validates each with
+the strict models of `reconcile.spec.model`, composes them (a name declared in two
+files is an error), checks cross-references (every name refers to a declared
+dataset, every referenced file exists inside the project) and reads the DDL and
+view files once, so nothing downstream reads a file. Every problem is raised as one
+`SpecError` naming the file and the field.
+
+This module reads local files only: no BigQuery, no clock, no environment.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+import yaml
+from pydantic import ValidationError
+
+from reconcile import identifiers as ids
+from reconcile.spec import sqlparse
+from reconcile.spec.model import (
+    DEFAULT_PLACEHOLDERS,
+    EXPECTATION_KINDS,
+    Archive,
+    DesiredState,
+    SpecError,
+    SpecFile,
+    SqlInfo,
+    Target,
+    canonical_type,
+    is_bigquery_type,
+)
+
+T = TypeVar("T")
+
+
+def _checked(check: Callable[[str], T], value: str, file: str, field: str) -> T:
+    """An identifier check whose IdentifierError becomes a SpecError naming the file and field."""
+    try:
+        return check(value)
+    except ids.IdentifierError as e:
+        raise SpecError(file, field, str(e)) from None
+
+
+def _fmt_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.safe_load, except that a key given twice in one mapping is an error: PyYAML
+    keeps the last one silently, so a table or dataset declared twice would lose the
+    first declaration without a word."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                hash(key)
+            except TypeError:
+                continue  # unhashable keys fail in the base class with its own message
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark,
+                    f"key {key!r} given twice (first on line {seen[key].line + 1})", key_node.start_mark)
+            seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+
+def _read_yaml(path: Path, display: str) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(display, "", "file not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SpecError(display, "", f"cannot read: {e}") from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e)
+        raise SpecError(display, where, f"malformed YAML: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SpecError(display, "", f"expected a mapping at the top, got {type(data).__name__}")
+    return data
+
+
+def _parse_file(path: Path, display: str) -> SpecFile:
+    data = _read_yaml(path, display)
+    try:
+        return SpecFile.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        field = _fmt_loc(err["loc"])
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif msg.startswith("Value error, "):
+            msg = msg[len("Value error, "):]
+        extra = f" ({len(e.errors()) - 1} more error(s))" if len(e.errors()) > 1 else ""
+        raise SpecError(display, field, msg + extra) from None
+
+
+def resolve_in_root(root: Path, rel: str, display: str, field: str, must_exist: bool = True) -> Path:
+    """Resolve a path from the spec; refuse anything that escapes the project root."""
+    if not isinstance(rel, str) or not rel or "\x00" in rel:
+        raise SpecError(display, field, "empty or invalid path")
+    p = Path(rel)
+    if p.is_absolute():
+        raise SpecError(display, field, f"absolute path {rel!r} not allowed: give a path inside the project")
+    full = (root / p).resolve()
+    try:
+        full.relative_to(root.resolve())
+    except ValueError:
+        raise SpecError(display, field, f"path {rel!r} escapes the project directory") from None
+    if must_exist and not full.is_file():
+        raise SpecError(display, field, f"file {rel!r} not found")
+    return full
+
+
+def find_root(spec_path: Path) -> Path:
+    """The project root: the nearest parent holding pyproject.toml or desired_state/."""
+    spec_path = spec_path.resolve()
+    for parent in [spec_path.parent, *spec_path.parents]:
+        if (parent / "pyproject.toml").exists() or parent.name == "desired_state":
+            return parent.parent if parent.name == "desired_state" else parent
+    return spec_path.parent
+
+
+def load_spec(path: str | Path, root: str | Path | None = None) -> DesiredState:
+    """Load, compose and validate a desired state; raise SpecError on any problem."""
+    path = Path(path)
+    root_p = Path(root).resolve() if root else find_root(path)
+
+    def display(p: Path) -> str:
+        try:
+            return str(p.resolve().relative_to(root_p))
+        except ValueError:
+            return str(p)
+
+    files: list[tuple[Path, SpecFile]] = []
+    seen: set[Path] = set()
+
+    def visit(p: Path) -> None:
+        rp = p.resolve()
+        if rp in seen:
+            raise SpecError(display(p), "include", "file included twice (cycle?)")
+        seen.add(rp)
+        sf = _parse_file(p, display(p))
+        files.append((p, sf))
+        for i, inc in enumerate(sf.include):
+            target = (p.parent / inc).resolve()
+            if Path(inc).is_absolute() or not target.is_relative_to(root_p):
+                raise SpecError(display(p), f"include[{i}]", f"path {inc!r} escapes the project directory")
+            if not target.is_file():
+                raise SpecError(display(p), f"include[{i}]", f"file {inc!r} not found")
+            visit(target)
+
+    visit(path)
+    main_disp = display(path)
+    main = files[0][1]
+    if not main.project:
+        raise SpecError(main_disp, "project", "required in the top-level spec")
+    _checked(ids.check_project, main.project, main_disp, "project")
+    if not main.default_location:
+        raise SpecError(main_disp, "default_location", "required in the top-level spec")
+    default_location = _checked(ids.check_location, main.default_location, main_disp, "default_location")
+
+    merged: dict[str, Any] = {
+        "targets": {}, "datasets": {}, "tables": {}, "views": {}, "expectations": {},
+        "transforms": {}, "loads": [], "migrations": [], "waivers": [],
+    }
+    origin: dict[tuple[str, str], str] = {}
+    archive: Archive | None = None
+    placeholder_values = list(DEFAULT_PLACEHOLDERS)
+    staging_dir = "staging"
+    ops_dataset = "ops"
+    for p, sf in files:
+        d = display(p)
+        if p is not files[0][0] and (sf.project or sf.default_location):
+            raise SpecError(d, "project" if sf.project else "default_location",
+                            "only the top-level spec may set this")
+        for section in ("targets", "datasets", "tables", "views", "expectations", "transforms"):
+            for name, obj in getattr(sf, section).items():
+                if name in merged[section]:
+                    raise SpecError(d, f"{section}.{name}",
+                                    f"already declared in {origin[(section, name)]}")
+                merged[section][name] = obj
+                origin[(section, name)] = d
+        for i, ld in enumerate(sf.loads):
+            merged["loads"].append(ld)
+            origin[("loads", str(len(merged["loads"]) - 1))] = f"{d}: loads[{i}]"
+        merged["migrations"].extend(sf.migrations)
+        merged["waivers"].extend(sf.waivers)
+        if sf.archive is not None:
+            if archive is not None:
+                raise SpecError(d, "archive", "declared in more than one file")
+            archive = sf.archive
+        if sf.placeholder_values is not None:
+            placeholder_values = list(sf.placeholder_values)
+        if sf.staging_dir:
+            staging_dir = sf.staging_dir
+        if sf.ops_dataset:
+            ops_dataset = sf.ops_dataset
+
+    _check_references(root_p, main_disp, merged, archive, ops_dataset, staging_dir)
+    resolved = _resolve_files(root_p, main_disp, merged, main.project, origin)
+    if not merged["targets"]:
+        merged["targets"] = {"local": Target(type="local"), "bigquery": Target(type="bigquery")}
+
+    return DesiredState(
+        project=main.project,
+        default_location=default_location,
+        ops_dataset=ops_dataset,
+        root=str(root_p),
+        files=[display(p) for p, _ in files],
+        staging_dir=staging_dir,
+        placeholder_values=placeholder_values,
+        archive=archive,
+        **merged,
+        **resolved,
+    )
+
+
+def _read_sql(root: Path, rel: str, disp: str, field: str, what: str = "") -> str:
+    path = resolve_in_root(root, rel, disp, field)
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise SpecError(rel, "", f"{what}not UTF-8 text: {e}") from None
+    except OSError as e:
+        raise SpecError(rel, "", f"{what}cannot read: {e}") from None
+
+
+def _sql_error(rel: str, e: sqlparse.SqlError, what: str) -> SpecError:
+    return SpecError(rel, f"line {e.line}" if e.line else "", f"{what}{e.message}")
+
+
+def _info(rel: str, script: sqlparse.Script) -> SqlInfo:
+    return SqlInfo(file=rel, statements=[(s.line, s.kind) for s in script.statements],
+                   reads=list(script.reads), writes=list(script.writes), creates=list(script.creates),
+                   destructive=list(script.destructive), outside=list(script.outside))
+
+
+def _resolve_files(root: Path, disp: str, m: dict[str, Any], project: str,
+                   origin: dict[tuple[str, str], str]) -> dict[str, Any]:
+    """Read every SQL file the spec references once, at load time, and parse it
+    (reconcile.spec.sqlparse): DDL files give their tables' statements and columns, views
+    their reads, transforms their inputs and outputs, which must agree with the lists
+    the spec declares (an empty list is filled from the SQL)."""
+    statements: dict[str, str] = {}
+    cols: dict[str, list[tuple[str, str, str]]] = {}
+    info: dict[str, SqlInfo] = {}
+    parsed_ddl: dict[str, dict[str, sqlparse.CreatedTable]] = {}
+    for ref, t in m["tables"].items():
+        if t.ddl is None:
+            continue
+        field = f"tables.{ref}.ddl"
+        if t.ddl not in parsed_ddl:
+            text = _read_sql(root, t.ddl, disp, field, "bad DDL: ")
+            try:
+                parsed_ddl[t.ddl] = sqlparse.ddl_tables(text)
+            except sqlparse.SqlError as e:
+                raise _sql_error(t.ddl, e, "bad DDL: ") from None
+            info[t.ddl] = SqlInfo(file=t.ddl, statements=[(c.line, "CREATE TABLE") for c in parsed_ddl[t.ddl].values()],
+                                  reads=[], writes=list(parsed_ddl[t.ddl]), creates=list(parsed_ddl[t.ddl]))
+        found = parsed_ddl[t.ddl]
+        if ref not in found:
+            raise SpecError(disp, field, f"{t.ddl} has no CREATE TABLE for {ref} "
+                            f"(it creates: {', '.join(sorted(found)) or 'nothing'})")
+        created = found[ref]
+        for name, typ, _ in created.columns:
+            _checked(ids.check_column, name, t.ddl, f"{ref}.{name}")
+            if not is_bigquery_type(canonical_type(typ)):
+                raise SpecError(t.ddl, f"{ref}.{name}", f"unknown BigQuery type {typ!r}")
+        statements[ref] = created.statement
+        cols[ref] = list(created.columns)
+    views: dict[str, str] = {}
+    for ref, v in m["views"].items():
+        text = _read_sql(root, v.sql, disp, f"views.{ref}.sql").strip().rstrip(";").strip()
+        if not text:
+            raise SpecError(v.sql, "", "empty view definition")
+        try:
+            script = sqlparse.query(text, project)
+        except sqlparse.SqlError as e:
+            raise _sql_error(v.sql, e, f"view {ref}: ") from None
+        views[ref] = text
+        info.setdefault(v.sql, _info(v.sql, script))
+    for name, tr in list(m["transforms"].items()):
+        text = _read_sql(root, tr.sql, disp, f"transforms.{name}.sql")
+        try:
+            script = sqlparse.analyze(text, project)
+        except sqlparse.SqlError as e:
+            raise _sql_error(tr.sql, e, f"transform {name}: ") from None
+        if not script.statements:
+            raise SpecError(tr.sql, "", f"transform {name}: the file holds no statement")
+        info.setdefault(tr.sql, _info(tr.sql, script))
+        m["transforms"][name] = _derived_transform(name, tr, script, origin.get(("transforms", name), disp), m)
+    return {"ddl_statements": statements, "ddl_columns": cols, "view_sql": views, "sql_info": info}
+
+
+def _derived_transform(name: str, tr: Any, script: sqlparse.Script, file: str, m: dict[str, Any]) -> Any:
+    """The transform with its inputs and outputs as its SQL says. A declared list must
+    agree (inputs: apart from tables the script also writes, which it may list or not);
+    an empty one is filled in."""
+    def show(refs) -> str:
+        return "[" + ", ".join(sorted(refs)) + "]"
+
+    writes, reads = list(script.writes), list(script.inputs)
+    if not writes:
+        raise SpecError(file, f"transforms.{name}.sql", f"{tr.sql} writes no table: a transform builds its outputs")
+    if tr.outputs and set(tr.outputs) != set(writes):
+        raise SpecError(file, f"transforms.{name}.outputs",
+                        f"declared {show(tr.outputs)}, but {tr.sql} writes {show(writes)}")
+    declared_inputs = [i for i in tr.inputs if i not in set(writes)]
+    if tr.inputs and set(declared_inputs) != set(reads):
+        raise SpecError(file, f"transforms.{name}.inputs",
+                        f"declared {show(declared_inputs)}, but {tr.sql} reads {show(reads)}")
+    outputs = list(tr.outputs) or writes
+    for j, out in enumerate(outputs):
+        if out.split(".")[0] not in m["datasets"]:
+            raise SpecError(file, f"transforms.{name}.outputs[{j}]",
+                            f"dataset {out.split('.')[0]!r} is not declared under 'datasets'")
+    for j, fix in enumerate(tr.fixes):
+        pattern = fix.rsplit(":", 1)[0]
+        if not any(fnmatch.fnmatchcase(o, pattern) for o in outputs):
+            raise SpecError(file, f"transforms.{name}.fixes[{j}]",
+                            f"{pattern} matches none of the transform's outputs {show(outputs)}: "
+                            "a transform fixes only what it writes")
+    return tr.model_copy(update={"inputs": list(tr.inputs) or reads, "outputs": outputs})
+
+
+def _check_references(root: Path, disp: str, m: dict[str, Any], archive: Archive | None,
+                      ops_dataset: str, staging_dir: str) -> None:
+    """Cross-field rules: every name refers to a declared dataset, every file exists."""
+    datasets = m["datasets"]
+    _checked(ids.check_dataset, ops_dataset, disp, "ops_dataset")
+    for name in datasets:
+        _checked(ids.check_dataset, name, disp, f"datasets.{name}")
+    resolve_in_root(root, staging_dir, disp, "staging_dir", must_exist=False)
+
+    def need_dataset(ref_ds: str, field: str) -> None:
+        if ref_ds not in datasets:
+            raise SpecError(disp, field, f"dataset {ref_ds!r} is not declared under 'datasets'")
+
+    for section in ("tables", "views"):
+        for ref, obj in m[section].items():
+            ds, _ = _checked(ids.split_table_ref, ref, disp, f"{section}.{ref}")
+            need_dataset(ds, f"{section}.{ref}")
+            path_field = "ddl" if section == "tables" else "sql"
+            rel = getattr(obj, path_field)
+            if rel is not None:
+                resolve_in_root(root, rel, disp, f"{section}.{ref}.{path_field}")
+    for i, ld in enumerate(m["loads"]):
+        ds, _ = ids.split_table_ref(ld.table)
+        need_dataset(ds, f"loads[{i}].table")
+        if ld.table not in m["tables"]:
+            raise SpecError(disp, f"loads[{i}].table", f"table {ld.table!r} is not declared under 'tables'")
+        resolve_in_root(root, ld.source, disp, f"loads[{i}].source", must_exist=False)
+        if not ld.source.endswith((".parquet", ".csv")):
+            raise SpecError(disp, f"loads[{i}].source", "staging files must be Parquet (.parquet) or CSV (.csv)")
+    for i, mg in enumerate(m["migrations"]):
+        need_dataset(mg.to, f"migrations[{i}].to")
+    for name, tr in m["transforms"].items():
+        resolve_in_root(root, tr.sql, disp, f"transforms.{name}.sql")
+        for j, out in enumerate(tr.outputs):
+            need_dataset(out.split(".")[0], f"transforms.{name}.outputs[{j}]")
+        for j, fix in enumerate(tr.fixes):
+            if ":" not in fix:
+                raise SpecError(disp, f"transforms.{name}.fixes[{j}]",
+                                "expected 'dataset.table_pattern:expectation'")
+            _, kind = fix.rsplit(":", 1)
+            if kind not in EXPECTATION_KINDS:
+                raise SpecError(disp, f"transforms.{name}.fixes[{j}]",
+                                f"unknown expectation {kind!r}; one of {sorted(EXPECTATION_KINDS)}")
+    for pattern in m["expectations"]:
+        if pattern.count(".") != 1 or not re.fullmatch(r"[A-Za-z0-9_*?.-]+", pattern):
+            raise SpecError(disp, f"expectations.{pattern}", "expected 'dataset.table_pattern'")
+    if archive is not None:
+        need_dataset(archive.dataset, "archive.dataset")
+    if ops_dataset not in datasets:
+        raise SpecError(disp, "ops_dataset", f"dataset {ops_dataset!r} is not declared under 'datasets'")

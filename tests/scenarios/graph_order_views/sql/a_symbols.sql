@@ -1,0 +1,1 @@
+SELECT DISTINCT symbol FROM market_data.z_daily

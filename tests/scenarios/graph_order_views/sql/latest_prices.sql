@@ -1,0 +1,1 @@
+SELECT symbol, MAX(date) AS date FROM market_data.prices GROUP BY symbol

@@ -1,0 +1,1 @@
+SELECT date, symbol, close FROM market_data.prices
