@@ -220,13 +220,13 @@ def build_staging(out_dir: pathlib.Path) -> list[dict]:
 
 
 @functools.cache
-def _training_full_history(horizon: str) -> pa.Table:
+def _training_full_history(horizon: str, steps: int | None = None) -> pa.Table:
     """WTI and S&P 500 closes joined on date, with the forward WTI return over `horizon`.
 
     target_<h> = wti_close[t + n] / wti_close[t] - 1, n rows ahead on the joined calendar
-    (21 for 1m, 63 for 3m); the last n rows have no target and are dropped.
+    (21 for 1m, 63 for 3m, or `steps`); the last n rows have no target and are dropped.
     """
-    steps = _HORIZONS[horizon]
+    steps = _HORIZONS[horizon] if steps is None else steps
     wti = S.wti_daily().to_pandas().rename(columns={"value": "wti_close"})
     spx = S.index_daily("sp500").select(["date", "close"]).to_pandas()
     joined = wti.merge(spx.rename(columns={"close": "sp500_close"}), on="date", how="inner")
@@ -244,6 +244,12 @@ def _training_full_history(horizon: str) -> pa.Table:
         "training_weight": S.constant(_PLACEHOLDER_WEIGHT, n, pa.int64()),
     })
     return S.finish(table, ["date"])
+
+
+def training_full_history(horizon: str, steps: int) -> pa.Table:
+    """The legacy training table of any horizon over the whole joined history, `steps`
+    joined trading days ahead (the tests build other legacy layouts with it)."""
+    return _training_full_history(horizon, steps)
 
 
 def _models_v5_training_1m() -> pa.Table:

@@ -57,25 +57,8 @@ TRAINING_6M = "training.zl_training_prod_allhistory_6m"
 
 def training_history(horizon: str, steps: int) -> pa.Table:
     """The legacy training table of one horizon over the whole joined history (from
-    1999-01-04): WTI and S&P 500 closes joined on date, the forward WTI return `steps`
-    joined trading days ahead, and the audit's placeholders (regime 'allhistory',
-    training_weight 1), as reconcile.demo.data builds the 1- and 3-month tables."""
-    wti = S.wti_daily().to_pandas().rename(columns={"value": "wti_close"})
-    spx = S.index_daily("sp500").select(["date", "close"]).to_pandas().rename(columns={"close": "sp500_close"})
-    joined = wti.merge(spx, on="date", how="inner").sort_values("date", kind="stable").reset_index(drop=True)
-    target = joined["wti_close"].shift(-steps) / joined["wti_close"] - 1.0
-    keep = target.notna().to_numpy()
-    joined, target = joined[keep], target[keep]
-    n = len(joined)
-    table = pa.table({
-        "date": pa.array(joined["date"].tolist(), type=pa.date32()),
-        "wti_close": S.float_array(joined["wti_close"]),
-        "sp500_close": S.float_array(joined["sp500_close"]),
-        f"target_{horizon}": S.float_array(target),
-        "regime": S.constant("allhistory", n, pa.string()),
-        "training_weight": S.constant(1, n, pa.int64()),
-    })
-    return S.finish(table, ["date"])
+    1999-01-04), with the audit's placeholders, as reconcile.demo.data builds them."""
+    return data.training_full_history(horizon, steps)
 
 
 def seed_variant(adapter: Adapter, staging: Path) -> dict[str, int]:
