@@ -18,6 +18,9 @@ without its dataset, and a write into another project are `SqlError`s: bad input
 the line. A bounded delete (a DELETE with a WHERE, a WHEN NOT MATCHED BY SOURCE with a
 condition) is a write, not destruction: the statement says which rows it removes.
 
+It is a little over 400 lines because it is the one reader of SQL: every rule about
+what a statement reads, writes or destroys is in one place, next to the others.
+
 Pure: strings in, data out. No file is read here (the spec loader reads the files and
 turns a SqlError into a SpecError naming the file), no BigQuery.
 """
