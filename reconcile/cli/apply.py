@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from reconcile import identifiers as ids
 from reconcile.apply.lease import break_lease
 from reconcile.apply.results import new_run_id
 from reconcile.apply.run import Run
@@ -57,7 +58,15 @@ def confirm(p: Plan, project: str, target: str, out: TextIO) -> bool:
     return answer == CONFIRM_WORD
 
 
-def _scope(args, desired) -> Scope:
+def scope_of(args, desired) -> Scope:
+    """The part of the difference `--approve-relocation`, `--allow-destructive` and `--only`
+    ask for (plan and apply alike); an approval that is not a valid dataset name, or names
+    no dataset of the spec, is an error before anything is read."""
+    for name in args.approve_relocation:
+        try:
+            ids.check_dataset(name)
+        except ids.IdentifierError as e:
+            raise ApplyRefused(f"--approve-relocation: {e}") from None
     scope = Scope(approvals=tuple(args.approve_relocation), allow_destructive=args.allow_destructive,
                   only=tuple(args.only))
     check_approvals(scope, desired)
@@ -75,7 +84,7 @@ def run(args, *, render, color: bool) -> int:
         raise ApplyRefused("a saved plan carries its own selection and approvals: drop --only, "
                            "--approve-relocation and --allow-destructive, or plan again")
     scope = (Scope(approvals=saved.approvals, allow_destructive=saved.allow_destructive, only=saved.only)
-             if saved is not None else _scope(args, desired))
+             if saved is not None else scope_of(args, desired))
     if not (args.dry_run or args.auto_approve or _interactive()):
         raise ApplyRefused("apply changes the warehouse and stdin is not a terminal: pass --auto-approve "
                            "(or review first: reconcile plan --out-plan FILE, then reconcile apply FILE "

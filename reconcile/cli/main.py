@@ -14,10 +14,9 @@ import sys
 import time
 from pathlib import Path
 
-from reconcile import identifiers as ids
 from reconcile.bq.targets import TargetError, connect
 from reconcile.apply.session import ScopeError
-from reconcile.cli.apply import ApplyRefused
+from reconcile.cli.apply import ApplyRefused, scope_of
 from reconcile.cli.parser import build_parser
 from reconcile.spec.load import load_spec
 from reconcile.spec.model import DesiredState, SpecError
@@ -58,22 +57,6 @@ def _render(plan, fmt: str, color: bool) -> str:
     return render.render_text(plan, color=color)
 
 
-def _scope(args, desired):
-    """The part of the difference `--approve-relocation`, `--allow-destructive` and `--only` ask for;
-    an approval that names no dataset of the spec is an error (before anything is read)."""
-    from reconcile.apply.session import Scope, check_approvals
-
-    for name in args.approve_relocation:
-        try:
-            ids.check_dataset(name)
-        except ids.IdentifierError as e:
-            raise CliError(f"--approve-relocation: {e}") from None
-    scope = Scope(approvals=tuple(args.approve_relocation), allow_destructive=args.allow_destructive,
-                  only=tuple(args.only))
-    check_approvals(scope, desired)
-    return scope
-
-
 def cmd_plan(args) -> int:
     from reconcile.apply.session import check_selectors, make_plan
     from reconcile.render.units import human_age
@@ -83,7 +66,7 @@ def cmd_plan(args) -> int:
 
     desired = _load(args)
     sources = read_sources(desired)
-    scope = _scope(args, desired)
+    scope = scope_of(args, desired)
     if args.snapshot:
         snapshot = Snapshot.load(args.snapshot)
         if snapshot.project != desired.project:
