@@ -250,10 +250,19 @@ def _sql_error(rel: str, e: sqlparse.SqlError, what: str) -> SpecError:
     return SpecError(rel, f"line {e.line}" if e.line else "", f"{what}{e.message}")
 
 
-def _info(rel: str, script: sqlparse.Script) -> SqlInfo:
+def _info(rel: str, script: sqlparse.Script, text: str = "") -> SqlInfo:
     return SqlInfo(file=rel, statements=[(s.line, s.kind) for s in script.statements],
                    reads=list(script.reads), writes=list(script.writes), creates=list(script.creates),
-                   destructive=list(script.destructive), outside=list(script.outside))
+                   destructive=list(script.destructive), outside=list(script.outside),
+                   destroying=list(script.destroying),
+                   write_lines=[(s.line, w) for s in script.statements for w in s.writes],
+                   sha256=sqlparse.text_hash(text))
+
+
+def sql_info_of(rel: str, text: str, project: str) -> SqlInfo:
+    """A SQL text parsed as the loader does (raises sqlparse.SqlError): the executor's
+    re-check of the text it is about to send."""
+    return _info(rel, sqlparse.analyze(text, project), text)
 
 
 def _resolve_files(root: Path, disp: str, m: dict[str, Any], project: str,
@@ -279,6 +288,12 @@ def _resolve_files(root: Path, disp: str, m: dict[str, Any], project: str,
             info[t.ddl] = SqlInfo(file=t.ddl, statements=[(c.line, "CREATE TABLE") for c in parsed_ddl[t.ddl].values()],
                                   reads=[], writes=list(parsed_ddl[t.ddl]), creates=list(parsed_ddl[t.ddl]))
         found = parsed_ddl[t.ddl]
+        for other, created_other in found.items():
+            # A DDL file creates only tables the spec declares (with this file as their DDL).
+            decl = m["tables"].get(other)
+            if decl is None or decl.ddl != t.ddl:
+                raise SpecError(t.ddl, f"line {created_other.line}",
+                                f"bad DDL: CREATE TABLE {other}: not declared under 'tables' with ddl: {t.ddl}")
         if ref not in found:
             raise SpecError(disp, field, f"{t.ddl} has no CREATE TABLE for {ref} "
                             f"(it creates: {', '.join(sorted(found)) or 'nothing'})")
@@ -300,6 +315,7 @@ def _resolve_files(root: Path, disp: str, m: dict[str, Any], project: str,
             raise _sql_error(v.sql, e, f"view {ref}: ") from None
         views[ref] = text
         info.setdefault(v.sql, _info(v.sql, script))
+    transform_sql: dict[str, str] = {}
     for name, tr in list(m["transforms"].items()):
         text = _read_sql(root, tr.sql, disp, f"transforms.{name}.sql")
         try:
@@ -308,9 +324,11 @@ def _resolve_files(root: Path, disp: str, m: dict[str, Any], project: str,
             raise _sql_error(tr.sql, e, f"transform {name}: ") from None
         if not script.statements:
             raise SpecError(tr.sql, "", f"transform {name}: the file holds no statement")
-        info.setdefault(tr.sql, _info(tr.sql, script))
+        info.setdefault(tr.sql, _info(tr.sql, script, text))
+        transform_sql[name] = text
         m["transforms"][name] = _derived_transform(name, tr, script, origin.get(("transforms", name), disp), m)
-    return {"ddl_statements": statements, "ddl_columns": cols, "view_sql": views, "sql_info": info}
+    return {"ddl_statements": statements, "ddl_columns": cols, "view_sql": views, "sql_info": info,
+            "transform_sql": transform_sql}
 
 
 def _derived_transform(name: str, tr: Any, script: sqlparse.Script, file: str, m: dict[str, Any]) -> Any:

@@ -326,6 +326,10 @@ class Transform(_Model):
     outputs: list[str] = Field(default_factory=list)
     fixes: list[str] = Field(default_factory=list)  # "dataset.table_pattern:expectation"
     description: str | None = None
+    # Destructive statements this transform may run, each named by its subject as the plan
+    # shows it ("DROP TABLE scratch.tmp", "DELETE scratch.tmp"): anything else destructive
+    # in its SQL, or a write outside the spec's managed objects, blocks the plan.
+    allow: list[str] = Field(default_factory=list)
 
     @field_validator("inputs", "outputs")
     @classmethod
@@ -346,6 +350,11 @@ class SqlInfo(_Model):
     creates: list[str]  # tables and views it creates
     destructive: list[tuple[int, str]] = Field(default_factory=list)  # (line, why)
     outside: list[tuple[int, str]] = Field(default_factory=list)  # (line, "project.dataset.table")
+    # (line, subject, why) of each destructive statement; `subject` is what an allow names.
+    destroying: list[tuple[int, str, str]] = Field(default_factory=list)
+    # (line, "dataset.table") of each write, in order: where a write outside the managed objects is.
+    write_lines: list[tuple[int, str]] = Field(default_factory=list)
+    sha256: str = ""  # of the text as loaded: the executor refuses a file that differs
 
     @property
     def inputs(self) -> list[str]:
@@ -462,6 +471,8 @@ class DesiredState(_Model):
     view_sql: dict[str, str] = Field(default_factory=dict)
     # Every SQL file the spec references (DDL, views, transforms), parsed: path -> SqlInfo.
     sql_info: dict[str, SqlInfo] = Field(default_factory=dict)
+    # Each transform's SQL as loaded and checked (name -> text): what the executor sends.
+    transform_sql: dict[str, str] = Field(default_factory=dict)
 
     def columns_of(self, table_ref: str) -> list[tuple[str, str, str]] | None:
         """Declared (name, type, mode) columns of a table, from YAML or its DDL file."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 from reconcile.apply.context import Context
 from reconcile.apply.handlers.base import HANDLERS
 from reconcile.apply.results import ActionFailed, Done, done
+from reconcile.apply.sqlgate import checked_transform_sql
 from reconcile.plan.actions import RunTransform
 from reconcile.plan.names import TRANSFORM_SOURCE_PREFIX, transform_fingerprint
 
@@ -40,7 +41,7 @@ def run_transform(ctx: Context, a: RunTransform) -> Done:
               or not ctx.adapter.table_exists(i)]
     if absent:
         raise ActionFailed(f"input(s) {', '.join(absent)} do not exist")
-    script = ctx.d.path(a.sql_file).read_text(encoding="utf-8")
+    script = checked_transform_sql(ctx, a.name)  # the planned text, re-checked (reconcile.apply.sqlgate)
     ctx.adapter.execute(script, location=loc, what=f"transform {a.name}")
     missing = [o for o in a.outputs if not ctx.adapter.table_exists(o)]
     if missing:
