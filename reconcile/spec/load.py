@@ -14,7 +14,9 @@ This module reads local files only: no BigQuery, no clock, no environment.
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
+import stat
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
@@ -78,13 +80,62 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def _read_yaml(path: Path, display: str) -> dict:
+# Caps on what the loader reads (issue 18: `--spec /dev/zero` took 7.7 GB in 15 s). A
+# spec or SQL file is text a person writes; a credentials key file is a few KB.
+SPEC_FILE_CAP = 8 << 20
+SQL_FILE_CAP = 8 << 20
+
+
+class FileRefused(ValueError):
+    """A path that is not a regular file, or is over its size cap (the message quotes
+    none of its content)."""
+
+
+def read_regular_file(path: str | Path, cap: int) -> bytes:
+    """The bytes of a regular file of at most `cap` bytes. A FIFO, a device (/dev/zero),
+    a directory or a socket is refused at once, without blocking: the file is opened
+    non-blocking and judged on the descriptor (no stat-then-open race), and at most
+    cap + 1 bytes are ever read. Raises FileNotFoundError, PermissionError, FileRefused."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     try:
-        text = path.read_text(encoding="utf-8")
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            kind = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode)
+                    or stat.S_ISBLK(st.st_mode) else "a directory" if stat.S_ISDIR(st.st_mode)
+                    else "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file")
+            raise FileRefused(f"not a regular file ({kind})")
+        if st.st_size > cap:
+            raise FileRefused(f"{st.st_size:,} bytes, over the {cap:,}-byte cap")
+        chunks, total = [], 0
+        while total <= cap:
+            chunk = os.read(fd, min(1 << 20, cap + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        if total > cap:
+            raise FileRefused(f"over the {cap:,}-byte cap (it grew while read)")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def read_text_file(path: Path, display: str, field: str = "", cap: int = SPEC_FILE_CAP, what: str = "") -> str:
+    """A file's UTF-8 text, or a SpecError naming it (never its content)."""
+    try:
+        return read_regular_file(path, cap).decode("utf-8")
     except FileNotFoundError:
-        raise SpecError(display, "", "file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise SpecError(display, "", f"cannot read: {e}") from None
+        raise SpecError(display, field, f"{what}file not found") from None
+    except FileRefused as e:
+        raise SpecError(display, field, f"{what}cannot read: {e}") from None
+    except UnicodeDecodeError as e:
+        raise SpecError(display, field, f"{what}cannot read: not UTF-8 text ('utf-8' codec: byte {e.start})") from None
+    except OSError as e:
+        raise SpecError(display, field, f"{what}cannot read: {e.strerror or type(e).__name__}") from None
+
+
+def _read_yaml(path: Path, display: str) -> dict:
+    text = read_text_file(path, display)
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as e:
@@ -101,11 +152,18 @@ def _read_yaml(path: Path, display: str) -> dict:
 
 def _parse_file(path: Path, display: str) -> SpecFile:
     data = _read_yaml(path, display)
+    known = set(SpecFile.model_fields)
+    if data and not any(isinstance(k, str) and k in known for k in data):
+        # Not a spec at all (`--spec /etc/shadow`): its keys are its content, never echoed.
+        raise SpecError(display, "", f"not a bq-reconcile spec: none of its {len(data)} top-level key(s) is a "
+                        "spec section (version, project, datasets, tables, ...)")
     try:
         return SpecFile.model_validate(data)
     except ValidationError as e:
         err = e.errors()[0]
         field = _fmt_loc(err["loc"])
+        if len(field) > 120:
+            field = field[:120] + "..."
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
@@ -238,12 +296,7 @@ def load_spec(path: str | Path, root: str | Path | None = None) -> DesiredState:
 
 def _read_sql(root: Path, rel: str, disp: str, field: str, what: str = "") -> str:
     path = resolve_in_root(root, rel, disp, field)
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise SpecError(rel, "", f"{what}not UTF-8 text: {e}") from None
-    except OSError as e:
-        raise SpecError(rel, "", f"{what}cannot read: {e}") from None
+    return read_text_file(path, rel, "", SQL_FILE_CAP, what)
 
 
 def _sql_error(rel: str, e: sqlparse.SqlError, what: str) -> SpecError:
