@@ -26,7 +26,7 @@ import fnmatch
 import time
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field, replace
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from reconcile.apply.lease import Busy, LeaseHeld, lease
 from reconcile.apply.results import Outcome
@@ -263,6 +263,7 @@ class Session:
         self.steps = steps
         self.verify_whole = verify_whole
         self.timings: dict[str, float] = {}
+        self._held_lease: Any = None  # the lease as held (reconcile.apply.lease.Held), once taken
 
     # ------------------------------------------------------------ reading and planning
     def read(self) -> Snapshot:
@@ -339,7 +340,7 @@ class Session:
                     self.steps.replanned(p)
             if p.changes:
                 outcomes = self._run(p).run_plan(progress=self.steps.progress,
-                                                 execute=self.steps.execute,
+                                                 execute=_while_held(self._held_lease, self.steps.execute),
                                                  finished=self.steps.finished).outcomes
             else:
                 outcomes = self._run(p).held_back()
@@ -355,12 +356,29 @@ class Session:
         either and this one waited for it (then the plan must be made again)."""
         waited = bool(held.enter_context(hold())) if hold is not None else False
         try:
-            held.enter_context(lease(self.adapter, self.desired, self.run_id))
+            self._held_lease = held.enter_context(lease(self.adapter, self.desired, self.run_id))
         except LeaseHeld as e:
             if wait_seconds <= 0:
                 raise
             if self.steps.waiting is not None:
                 self.steps.waiting(e, wait_seconds)
-            held.enter_context(lease(self.adapter, self.desired, self.run_id, wait_seconds=wait_seconds))
+            self._held_lease = held.enter_context(lease(self.adapter, self.desired, self.run_id,
+                                                        wait_seconds=wait_seconds))
             waited = True
         return waited
+
+
+def _while_held(held: Any, execute: Any) -> Any:
+    """`execute`, refused once the lease is lost (issue 18): a run whose renewal matched no
+    row (broken, or taken by another run) starts no further action; each is 'failed'
+    with the reason, and nothing of it is sent."""
+    from reconcile.apply.run import Run, _outcome
+
+    def run_one(run: Any, a: Any) -> Any:
+        lost = getattr(held, "lost", None)
+        if lost:
+            return _outcome(a, "failed", f"not run: {lost}", {}, 0.0)
+        return (execute or Run.execute)(run, a)
+
+    return run_one
+

@@ -149,7 +149,7 @@ def run(args, *, render, color: bool) -> int:
     verb = "Would apply" if args.dry_run else "Applying"
     say(f"\n{verb} {len(p.changes)} change(s), run {run_id}" + (" (dry run: nothing changes)" if args.dry_run else ""))
     if args.break_lease and not args.dry_run:
-        break_lease(adapter, desired, args.break_lease)
+        break_lease(adapter, desired, args.break_lease, force=getattr(args, "force", False))
         say(f"Lease of run {args.break_lease} removed.")
     applied = session.apply(p, dry_run=args.dry_run, wait_seconds=args.wait_lease)
     if applied.failure:  # another apply holds the project, or a saved plan went stale

@@ -115,6 +115,8 @@ def build_parser() -> Parser:
     p.add_argument("--dry-run", action="store_true", help="print what would run, change nothing")
     p.add_argument("--break-lease", metavar="RUN_ID",
                    help="first remove the lease of a run that died (e.g. killed) — a human decision")
+    p.add_argument("--force", action="store_true",
+                   help="with --break-lease: break it even if its holder renewed it recently (it is running)")
     p.add_argument("--wait-lease", type=float, default=0, metavar="SECONDS",
                    help="wait this long for another apply on the project to finish (default: exit at once)")
 
