@@ -25,6 +25,7 @@ from pydantic import ValidationError
 
 from reconcile import identifiers as ids
 from reconcile.spec import sqlparse
+from reconcile.spec.model import _no_case_duplicates
 from reconcile.spec.model import (
     DEFAULT_PLACEHOLDERS,
     EXPECTATION_KINDS,
@@ -312,6 +313,10 @@ def _info(rel: str, script: sqlparse.Script, text: str = "") -> SqlInfo:
                    sha256=sqlparse.text_hash(text))
 
 
+def _no_case_dups(names: list[str]) -> None:
+    _no_case_duplicates(names, "columns")
+
+
 def sql_info_of(rel: str, text: str, project: str) -> SqlInfo:
     """A SQL text parsed as the loader does (raises sqlparse.SqlError): the executor's
     re-check of the text it is about to send."""
@@ -341,16 +346,20 @@ def _resolve_files(root: Path, disp: str, m: dict[str, Any], project: str,
             info[t.ddl] = SqlInfo(file=t.ddl, statements=[(c.line, "CREATE TABLE") for c in parsed_ddl[t.ddl].values()],
                                   reads=[], writes=list(parsed_ddl[t.ddl]), creates=list(parsed_ddl[t.ddl]))
         found = parsed_ddl[t.ddl]
+        if ref not in found:
+            raise SpecError(disp, field, f"{t.ddl} has no CREATE TABLE for {ref} "
+                            f"(it creates: {', '.join(sorted(found)) or 'nothing'})")
         for other, created_other in found.items():
             # A DDL file creates only tables the spec declares (with this file as their DDL).
             decl = m["tables"].get(other)
             if decl is None or decl.ddl != t.ddl:
                 raise SpecError(t.ddl, f"line {created_other.line}",
                                 f"bad DDL: CREATE TABLE {other}: not declared under 'tables' with ddl: {t.ddl}")
-        if ref not in found:
-            raise SpecError(disp, field, f"{t.ddl} has no CREATE TABLE for {ref} "
-                            f"(it creates: {', '.join(sorted(found)) or 'nothing'})")
         created = found[ref]
+        try:
+            _no_case_dups([c[0] for c in created.columns])
+        except ValueError as e:
+            raise SpecError(t.ddl, f"line {created.line}", f"bad DDL: {ref}: {e}") from None
         for name, typ, _ in created.columns:
             _checked(ids.check_column, name, t.ddl, f"{ref}.{name}")
             if not is_bigquery_type(canonical_type(typ)):
@@ -366,9 +375,14 @@ def _resolve_files(root: Path, disp: str, m: dict[str, Any], project: str,
             script = sqlparse.query(text, project)
         except sqlparse.SqlError as e:
             raise _sql_error(v.sql, e, f"view {ref}: ") from None
+        if script.outside:
+            line, other = script.outside[0]
+            raise SpecError(v.sql, f"line {line}", f"view {ref}: reads {other}, in another project: a view "
+                            f"reads the spec's project ({project}) only")
         views[ref] = text
         info.setdefault(v.sql, _info(v.sql, script))
     transform_sql: dict[str, str] = {}
+    outputs_from_sql: list[str] = []
     for name, tr in list(m["transforms"].items()):
         text = _read_sql(root, tr.sql, disp, f"transforms.{name}.sql")
         try:
@@ -377,11 +391,17 @@ def _resolve_files(root: Path, disp: str, m: dict[str, Any], project: str,
             raise _sql_error(tr.sql, e, f"transform {name}: ") from None
         if not script.statements:
             raise SpecError(tr.sql, "", f"transform {name}: the file holds no statement")
+        if script.outside:
+            line, other = script.outside[0]
+            raise SpecError(tr.sql, f"line {line}", f"transform {name}: reads {other}, in another project: "
+                            f"a transform reads the spec's project ({project}) only")
         info.setdefault(tr.sql, _info(tr.sql, script, text))
         transform_sql[name] = text
+        if not tr.outputs:
+            outputs_from_sql.append(name)
         m["transforms"][name] = _derived_transform(name, tr, script, origin.get(("transforms", name), disp), m)
     return {"ddl_statements": statements, "ddl_columns": cols, "view_sql": views, "sql_info": info,
-            "transform_sql": transform_sql}
+            "transform_sql": transform_sql, "outputs_from_sql": outputs_from_sql}
 
 
 def _derived_transform(name: str, tr: Any, script: sqlparse.Script, file: str, m: dict[str, Any]) -> Any:
@@ -420,8 +440,15 @@ def _check_references(root: Path, disp: str, m: dict[str, Any], archive: Archive
     """Cross-field rules: every name refers to a declared dataset, every file exists."""
     datasets = m["datasets"]
     _checked(ids.check_dataset, ops_dataset, disp, "ops_dataset")
+    folded: dict[str, str] = {}
     for name in datasets:
         _checked(ids.check_dataset, name, disp, f"datasets.{name}")
+        # Dataset names are case-sensitive in BigQuery, but two that differ only in case
+        # are a typo waiting to happen (https://cloud.google.com/bigquery/docs/datasets#dataset-naming).
+        if name.lower() in folded:
+            raise SpecError(disp, f"datasets.{name}", f"differs from {folded[name.lower()]!r} only in case: "
+                            "one dataset declared twice? Rename one of them")
+        folded[name.lower()] = name
     resolve_in_root(root, staging_dir, disp, "staging_dir", must_exist=False)
 
     def need_dataset(ref_ds: str, field: str) -> None:
@@ -463,5 +490,29 @@ def _check_references(root: Path, disp: str, m: dict[str, Any], archive: Archive
             raise SpecError(disp, f"expectations.{pattern}", "expected 'dataset.table_pattern'")
     if archive is not None:
         need_dataset(archive.dataset, "archive.dataset")
+        # The archive holds copies of backup datasets; a dataset that holds declared
+        # objects (or the ops tables) is a core dataset, not an archive.
+        core = ["ops_dataset"] if archive.dataset == ops_dataset else []
+        core += [f"{section}.{ref}" for section in ("tables", "views") for ref in m[section]
+                 if ref.split(".")[0] == archive.dataset]
+        core += [f"migrations[{i}].to" for i, mg in enumerate(m["migrations"]) if mg.to == archive.dataset]
+        core += [f"transforms.{n}.outputs" for n, tr in m["transforms"].items()
+                 if any(o.split(".")[0] == archive.dataset for o in tr.outputs)]
+        if core:
+            raise SpecError(disp, "archive.dataset", f"{archive.dataset!r} is a core dataset ({', '.join(core[:3])}"
+                            + (", ..." if len(core) > 3 else "") + "): the archive must be a dataset of its own")
+    tables_by_load: dict[str, list[int]] = {}
+    for i, ld in enumerate(m["loads"]):
+        tables_by_load.setdefault(ld.table, []).append(i)
+    for table, idx in tables_by_load.items():
+        if len(idx) > 1:
+            undeclared = [i for i in idx if m["loads"][i].precedence is None]
+            precedences = [m["loads"][i].precedence for i in idx if m["loads"][i].precedence is not None]
+            if undeclared and len(undeclared) != len(idx):
+                raise SpecError(disp, f"loads[{undeclared[0]}].precedence",
+                                f"{table} is loaded by {len(idx)} files and some declare a precedence: declare it on all")
+            if len(set(precedences)) != len(precedences):
+                raise SpecError(disp, f"loads[{idx[-1]}].precedence",
+                                f"two loads into {table} declare the same precedence")
     if ops_dataset not in datasets:
         raise SpecError(disp, "ops_dataset", f"dataset {ops_dataset!r} is not declared under 'datasets'")

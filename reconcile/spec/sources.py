@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,11 +118,61 @@ def _key_problems(table: pa.Table, keys: list[str]) -> list[str]:
         nulls = table.column(k).null_count
         if nulls:
             out.append(f"key column {k}: {nulls:,} null value(s)")
+        out += _float_key_problems(k, table.column(k))
     if table.num_rows:
         grouped = table.select(keys).group_by(keys).aggregate([([], "count_all")])
         dup = pc.sum(pc.greater(grouped.column("count_all"), 1)).as_py() or 0
         if dup:
             out.append(f"{dup:,} duplicate key(s) on ({', '.join(keys)})")
+    return out
+
+
+def _float_key_problems(name: str, col: pa.ChunkedArray) -> list[str]:
+    """NaN and -0.0 in a FLOAT key column: in BigQuery NaN never equals NaN in a MERGE's
+    ON clause, so that row is inserted again with each new file, and -0.0 = 0.0 joins
+    two spellings of one key (https://cloud.google.com/bigquery/docs/reference/standard-sql/data-types#floating_point_semantics)."""
+    if not pa.types.is_floating(col.type):
+        return []
+    import numpy as np
+
+    values = col.to_numpy(zero_copy_only=False)
+    out = []
+    nan = int(np.isnan(values).sum()) - col.null_count  # nulls read back as NaN
+    if nan > 0:
+        out.append(f"key column {name}: {nan:,} NaN value(s) (NaN never matches itself in a MERGE)")
+    neg_zero = int(((values == 0) & np.signbit(values)).sum())
+    if neg_zero:
+        out.append(f"key column {name}: {neg_zero:,} signed zero(s) -0.0 (write 0.0: -0.0 and 0.0 are one key)")
+    return out
+
+
+def overlap_problems(files: list[tuple[Load, pa.Table | None]]) -> dict[int, list[str]]:
+    """Loads into one table whose files share keys, without a declared precedence: the
+    last to run would win silently and a row flip between files on every run (issue 18).
+    {index into `files`: problems}."""
+    by_table: dict[str, list[int]] = {}
+    for i, (ld, data) in enumerate(files):
+        if data is not None and ld.precedence is None:
+            by_table.setdefault(ld.table, []).append(i)
+    out: dict[int, list[str]] = {}
+    for idx in by_table.values():
+        for a_pos, a in enumerate(idx):
+            for b in idx[a_pos + 1:]:
+                la, da = files[a]
+                lb, db = files[b]
+                keys = list(la.keys)
+                if la.keys != lb.keys or not all(k in da.column_names and k in db.column_names for k in keys):
+                    continue
+                try:
+                    shared = da.select(keys).group_by(keys).aggregate([]).join(
+                        db.select(keys).group_by(keys).aggregate([]), keys, join_type="inner").num_rows
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                    continue
+                if shared:
+                    msg = (f"{shared:,} key(s) on ({', '.join(keys)}) are also in {{other}}, loaded into the same "
+                           f"table {la.table}: declare a precedence on both loads")
+                    out.setdefault(a, []).append(msg.format(other=lb.source))
+                    out.setdefault(b, []).append(msg.format(other=la.source))
     return out
 
 
@@ -196,6 +247,10 @@ def _file_gates(data: pa.Table, load: Load) -> list[str]:
     return out
 
 
+class _Duplicate(ValueError):
+    """A staging file with two columns of one name."""
+
+
 def inspect_source(desired: DesiredState, load: Load, index: int) -> SourceFile:
     disp = desired.files[0] if desired.files else "spec"
     path = resolve_in_root(Path(desired.root), load.source, disp, f"loads[{index}].source",
@@ -211,6 +266,16 @@ def inspect_source(desired: DesiredState, load: Load, index: int) -> SourceFile:
             rows = pf.metadata.num_rows
             data = pf.read()
         columns = tuple((f.name, arrow_to_bq(f.type)) for f in data.schema)
+        seen: dict[str, str] = {}
+        for f in data.schema:
+            if f.name.lower() in seen:
+                raise _Duplicate(f"column {f.name!r} appears twice"
+                                 + (f" (as {seen[f.name.lower()]!r})" if seen[f.name.lower()] != f.name else "")
+                                 + ": BigQuery column names are case-insensitive and unique")
+            seen[f.name.lower()] = f.name
+    except _Duplicate as e:
+        kind = "CSV" if path.suffix == ".csv" else "Parquet"
+        raise SpecError(load.source, f"{disp}: loads[{index}].source", f"bad {kind} file: {e}") from None
     except Exception as e:  # noqa: BLE001 - pyarrow raises many types for a bad file
         # A file that cannot be read at all is bad input, like a malformed spec:
         # stop before anything is sent to BigQuery.
@@ -231,8 +296,33 @@ def inspect_source(desired: DesiredState, load: Load, index: int) -> SourceFile:
                       content_hash=file_hash(path), problems=tuple(problems))
 
 
+def _shared_keys(desired: DesiredState, files: tuple[SourceFile, ...]) -> tuple[SourceFile, ...]:
+    """Each file's problems plus the keys it shares with another file loaded into the
+    same table without a precedence (overlap_problems): read only for such tables."""
+    counts: dict[str, int] = {}
+    for ld in desired.loads:
+        counts[ld.table] = counts.get(ld.table, 0) + 1
+    if not any(n > 1 for n in counts.values()):
+        return files
+    keyed: list[tuple[Load, pa.Table | None]] = []
+    for ld, f in zip(desired.loads, files):
+        data = None
+        if counts[ld.table] > 1 and ld.precedence is None and f.exists and not f.problems:
+            path = Path(desired.root) / ld.source
+            try:
+                data = (read_csv(path, desired.columns_of(ld.table) or []) if path.suffix == ".csv"
+                        else pq.read_table(path, columns=list(ld.keys))).select(list(ld.keys))
+            except Exception:  # noqa: BLE001 - read once already; a file that changed since is judged at load
+                data = None
+        keyed.append((ld, data))
+    extra = overlap_problems(keyed)
+    return tuple(dataclasses.replace(f, problems=f.problems + tuple(extra[i])) if i in extra else f
+                 for i, f in enumerate(files))
+
+
 def read_sources(desired: DesiredState) -> SourceManifest:
     files = tuple(inspect_source(desired, ld, i) for i, ld in enumerate(desired.loads))
+    files = _shared_keys(desired, files)
     log.info("read %d staging file(s), %d missing", sum(f.exists for f in files),
              sum(not f.exists for f in files))
     return SourceManifest(files)

@@ -100,40 +100,48 @@ def _http_server(status: int, body: bytes):
     return srv
 
 
-def test_closed_port_fails_fast_naming_the_endpoint(capsys, monkeypatch) -> None:
+def _figure(figures, case: str, ok: bool, took: float) -> None:
+    figures.append("red_team", {"suite": "waits", "case": case, "refused": ok, "seconds": round(took, 2)})
+
+
+def test_closed_port_fails_fast_naming_the_endpoint(capsys, monkeypatch, figures) -> None:
     endpoint = f"127.0.0.1:{_closed_port()}"
     code, text, took = _plan(capsys, monkeypatch, endpoint)
+    _figure(figures, "closed port", code == 1 and took < LIMIT_S, took)
     assert code == 1, text
     assert f"cannot reach BigQuery at http://{endpoint}: " in text and "refused" in text, text
     assert took < LIMIT_S, took
 
 
-def test_an_endpoint_that_never_answers_fails_within_30_s(capsys, monkeypatch, silent_listener) -> None:
+def test_an_endpoint_that_never_answers_fails_within_30_s(capsys, monkeypatch, silent_listener, figures) -> None:
     code, text, took = _plan(capsys, monkeypatch, silent_listener)
+    _figure(figures, "silent endpoint", code == 1 and took < LIMIT_S, took)
     assert code == 1, text
     assert f"cannot reach BigQuery at http://{silent_listener}: " in text, text
     assert took < LIMIT_S, took
 
 
-def test_http_500_forever_is_bounded_by_the_deadline(capsys, monkeypatch) -> None:
+def test_http_500_forever_is_bounded_by_the_deadline(capsys, monkeypatch, figures) -> None:
     srv = _http_server(500, b'{"error": {"code": 500, "message": "backendError", "errors": []}}')
     try:
         endpoint = f"127.0.0.1:{srv.server_address[1]}"
         code, text, took = _plan(capsys, monkeypatch, endpoint, env={"RECONCILE_BQ_DEADLINE_S": "6"})
     finally:
         srv.shutdown()
+    _figure(figures, "HTTP 500 forever (deadline 6 s)", code == 1, took)
     assert code == 1, text
     assert f"cannot reach BigQuery at http://{endpoint}: " in text and "500" in text, text
     assert took < 6 + 15, took  # the deadline, plus at most one backoff sleep of the client
 
 
-def test_garbage_json_names_the_endpoint(capsys, monkeypatch) -> None:
+def test_garbage_json_names_the_endpoint(capsys, monkeypatch, figures) -> None:
     srv = _http_server(200, b'{"kind": "bigquery#datasetList", "datasets": []} trailing garbage')
     try:
         endpoint = f"127.0.0.1:{srv.server_address[1]}"
         code, text, took = _plan(capsys, monkeypatch, endpoint)
     finally:
         srv.shutdown()
+    _figure(figures, "garbage JSON", code == 1, took)
     assert code == 1, text
     assert f"cannot reach BigQuery at http://{endpoint}: the answer to GET is not JSON" in text, text
     assert "Extra data" in text and took < LIMIT_S

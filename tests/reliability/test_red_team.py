@@ -103,6 +103,18 @@ ATTACKS: list[tuple[str, str, str, int, list[str]]] = [
 ]
 
 
+def rows_changed(before: dict, after: dict) -> int:
+    """Rows added, removed or rewritten between two `state()`s, over every data table
+    (a table whose checksum moved with the same count counts as at least one row)."""
+    b, a = before["checksums"], after["checksums"]
+    total = 0
+    for ref in set(b) | set(a):
+        nb, cb = b.get(ref, (0, None))
+        na, ca = a.get(ref, (0, None))
+        total += abs(int(nb) - int(na)) or (1 if cb != ca else 0)
+    return total
+
+
 def _run(capsys, monkeypatch, endpoint: str, argv: list[str]) -> tuple[int, str, str]:
     monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", endpoint)
     monkeypatch.setenv("NO_COLOR", "1")
@@ -180,7 +192,8 @@ def test_every_sql_attack_is_refused_naming_file_and_line_and_changes_nothing(
         if why:
             problems.append(f"{name}: {'; '.join(why)}\n  apply: {(aout + aerr)[-900:]}")
         results.append({"case": name, "file": rel, "apply_exit": acode,
-                        "refused": acode == want and not why, "unchanged": after == before})
+                        "refused": acode == want and not why, "unchanged": after == before,
+                        "rows_changed": rows_changed(before, after)})
         before = after
     figures.append("red_team", {"suite": "sql", "cases": len(results),
                                 "refused": sum(r["refused"] for r in results),

@@ -164,7 +164,9 @@ def _transforms(inp: PlanInputs, state: PlanState, failing: dict[str, list[Check
                     reasons.append("inputs changed since the last build" if recorded or inputs_touched
                                    else "never built by this tool")
         info = d.sql_info.get(tr.sql)
-        refused = tuple(sql_refusals(d, name, info, rows_of, managed, running=bool(reasons))) \
+        # Outputs the spec lists are the spec's to write; ones filled from the SQL are not.
+        mine = managed if name in d.outputs_from_sql else managed | set(tr.outputs)
+        refused = tuple(sql_refusals(d, name, info, rows_of, mine, running=bool(reasons))) \
             if info is not None else ()
         if refused and not reasons:
             reasons.append("its SQL is refused")  # shown and blocked, though nothing asks it to run
