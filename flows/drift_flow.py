@@ -24,7 +24,7 @@ from reconcile.apply.session import Scope
 from reconcile.bq.targets import connect
 from reconcile.render.plan import describe, render_markdown
 from reconcile.render.result import assess, render_drift_markdown
-from reconcile.spec.load import load_spec
+from reconcile.spec.load import flow_spec_path, load_spec
 
 EVENT = "reconcile.drift.detected"
 
@@ -34,7 +34,7 @@ def drift_detection(spec: str = DEFAULT_SPEC, target: str = "local",
                     only: Optional[list[str]] = None):
     """Compare the warehouse with the spec; fail (and emit an event) if they differ."""
     logger = get_run_logger()
-    desired = load_spec(spec)
+    desired = load_spec(flow_spec_path(spec))  # a parameter: only a spec in desired_state/ (issue 18)
     run_id = new_run_id()
     adapter = connect(desired, target, run_id=run_id)
     session = task_session(desired, adapter, run_id=run_id, target=target,

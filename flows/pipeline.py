@@ -48,7 +48,7 @@ from reconcile.render.plan import render_markdown
 from reconcile.render.result import RunReport, render_result_markdown
 from reconcile.snapshot.model import Snapshot
 from reconcile.snapshot.read import read_snapshot
-from reconcile.spec.load import load_spec
+from reconcile.spec.load import flow_spec_path, load_spec
 from reconcile.spec.model import DesiredState
 
 DEFAULT_SPEC = "desired_state/cbi-v14.yaml"
@@ -247,7 +247,7 @@ def run_pipeline(*, flow_key: str, title: str, spec: str, target: str, dry_run: 
     are appended to the plan (the scheduled transforms, which run on a clock rather than
     on a difference)."""
     logger = get_run_logger()
-    desired = load_spec(spec)
+    desired = load_spec(flow_spec_path(spec))  # a parameter: only a spec in desired_state/ (issue 18)
     run_id = new_run_id()
     adapter = connect(desired, target, run_id=run_id)
     logger.info("run %s on %s (target %s)%s", run_id, desired.project, target,

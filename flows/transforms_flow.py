@@ -15,7 +15,7 @@ from prefect import flow
 
 from flows.pipeline import DEFAULT_SPEC, run_pipeline, scheduled_transforms
 from reconcile.plan.actions import RunTransform
-from reconcile.spec.load import load_spec
+from reconcile.spec.load import flow_spec_path, load_spec
 
 
 @flow(name="scheduled-transforms", log_prints=True)
@@ -23,7 +23,7 @@ def run_scheduled_transforms(names: Optional[list[str]] = None, spec: str = DEFA
                              target: str = "local", dry_run: bool = False,
                              wait_seconds: float = 300.0):
     """Run the named scheduled transforms (all scheduled ones if `names` is empty)."""
-    actions = scheduled_transforms(load_spec(spec), names)
+    actions = scheduled_transforms(load_spec(flow_spec_path(spec)), names)
     return run_pipeline(flow_key="scheduled-transforms", title="Scheduled transforms", spec=spec,
                         target=target, dry_run=dry_run, kinds=(RunTransform.__name__,),
                         only=[a.name for a in actions] or ["__none__"], extra_actions=actions,

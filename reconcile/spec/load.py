@@ -191,6 +191,26 @@ def resolve_in_root(root: Path, rel: str, display: str, field: str, must_exist: 
     return full
 
 
+def flow_spec_path(spec: str) -> Path:
+    """A spec path given to a flow as a parameter (anyone who can start a deployment
+    chooses it): a .yaml or .yml file inside a project's `desired_state/` folder, no
+    `..` in it, a regular file. Anything else (`/etc/shadow`, a FIFO, /dev/zero) is a
+    SpecError naming the parameter, never the file's content (issue 18)."""
+    from reconcile.spec.model import _printable
+
+    shown = _printable(spec)[:200]
+    if not isinstance(spec, str) or not spec or "\x00" in spec or ".." in Path(spec).parts:
+        raise SpecError("spec", "", f"flow parameter spec={shown!r}: not a path inside desired_state/")
+    path = Path(spec)
+    full = (Path.cwd() / path).resolve() if not path.is_absolute() else path.resolve()
+    if "desired_state" not in full.parent.parts or full.suffix not in (".yaml", ".yml"):
+        raise SpecError("spec", "", f"flow parameter spec={shown!r}: a flow reads only a .yaml spec inside a "
+                        "project's desired_state/ folder")
+    if not full.is_file():
+        raise SpecError("spec", "", f"flow parameter spec={shown!r}: not a regular file")
+    return full
+
+
 def find_root(spec_path: Path) -> Path:
     """The project root: the nearest parent holding pyproject.toml or desired_state/."""
     spec_path = spec_path.resolve()

@@ -205,3 +205,19 @@ def test_duplicate_parquet_column_names_are_bad_input_not_a_traceback(tmp_path) 
     desired = load_spec(_spec(tmp_path, body), root=tmp_path)
     with pytest.raises(SpecError, match=r"bad Parquet file: column 'K' appears twice \(as 'k'\)"):
         read_sources(desired)
+
+
+def test_a_flow_reads_only_a_spec_inside_desired_state(tmp_path, monkeypatch) -> None:
+    """`spec=/etc/shadow` as a Prefect parameter put the file's first line in the flow's
+    state message; now the path itself is refused, and only the path is shown."""
+    from reconcile.spec.load import flow_spec_path
+
+    good = tmp_path / "desired_state" / "spec.yaml"
+    good.parent.mkdir()
+    good.write_text("version: 1\n")
+    monkeypatch.chdir(tmp_path)
+    assert flow_spec_path("desired_state/spec.yaml") == good.resolve()
+    for bad in ("/etc/shadow", "/dev/zero", "desired_state/../../../etc/shadow.yaml", "desired_state", "",
+                str(tmp_path / "elsewhere.yaml")):
+        with pytest.raises(SpecError, match="flow parameter spec="):
+            flow_spec_path(bad)

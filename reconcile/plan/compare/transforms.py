@@ -77,16 +77,16 @@ def _failing_now(inp: PlanInputs, gated: list[str],
 
 
 def sql_refusals(desired: DesiredState, name: str, info: SqlInfo, rows_of: Callable[[str], int | None],
-                 managed: Iterable[str], *, running: bool = True) -> list[str]:
+                 managed: Iterable[str]) -> list[str]:
     """Why a transform's SQL may not run, one reason per statement, each naming the file
     and line: a destructive statement (DROP, TRUNCATE, DELETE without a filter, MERGE ...
     NOT MATCHED BY SOURCE THEN DELETE, ALTER ... DROP/RENAME, CREATE OR REPLACE TABLE over
     a table with rows) that `transforms.<name>.allow` does not name, and a write into an
     existing table the spec does not manage. `rows_of(ref)`: the table's rows, None when
     it does not exist (the planner asks the snapshot, the executor BigQuery); `managed`:
-    the tables the spec accounts for and those a transform of this tool has built;
-    `running`: whether the transform is to run now (a CREATE OR REPLACE is judged on the
-    rows it would replace only then: a rebuilt output holds rows between runs). Pure;
+    the tables the spec accounts for and those a transform of this tool has built. A
+    transform that rebuilds its output with CREATE OR REPLACE names that in its allow
+    (it replaces rows on every run but the first). Pure;
     shared by the planner and the executor, which re-checks the text it is about to send."""
     tr = desired.transforms[name]
     allowed = {a.strip().lower() for a in tr.allow}
@@ -94,8 +94,6 @@ def sql_refusals(desired: DesiredState, name: str, info: SqlInfo, rows_of: Calla
     out: list[str] = []
     for line, subject, why in info.destroying:
         if subject.upper().startswith("CREATE OR REPLACE TABLE "):
-            if not running:
-                continue
             rows = rows_of(subject.split()[-1])
             if rows is None or rows == 0:
                 continue  # nothing to replace: the table is new or empty
@@ -166,8 +164,7 @@ def _transforms(inp: PlanInputs, state: PlanState, failing: dict[str, list[Check
         info = d.sql_info.get(tr.sql)
         # Outputs the spec lists are the spec's to write; ones filled from the SQL are not.
         mine = managed if name in d.outputs_from_sql else managed | set(tr.outputs)
-        refused = tuple(sql_refusals(d, name, info, rows_of, mine, running=bool(reasons))) \
-            if info is not None else ()
+        refused = tuple(sql_refusals(d, name, info, rows_of, mine)) if info is not None else ()
         if refused and not reasons:
             reasons.append("its SQL is refused")  # shown and blocked, though nothing asks it to run
         if reasons:
