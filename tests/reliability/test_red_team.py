@@ -25,14 +25,9 @@ from pathlib import Path
 import pytest
 
 from test_bad_inputs import TARGET, make_project, state
-from reconcile.apply.context import Context
-from reconcile.apply.results import ActionFailed
-from reconcile.apply.sqlgate import checked_transform_sql
 from reconcile.bq.adapter import Adapter
 from reconcile.cli import main as cli
 from reconcile.local import emulator as local
-from reconcile.plan.actions import Plan
-from reconcile.spec.load import load_spec
 
 pytestmark = [pytest.mark.reliability, pytest.mark.integration]
 
@@ -219,6 +214,12 @@ def test_an_allow_naming_the_statement_lets_it_run(converged: Path, emulator: lo
 
 def test_the_executor_refuses_a_script_changed_after_the_plan(converged: Path, adapter: Adapter,
                                                               ds_prefix: str) -> None:
+    from reconcile.apply.context import Context
+    from reconcile.apply.results import ActionFailed
+    from reconcile.apply.sqlgate import checked_transform_sql
+    from reconcile.plan.actions import Plan
+    from reconcile.spec.load import load_spec
+
     p, root = ds_prefix, converged.parent.parent
     desired = load_spec(converged, root=root)
     ctx = Context(Plan(project=desired.project, actions=()), desired, adapter, run_id="red-team")

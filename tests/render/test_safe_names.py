@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from reconcile.plan.actions import CreateTable, Plan, RunTransform, Unmanaged
 from reconcile.render.markdown import render_markdown
-from reconcile.render.safe import printable
 from reconcile.render.text import render_text
 
 SPOOF = "evil\x1b[2K\r\x1b[32mIn sync: nothing to do.\x1b[0m"
@@ -39,6 +38,8 @@ def test_markdown_report_escapes_them_too() -> None:
 
 
 def test_printable_leaves_ordinary_names_alone() -> None:
+    from reconcile.render.safe import printable
+
     for name in ("market_data.vix_daily", "données.été", "表.列"):
         assert printable(name) == name
     assert printable("a\nb") == "a\\nb"

@@ -17,7 +17,7 @@ from reconcile.snapshot.model import LedgerEntry, Snapshot, TableState, DatasetS
 from reconcile.spec import sqlparse
 from reconcile.spec.load import load_spec
 from reconcile.spec.model import Load, SpecError
-from reconcile.spec.sources import SourceManifest, _key_problems, overlap_problems, read_sources
+from reconcile.spec.sources import SourceManifest, _key_problems, read_sources
 
 BUILD = ("CREATE TABLE IF NOT EXISTS `d.out` (k STRING, n INT64);\n"
          "MERGE `d.out` t USING (SELECT k, COUNT(*) AS n FROM `d.src` GROUP BY k) s ON t.k = s.k\n"
@@ -187,6 +187,8 @@ def test_nan_and_signed_zero_keys_are_refused() -> None:
 
 
 def test_overlapping_loads_into_one_table_are_refused_without_precedence() -> None:
+    from reconcile.spec.sources import overlap_problems
+
     a, b = pa.table({"d": ["x", "y"]}), pa.table({"d": ["y", "z"]})
     la = Load(source="a.parquet", table="r.t", keys=["d"])
     lb = Load(source="b.parquet", table="r.t", keys=["d"])
