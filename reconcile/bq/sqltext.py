@@ -82,3 +82,17 @@ def qparam(name: str) -> QuotedIdent:
 def qrow(names: Sequence[str]) -> QuotedIdent:
     """`(@a, @b)`: one row of a VALUES list, each value a named query parameter."""
     return QuotedIdent("(" + ", ".join(qparam(n) for n in names) + ")")
+
+
+_REF = re.compile(r"`([^`]+)`\.`([^`]+)`|`([^`.]+)\.([^`.]+)(?:\.[^`]+)?`")
+
+
+def referenced_datasets(sql: str, project: str) -> list[str]:
+    """The datasets of `project` a statement names in the tool's quoting (`p`.`d`[.`t`] or
+    `p.d.t`), in order of first mention: where the adapter sends a job with no location."""
+    out: dict[str, None] = {}
+    for m in _REF.finditer(sql):
+        p, d = (m.group(1), m.group(2)) if m.group(1) is not None else (m.group(3), m.group(4))
+        if p == project and not d.upper().startswith("INFORMATION_SCHEMA"):
+            out.setdefault(d, None)
+    return list(out)
