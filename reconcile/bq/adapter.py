@@ -521,6 +521,77 @@ class Adapter:
             return []
         return sorted((t.table_id, t.table_type or "TABLE") for t in items)
 
+    def dataset_objects(self, dataset: str) -> dict[str, list[str]]:
+        """What a relocation must carry beside tables and views, by kind (only kinds present):
+        ROUTINE, MODEL (routines.list, models.list), LEGACY_SQL_VIEW, POLICY_TAG (`table.column`)
+        and ROW_ACCESS_POLICY (`table.policy`), from a get of each table and view. Asked only
+        for a dataset a plan may relocate: 2 requests, plus 1-2 per table.
+        https://cloud.google.com/bigquery/docs/managing-datasets#delete-datasets (deleting a
+        dataset deletes its routines and models), https://cloud.google.com/bigquery/docs/data-replication"""
+        ds_id = f"{self.project}.{ids.check_dataset(dataset)}"
+        out: dict[str, list[str]] = {}
+
+        def listed(kind: str, fn, attr: str) -> None:
+            try:
+                names = sorted(getattr(x, attr) for x in self._retry(f"list {kind.lower()}s {dataset}",
+                                                                       lambda: list(fn(ds_id))))
+            except (gexc.NotFound, gexc.MethodNotImplemented, gexc.BadRequest):
+                names = []
+            if names:
+                out[kind] = names
+
+        listed("ROUTINE", self.client.list_routines, "routine_id")
+        listed("MODEL", self.client.list_models, "model_id")
+        for name, typ in self.list_tables(dataset):
+            if typ not in ("TABLE", "VIEW", "SNAPSHOT", "CLONE", "MATERIALIZED_VIEW"):
+                continue
+            try:
+                t = self._retry("get table", self.client.get_table, f"{ds_id}.{name}")
+            except gexc.NotFound:
+                continue
+            view = t._properties.get("view") or {}
+            if typ == "VIEW" and view.get("useLegacySql") is True:
+                out.setdefault("LEGACY_SQL_VIEW", []).append(name)
+            for f in _walk_fields(t._properties.get("schema", {}).get("fields", [])):
+                if (f[1].get("policyTags") or {}).get("names"):
+                    out.setdefault("POLICY_TAG", []).append(f"{name}.{f[0]}")
+            if typ != "VIEW":
+                try:
+                    rap = self._retry("list row access policies", self.client._call_api, None, method="GET",
+                                      path=f"/projects/{self.project}/datasets/{dataset}/tables/{name}/rowAccessPolicies")
+                except (gexc.NotFound, gexc.MethodNotImplemented, gexc.BadRequest):
+                    rap = {}
+                for pol in (rap or {}).get("rowAccessPolicies", []):
+                    pid = (pol.get("rowAccessPolicyReference") or {}).get("policyId")
+                    if pid:
+                        out.setdefault("ROW_ACCESS_POLICY", []).append(f"{name}.{pid}")
+        return out
+
+    def dataset_properties(self, name: str) -> dict[str, Any] | None:
+        """The properties a dataset carries beside its tables (description, labels, access
+        entries, default table and partition expirations, CMEK key, time travel window, case
+        insensitivity, collation, rounding mode, storage billing), as its API resource holds
+        them; None if it does not exist. https://cloud.google.com/bigquery/docs/reference/rest/v2/datasets"""
+        try:
+            ds = self._retry("get dataset", self.client.get_dataset, f"{self.project}.{ids.check_dataset(name)}")
+        except gexc.NotFound:
+            return None
+        return {k: v for k, v in ds._properties.items() if k in DATASET_PROPERTIES}
+
+    def create_dataset_with(self, name: str, location: str, properties: dict[str, Any]) -> bool:
+        """Create a dataset in `location` with the given API properties (DATASET_PROPERTIES only)."""
+        ds = bigquery.Dataset(f"{self.project}.{ids.check_dataset(name)}")
+        for k, v in properties.items():
+            if k in DATASET_PROPERTIES:
+                ds._properties[k] = v
+        ds.location = ids.check_location(location)
+        try:
+            self._retry(f"create dataset {name}", self.client.create_dataset, ds, exists_ok=False)
+            self._note(name, ds.location)
+            return True
+        except gexc.Conflict:
+            return False
+
     def view_definitions(self, dataset: str, *, location: str | None = None) -> dict[str, str]:
         """View name -> SQL of one dataset's views, from INFORMATION_SCHEMA.VIEWS (the
         emulator's tables.get leaves `view.query` empty, so the API cannot be used)."""
@@ -550,6 +621,19 @@ class Adapter:
         rows = self.query("\nUNION ALL\n".join(parts), params, location=location,
                           what=f"count {len(refs)} table(s)")
         return {r["t"]: int(r["n"]) for r in rows}
+
+
+# Dataset resource fields a relocation carries to the recreated dataset.
+DATASET_PROPERTIES = ("description", "friendlyName", "labels", "access", "defaultTableExpirationMs",
+                      "defaultPartitionExpirationMs", "defaultEncryptionConfiguration", "maxTimeTravelHours",
+                      "isCaseInsensitive", "defaultCollation", "defaultRoundingMode", "storageBillingModel")
+
+
+def _walk_fields(fields: list[dict], prefix: str = ""):
+    for f in fields:
+        name = prefix + f.get("name", "")
+        yield name, f
+        yield from _walk_fields(f.get("fields") or [], name + ".")
 
 
 def ids_safe(text: str) -> str:
