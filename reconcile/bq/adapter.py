@@ -151,7 +151,10 @@ class Adapter:
         # with an explicit location (https://cloud.google.com/bigquery/docs/locations).
         self._locations: dict[str, str] = {}
         # Job ids per logical statement: <prefix>_<kind>_<hash of the statement>_<n>_<attempt>.
-        self._id_prefix = "reconcile_" + ids_safe(run_id or uuid.uuid4().hex[:12])
+        # The prefix holds the run id and this adapter's own nonce: a retry of a call re-sends
+        # its id (a lost answer is then read back, never run twice), while another adapter of
+        # the same run (a flow task, a resumed run) sending the same text runs it anew.
+        self._id_prefix = f"reconcile_{ids_safe(run_id or 'norun')}_{uuid.uuid4().hex[:8]}"
         self._statement_seq: dict[str, int] = {}
         http = getattr(client, "_http", None)
         if http is not None and hasattr(http, "hooks"):

@@ -174,15 +174,18 @@ def test_lost_insert_answer_runs_the_insert_once(sad: Adapter, strict, ds_prefix
 
 def test_job_ids_are_deterministic_per_statement(strict) -> None:
     """One id per logical statement: the same call keeps its id across retries (the base is a
-    hash of the statement), the same statement sent again on purpose gets the next number."""
+    hash of the statement), the same statement sent again on purpose gets the next number,
+    another adapter of the run its own prefix."""
     ad = Adapter(local_client(PROJECT, strict.endpoint), PROJECT, run_id="run-1", emulator=True)
     a = ad._statement_id("q", "INSERT 1")
     b = ad._statement_id("q", "INSERT 1")
     c = ad._statement_id("q", "INSERT 2")
-    assert a.startswith("reconcile_run-1_q_") and a.endswith("_0") and b.endswith("_1")
+    assert a.startswith("reconcile_run-1_") and "_q_" in a and a.endswith("_0") and b.endswith("_1")
     assert a[:-2] == b[:-2] and c[:-2] != a[:-2]
+    # Another adapter of the same run (a flow task) runs the same text anew: its own ids.
     again = Adapter(local_client(PROJECT, strict.endpoint), PROJECT, run_id="run-1", emulator=True)
-    assert again._statement_id("q", "INSERT 1") == a
+    other = again._statement_id("q", "INSERT 1")
+    assert other != a and other.split("_q_")[1] == a.split("_q_")[1]
 
 
 # ------------------------------------------------------------------ R7 locations, scans
