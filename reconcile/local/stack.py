@@ -241,6 +241,7 @@ def _up(root: Path, p: Paths, project: str, port: int, deploy: bool,
                 + ", ".join(d["name"] for d in deps))
         else:
             say(f"deployments      none: no prefect.yaml in {root}")
+        say(_apply_alerts(root, env, p))
 
     # 4. the worker; restarted if the emulator it points at has changed
     worker = state.get("worker")
@@ -269,6 +270,23 @@ def _up(root: Path, p: Paths, project: str, port: int, deploy: bool,
     say(f"Prefect UI:      {server['ui_url']}")
     say(f"export PREFECT_API_URL={api}")
     return state
+
+
+def _apply_alerts(root: Path, env: dict[str, str], p: Paths) -> str:
+    """Apply the shipped drift alert (flows/drift_alert.yaml) through `python -m flows.alerts`
+    (a subprocess: the library does not import Prefect). Its one line says what it did;
+    an alert that cannot be applied (no notification block yet) does not stop the stack."""
+    if not (root / "flows" / "alerts.py").exists():
+        return f"automations     none: no flows/alerts.py in {root}"
+    cmd = [sys.executable, "-m", "flows.alerts"]
+    done = subprocess.run(cmd, env=env, cwd=root, capture_output=True, text=True, timeout=120,
+                          stdin=subprocess.DEVNULL)
+    with open(p.log("prefect-cli"), "a") as out:
+        out.write(f"\n$ {' '.join(cmd)}\n{done.stdout}{done.stderr}")
+    lines = done.stdout.strip().splitlines()
+    if lines:
+        return lines[-1]
+    return f"automations     not applied (exit {done.returncode}); see {p.log('prefect-cli')}"
 
 
 def _recorded_emulator_cmd(p: Paths) -> list[str] | None:
