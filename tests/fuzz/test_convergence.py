@@ -27,12 +27,12 @@ import figures as F
 import strategies as S
 import warehouse as W
 
-pytestmark = [pytest.mark.integration]
+pytestmark = [pytest.mark.integration, pytest.mark.fuzz]
 
 # Features whose shapes violate an invariant on today's code (FINDINGS.md names the
 # violation and its repro). The default run leaves them out so that it passes; `make fuzz`
 # draws them. Remove a name once its fix has landed.
-KNOWN_OPEN: frozenset[str] = frozenset()
+KNOWN_OPEN: frozenset[str] = frozenset({"tmp_leftover", "duplicate_keys"})  # F1, F2
 
 BUDGET = int(os.environ.get("FUZZ_EXAMPLES", "0") or 0)
 FULL = BUDGET > 0
