@@ -245,6 +245,14 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
             cols = [c for _, c in sorted(columns_of.get(ref, []), key=lambda p: p[0])]
         tables[ref] = TableState(type=typ, rows=rows, columns=cols, view_sql=view_sql.get(ref))
 
+    # 5b. objects beside tables (routines, models, ...) of datasets a relocation would move:
+    #     what it must carry or refuse (reconcile.plan.compare.datasets). Few datasets, if any.
+    if desired is not None:
+        for name in sorted(datasets):
+            if name in desired.datasets and not ids.same_location(datasets[name].location,
+                                                                   desired.location_of(name)):
+                datasets[name] = datasets[name].model_copy(update={"objects": adapter.dataset_objects(name)})
+
     # 6. load ledger and relocation checkpoints in the ops dataset
     ops = desired.ops_dataset if desired is not None else "ops"
     ledger: list[LedgerEntry] = []
