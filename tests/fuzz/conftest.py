@@ -1,6 +1,6 @@
 """Fixtures of the convergence fuzzer (tests/fuzz): the demo's staging files, the run's figures.
 
-The default `pytest` run draws a small fixed-seed budget (FUZZ_EXAMPLES unset: 25 examples,
+The default `pytest` run draws a small fixed-seed budget (FUZZ_EXAMPLES unset: 8 examples,
 derandomized) over the shapes that pass on today's code (strategies.FEATURES minus
 test_convergence.KNOWN_OPEN, see FINDINGS.md). `make fuzz` sets FUZZ_EXAMPLES=300 and draws
 every feature; at the end of such a run the summary (run time, examples, distinct warehouse
