@@ -78,7 +78,7 @@ def cmd_plan(args) -> int:
     else:
         adapter = connect(desired, args.target)
         t0 = time.monotonic()
-        snapshot = read_snapshot(adapter, desired, target=args.target)
+        snapshot = read_snapshot(adapter, desired, target=args.target, parallelism=args.parallelism)
         print(f"read {len(snapshot.datasets)} datasets, {len(snapshot.tables)} tables in "
               f"{snapshot.requests} requests ({time.monotonic() - t0:.1f}s)", file=sys.stderr)
     check_selectors(scope, desired, snapshot)
