@@ -122,7 +122,7 @@ def make_plan(desired: DesiredState, snapshot: Snapshot, scope: Scope,
               sources: SourceManifest | None = None) -> Plan:
     """The planner (pure) on the snapshot and the staging files (read now unless given),
     restricted to the scope (its `extra` actions are the session's to add)."""
-    p = plan_pure(desired, snapshot, read_sources(desired) if sources is None else sources,
+    p = plan_pure(desired, snapshot, read_sources(desired, snapshot.loaded) if sources is None else sources,
                   approvals=list(scope.approvals), allow_destructive=scope.allow_destructive)
     return restrict_plan(p, scope.kinds, scope.only)
 

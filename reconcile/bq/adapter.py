@@ -15,6 +15,8 @@ tool and BigQuery (retries, labels, job ids, error translation), read in one pla
 
 from __future__ import annotations
 
+import io
+
 import logging
 import threading
 import time
@@ -290,17 +292,25 @@ class Adapter:
 
     # ------------------------------------------------------------ jobs
 
-    def load_parquet(self, path: Path, ref: str, *, location: str | None = None) -> int:
-        """Load a local Parquet file into an existing (empty, temporary) table. Appends only."""
+    def load_parquet(self, path: Path, ref: str, *, location: str | None = None,
+                     data: bytes | None = None, write_empty: bool = False) -> int:
+        """Load a local Parquet file into an existing (empty, temporary) table. Appends only.
+
+        `data`: the file's bytes (a private copy the caller checked), sent instead of
+        reading `path` again (`path` then only names it). `write_empty`: WRITE_EMPTY, the
+        job fails unless the table is empty, atomically
+        (https://cloud.google.com/bigquery/docs/reference/rest/v2/Job#JobConfigurationLoad
+        writeDisposition)."""
         cfg = bigquery.LoadJobConfig(
             source_format=bigquery.SourceFormat.PARQUET,
-            write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
+            write_disposition=(bigquery.WriteDisposition.WRITE_EMPTY if write_empty
+                               else bigquery.WriteDisposition.WRITE_APPEND),
             create_disposition=bigquery.CreateDisposition.CREATE_NEVER,
             labels=self._labels(),
         )
 
         def run():
-            with open(path, "rb") as fh:
+            with (io.BytesIO(data) if data is not None else open(path, "rb")) as fh:
                 job = self.client.load_table_from_file(fh, self.table_id(ref), job_config=cfg,
                                                        location=location, rewind=True)
             self._job(job)
