@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 #      PARTITIONS  datasets holding tables with storage, also bounded to
 #                  PARTITIONS_MAX_TABLES tables per query (BigQuery refuses more)
 #      COLUMNS     datasets whose tables the spec declares or sets expectations on
+#                  (other than a bare min_rows, a COUNT(*) whatever the columns)
 #      VIEWS       datasets where the spec declares views (and that hold a view)
 #   1  load ledger, if <ops>.load_ledger exists
 #   1  relocation checkpoints, if <ops>.relocation_checkpoints exists
@@ -115,6 +116,13 @@ def _union(template: str, project: str, datasets: list[str]) -> str:
     """One query: the per-dataset template rendered for each dataset, UNION ALL'ed."""
     parts = [strip_comments(render_sql(template, dataset=qdataset(project, d))) for d in datasets]
     return "\nUNION ALL\n".join(f"({p})" for p in parts)
+
+
+def needs_columns(exp: Any) -> bool:
+    """Whether observing these expectations needs the table's columns (their names and
+    types): all but a bare `min_rows`, which is a COUNT(*) whatever the columns."""
+    return bool(exp.min_columns is not None or exp.min_distinct or exp.ranges or exp.placeholders
+                or exp.coverage)
 
 
 def _may_match_dataset(pattern: str, dataset: str) -> bool:
@@ -215,8 +223,11 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
         want_columns = set(datasets)
     else:
         want_columns = {ref.split(".", 1)[0] for ref in desired.tables}
-        want_columns |= {ds for ds in datasets if any(_may_match_dataset(p, ds) for p in desired.expectations)}
-        want_columns |= {ref.split(".", 1)[0] for ref, t in desired.tables.items() if t.expect is not None}
+        want_columns |= {ds for ds in datasets
+                         if any(_may_match_dataset(p, ds) for p, e in desired.expectations.items()
+                                if needs_columns(e))}
+        want_columns |= {ref.split(".", 1)[0] for ref, t in desired.tables.items()
+                         if t.expect is not None and needs_columns(t.expect)}
     round1: list[Callable[[], Any]] = []
     table_chunks, column_chunks = [], []
     for loc, names in by_location.items():
@@ -264,7 +275,7 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
                  column_state(r["column_name"], r["data_type"], r.get("is_nullable"))))
     columns_read = {ds for loc, names in by_location.items() for ds in names
                     if ds in want_columns and in_dataset.get(ds)}
-    missed = {ref.split(".", 1)[0] for ref in expectations} - want_columns
+    missed = {ref.split(".", 1)[0] for ref, e in expectations.items() if needs_columns(e)} - want_columns
     if missed:  # an expectation pattern the dataset match above did not foresee: read them now
         for loc, names in by_location.items():
             for chunk in _chunks([ds for ds in names if ds in missed], CHUNK_DATASETS):
