@@ -232,6 +232,13 @@ class RelocateDataset(OnDataset, Action):
     table_names: tuple[str, ...]
     rows: int
     resume_step: str | None = None  # checkpoint found in ops: resume from here
+    # "copy" (through <name>__relocating: copy out, delete, recreate, copy back) or "replica"
+    # (BigQuery's dataset replication: add a replica, wait, promote, drop the old one).
+    strategy: str = "copy"
+    # Every object at stake, by kind: (kind, names), e.g. ("TABLE", ("a", "b")), ("ROUTINE", ("f",)).
+    objects: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # The replica strategy's statements, in order: (step, SQL), checked by the SQL layer.
+    statements: tuple[tuple[str, str], ...] = ()
     destructive: ClassVar[bool] = True
 
     @property

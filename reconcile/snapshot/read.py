@@ -319,6 +319,14 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
             round2.append(query_job(_union("snapshot/views.sql", project, chunk), loc,
                                     f"snapshot VIEWS ({loc}, {len(chunk)} datasets)"))
 
+    # 5b. objects beside tables (routines, models, ...) of datasets a relocation would move:
+    #     what it must carry or refuse (reconcile.plan.compare.datasets). Few datasets, if any.
+    if desired is not None:
+        for name in sorted(datasets):
+            if name in desired.datasets and not ids.same_location(datasets[name].location,
+                                                                   desired.location_of(name)):
+                datasets[name] = datasets[name].model_copy(update={"objects": adapter.dataset_objects(name)})
+
     # 6. load ledger and relocation checkpoints in the ops dataset
     ops = desired.ops_dataset if desired is not None else "ops"
     ledger_job = checkpoints_job = None

@@ -401,6 +401,10 @@ class Target(_Model):
     credentials_block: str | None = None
     data_dir: str | None = None
     known_gaps: list[KnownGap] = Field(default_factory=list)
+    # How a dataset is moved to another location: "replica" (BigQuery's dataset replication;
+    # the bigquery target's default) or "copy" (through <name>__relocating; the local target's
+    # default, and where replication is not allowed). None: the target type's default.
+    relocation: Literal["copy", "replica"] | None = None
 
     @field_validator("project")
     @classmethod
