@@ -156,7 +156,9 @@ class ActionTasks:
     def __call__(self, run: Run, a: Action) -> Outcome:
         named = apply_action.with_options(task_run_name=_task_name(self._number(run.plan, a), a))
         try:
-            outcome, attempts = named(quote(run), quote(a), quote(self.watch))
+            # A task future: the session runs independent actions from several threads
+            # at once (reconcile.apply.run, --parallelism); each is a task run of its own.
+            outcome, attempts = named.submit(quote(run), quote(a), quote(self.watch)).result()
         except (ActionError, TransientError) as e:
             if e.outcome is None:
                 raise

@@ -30,7 +30,7 @@ from typing import Any, Callable, Sequence
 
 from reconcile.apply.lease import Busy, LeaseHeld, lease
 from reconcile.apply.results import Outcome
-from reconcile.apply.run import Execute, Finished, Run
+from reconcile.apply.run import DEFAULT_PARALLELISM, Execute, Finished, Run
 from reconcile.bq.adapter import Adapter
 from reconcile.plan.actions import ACTIONS, Action, Plan
 from reconcile.plan.planner import plan as plan_pure
@@ -122,7 +122,7 @@ def make_plan(desired: DesiredState, snapshot: Snapshot, scope: Scope,
               sources: SourceManifest | None = None) -> Plan:
     """The planner (pure) on the snapshot and the staging files (read now unless given),
     restricted to the scope (its `extra` actions are the session's to add)."""
-    p = plan_pure(desired, snapshot, read_sources(desired) if sources is None else sources,
+    p = plan_pure(desired, snapshot, read_sources(desired, snapshot.loaded) if sources is None else sources,
                   approvals=list(scope.approvals), allow_destructive=scope.allow_destructive)
     return restrict_plan(p, scope.kinds, scope.only)
 
@@ -254,8 +254,10 @@ class Session:
     CLI reports everything left to do; a single-flow run answers for its kinds)."""
 
     def __init__(self, desired: DesiredState, adapter: Adapter, *, run_id: str, target: str,
-                 scope: Scope = Scope(), steps: Steps = Steps(), verify_whole: bool = False):
+                 scope: Scope = Scope(), steps: Steps = Steps(), verify_whole: bool = False,
+                 parallelism: int = DEFAULT_PARALLELISM):
         self.desired = desired
+        self.parallelism = parallelism  # actions (and snapshot queries) in flight at once
         self.adapter = adapter
         self.run_id = run_id
         self.target = target
@@ -269,7 +271,7 @@ class Session:
     def read(self) -> Snapshot:
         if self.steps.read is not None:
             return self.steps.read()
-        return read_snapshot(self.adapter, self.desired, target=self.target)
+        return read_snapshot(self.adapter, self.desired, target=self.target, parallelism=self.parallelism)
 
     def _plan(self, snapshot: Snapshot, scope: Scope, sources: SourceManifest | None) -> Plan:
         if self.steps.plan is not None:
@@ -341,7 +343,8 @@ class Session:
             if p.changes:
                 outcomes = self._run(p).run_plan(progress=self.steps.progress,
                                                  execute=_while_held(self._held_lease, self.steps.execute),
-                                                 finished=self.steps.finished).outcomes
+                                                 finished=self.steps.finished,
+                                                 parallelism=self.parallelism).outcomes
             else:
                 outcomes = self._run(p).held_back()
         self.timings["apply"] = time.monotonic() - t0

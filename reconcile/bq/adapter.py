@@ -16,6 +16,7 @@ tool and BigQuery (retries, labels, job ids, error translation), read in one pla
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import threading
 import time
@@ -429,29 +430,38 @@ class Adapter:
 
     # ------------------------------------------------------------ jobs
 
-    def load_parquet(self, path: Path, ref: str, *, location: str | None = None) -> int:
+    def load_parquet(self, path: Path, ref: str, *, location: str | None = None,
+                     data: bytes | None = None, write_empty: bool = False) -> int:
         """Load a local Parquet file into an existing (empty, temporary) table. Appends only.
         LIST columns load as arrays of their element (`enable_list_inference`), not as a
-        record of `list.element`: https://cloud.google.com/bigquery/docs/loading-data-cloud-storage-parquet#list_logical_type"""
+        record of `list.element`: https://cloud.google.com/bigquery/docs/loading-data-cloud-storage-parquet#list_logical_type
+
+        `data`: the file's bytes (a private copy the caller checked), sent instead of
+        reading `path` again (`path` then only names it). `write_empty`: WRITE_EMPTY, the
+        job fails unless the table is empty, atomically
+        (https://cloud.google.com/bigquery/docs/reference/rest/v2/Job#JobConfigurationLoad
+        writeDisposition)."""
         parquet = bigquery.ParquetOptions()
         parquet.enable_list_inference = True
         cfg = bigquery.LoadJobConfig(
             source_format=bigquery.SourceFormat.PARQUET,
-            write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
+            write_disposition=(bigquery.WriteDisposition.WRITE_EMPTY if write_empty
+                               else bigquery.WriteDisposition.WRITE_APPEND),
             create_disposition=bigquery.CreateDisposition.CREATE_NEVER,
             labels=self._labels(),
         )
         cfg.parquet_options = parquet
         location = location or self.location_of(ids.split_table_ref(ref)[0])
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        digest = hashlib.sha256(data if data is not None else path.read_bytes()).hexdigest()
 
         def start(job_id: str):
-            with open(path, "rb") as fh:
+            with (io.BytesIO(data) if data is not None else open(path, "rb")) as fh:
                 return self.client.load_table_from_file(fh, self.table_id(ref), job_config=cfg,
                                                         location=location, rewind=True, job_id=job_id)
 
         try:
-            out = self._run_job(f"load {path.name}", self._statement_id("l", f"{ref}\0{digest}"), start,
+            out = self._run_job(f"load {path.name}",
+                                self._statement_id("l", f"{ref}\0{digest}" + ("\0empty" if write_empty else "")), start,
                                 location).output_rows
         except gexc.GoogleAPICallError as e:
             raise BigQueryError(f"load of {path.name} into {ref} failed: {getattr(e, 'message', e)}") from e

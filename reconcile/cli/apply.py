@@ -125,6 +125,7 @@ def run(args, *, render, color: bool) -> int:
 
     # The CLI judges the whole warehouse after the run, --only or not.
     session = Session(desired, adapter, run_id=run_id, target=args.target, scope=scope, verify_whole=True,
+                      parallelism=args.parallelism,
                       steps=Steps(progress=lambda line: say(line, end=""), waiting=waiting, replanned=replanned, execute=execute,
                                   finished=finished, revalidate=revalidate if saved else None))
     if saved is None:

@@ -73,6 +73,19 @@ def _selection(p: argparse.ArgumentParser, *, approve: str, only: str) -> None:
     p.add_argument("--allow-destructive", action="store_true",
                    help="allow destructive actions (replacing a migrated table, deleting archived sources)")
     p.add_argument("--only", action="append", default=[], metavar="KIND_OR_OBJECT", help=only)
+    p.add_argument("--parallelism", type=_positive_int, default=10, metavar="N",
+                   help="requests (snapshot queries, apply actions) in flight at once; apply runs an "
+                        "action once the actions it depends on ended (default: 10, as Terraform; 1: in order)")
+
+
+def _positive_int(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if not 1 <= n <= 64:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 64, got {n}")
+    return n
 
 
 def build_parser() -> Parser:

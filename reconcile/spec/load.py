@@ -81,6 +81,71 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+# ---------------------------------------------------------------- a fast path for large specs
+#
+# PyYAML parses about 0.1 MB a second in Python (its C parser builds the same Python
+# nodes and is not much faster), so a spec of 10,000 tables (2.6 MB) took ~30 s. A large
+# file is parsed by yaml-rs (Rust) instead, when the result is certainly the one PyYAML
+# gives: yaml-rs follows YAML 1.2, PyYAML 1.1, and they differ only on plain scalars
+# (yes/no/on/off/y/n booleans, 0-prefixed octal, 0o/0x/0b, 1_000, 1:30 sexagesimal, 1e3
+# without a dot, timestamps with a time, the << merge key), on directives and documents,
+# and on tags and anchors. A file in which any of those could occur (every distinct word
+# of it put to PyYAML's own resolver: `_same_in_yaml11`) takes the PyYAML path, and so does any file yaml-rs refuses (a duplicate
+# key included): every error message is PyYAML's, as before. Small files (hand-written,
+# and every bad-input case) always take the PyYAML path.
+
+FAST_MIN_BYTES = 64 * 1024
+_NOT_FAST = object()
+# Spellings of a plain scalar on which YAML 1.1 (PyYAML) and 1.2 (yaml-rs) agree.
+_SAFE_TOKEN = re.compile(r"[-+]?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?|true|True|TRUE|false|False|FALSE"
+                         r"|~|null|Null|NULL|[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# What YAML 1.2's core schema (and yaml-rs's dates) reads as other than a string.
+_YAML12_NONSTR = re.compile(r"[-+]?(?:[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)"
+                            r"|[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+                            r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)|true|True|TRUE|false|False|FALSE"
+                            r"|~|null|Null|NULL|[0-9]{4}-.*")
+_TOKENS = re.compile(r"[^\s\[\]{},:#'\"]+")
+_NEVER = re.compile(r"[0-9]:[0-9]|<<|(?:^|[\s\[{,])\?(?:\s|$)|^\s*(?:---|\.\.\.|%)|(?:^|[\s\[{,:-])[&*!|>]|[\t\r\\]", re.MULTILINE)
+
+
+def _same_in_yaml11(text: str) -> bool:
+    """Whether every word of `text` that PyYAML would read as other than a string is spelled
+    the same in YAML 1.2, and no 1.1-only construct (sexagesimal, merge key, documents,
+    directives, complex keys, anchors, aliases, tags, block scalars, tabs, escapes) is there. Conservative:
+    words are split at YAML's flow indicators and spaces, so a word inside a quoted or
+    multi-word string counts too (it only sends the file to PyYAML)."""
+    if _NEVER.search(text):
+        return False
+    str_tag = "tag:yaml.org,2002:str"
+    resolver = yaml.resolver.Resolver()
+    for word in set(_TOKENS.findall(text)):
+        tag = resolver.resolve(yaml.ScalarNode, word, (True, False)) \
+            if word[:1] in resolver.yaml_implicit_resolvers else str_tag
+        if tag != str_tag and not _SAFE_TOKEN.fullmatch(word):
+            return False
+        if tag == str_tag and _YAML12_NONSTR.fullmatch(word):
+            return False
+    return True
+
+
+def _fast_load(text: str) -> Any:
+    """The parsed document if the fast path applies to `text` (see above), else _NOT_FAST."""
+    if len(text) < FAST_MIN_BYTES or not _same_in_yaml11(text):
+        return _NOT_FAST
+    try:
+        import yaml_rs
+    except ImportError:  # pragma: no cover - pinned in pyproject.toml
+        return _NOT_FAST
+    try:
+        data = yaml_rs.loads(text)
+    except Exception:  # noqa: BLE001 - refused: PyYAML says why, with its own message
+        return _NOT_FAST
+    # What is left is what PyYAML's safe loader builds from such a text: dicts with
+    # scalar keys (no '?' complex keys), lists, str, int, float, bool, None, dates (a
+    # timestamp with a time has a ':' between digits, sent to PyYAML above).
+    return data
+
+
 # Caps on what the loader reads (issue 18: `--spec /dev/zero` took 7.7 GB in 15 s). A
 # spec or SQL file is text a person writes; a credentials key file is a few KB.
 SPEC_FILE_CAP = 8 << 20
@@ -137,8 +202,10 @@ def read_text_file(path: Path, display: str, field: str = "", cap: int = SPEC_FI
 
 def _read_yaml(path: Path, display: str) -> dict:
     text = read_text_file(path, display)
+    data = _fast_load(text)
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        if data is _NOT_FAST:
+            data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -13,6 +13,7 @@ import logging
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -251,23 +252,53 @@ class _Duplicate(ValueError):
     """A staging file with two columns of one name."""
 
 
-def inspect_source(desired: DesiredState, load: Load, index: int) -> SourceFile:
+def private_copy(path: Path) -> bytes:
+    """The file's bytes, read once: what the gates check, what is hashed and what is loaded
+    all come from this one copy, so a file swapped on disk meanwhile cannot slip in."""
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+def bytes_hash(data: bytes) -> str:
+    """The content hash of a private copy (the same value as `file_hash` of the file)."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def _unreadable(load: Load, index: int, disp: str, path: Path, e: Exception) -> SpecError:
+    msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+    kind = "CSV" if path.suffix == ".csv" else "Parquet"
+    return SpecError(load.source, f"{disp}: loads[{index}].source", f"unreadable {kind} file: {msg}")
+
+
+def inspect_source(desired: DesiredState, load: Load, index: int,
+                   loaded: Callable[[str, str, str], bool] | None = None) -> SourceFile:
+    """One staging file, from one private copy of its bytes. `loaded(table, source, hash)`
+    (the snapshot's ledger): a file whose hash it knows was gated and loaded already, so
+    only its schema and row count are read (Parquet metadata), no gate reads its rows."""
     disp = desired.files[0] if desired.files else "spec"
     path = resolve_in_root(Path(desired.root), load.source, disp, f"loads[{index}].source",
                            must_exist=False)
     if not path.is_file():
         return SourceFile(load.source, load.table, exists=False)
     try:
+        raw = private_copy(path)
+    except OSError as e:
+        raise _unreadable(load, index, disp, path, e) from None
+    content_hash = bytes_hash(raw)
+    known = loaded is not None and loaded(load.table, load.source, content_hash)
+    try:
         if path.suffix == ".csv":
-            data = read_csv(path, desired.columns_of(load.table) or [])
+            data = read_csv(pa.BufferReader(raw), desired.columns_of(load.table) or [])
             rows = data.num_rows
+            schema = data.schema
         else:
-            pf = pq.ParquetFile(path)
+            pf = pq.ParquetFile(pa.BufferReader(raw))
             rows = pf.metadata.num_rows
-            data = pf.read()
-        columns = tuple((f.name, arrow_to_bq(f.type)) for f in data.schema)
+            schema = pf.schema_arrow
+            data = None if known else pf.read()
+        columns = tuple((f.name, arrow_to_bq(f.type)) for f in schema)
         seen: dict[str, str] = {}
-        for f in data.schema:
+        for f in schema:
             if f.name.lower() in seen:
                 raise _Duplicate(f"column {f.name!r} appears twice"
                                  + (f" (as {seen[f.name.lower()]!r})" if seen[f.name.lower()] != f.name else "")
@@ -279,21 +310,19 @@ def inspect_source(desired: DesiredState, load: Load, index: int) -> SourceFile:
     except Exception as e:  # noqa: BLE001 - pyarrow raises many types for a bad file
         # A file that cannot be read at all is bad input, like a malformed spec:
         # stop before anything is sent to BigQuery.
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        kind = "CSV" if path.suffix == ".csv" else "Parquet"
-        raise SpecError(load.source, f"{disp}: loads[{index}].source",
-                        f"unreadable {kind} file: {msg}") from None
+        raise _unreadable(load, index, disp, path, e) from None
     problems = []
-    if rows == 0:
-        problems.append("file has no rows")
-    problems += _key_problems(data, load.keys)
-    problems += _placeholder_hits(data, desired.placeholder_values, load.placeholders)
-    problems += _file_gates(data, load)
+    if not known:
+        if rows == 0:
+            problems.append("file has no rows")
+        problems += _key_problems(data, load.keys)
+        problems += _placeholder_hits(data, desired.placeholder_values, load.placeholders)
+        problems += _file_gates(data, load)
     for name, t in columns:
         if t.startswith("UNSUPPORTED"):
             problems.append(f"column {name}: unsupported type {t[12:-1]}")
     return SourceFile(load.source, load.table, exists=True, rows=rows, columns=columns,
-                      content_hash=file_hash(path), problems=tuple(problems))
+                      content_hash=content_hash, problems=tuple(problems))
 
 
 def _shared_keys(desired: DesiredState, files: tuple[SourceFile, ...]) -> tuple[SourceFile, ...]:
@@ -320,9 +349,38 @@ def _shared_keys(desired: DesiredState, files: tuple[SourceFile, ...]) -> tuple[
                  for i, f in enumerate(files))
 
 
-def read_sources(desired: DesiredState) -> SourceManifest:
-    files = tuple(inspect_source(desired, ld, i) for i, ld in enumerate(desired.loads))
+def read_sources(desired: DesiredState,
+                 loaded: Callable[[str, str, str], bool] | None = None) -> SourceManifest:
+    """Every declared staging file (`inspect_source`); `loaded` is the snapshot's
+    `Snapshot.loaded`, when the plan has one: files already loaded skip their gates."""
+    files = tuple(inspect_source(desired, ld, i, loaded) for i, ld in enumerate(desired.loads))
     files = _shared_keys(desired, files)
     log.info("read %d staging file(s), %d missing", sum(f.exists for f in files),
              sum(not f.exists for f in files))
     return SourceManifest(files)
+
+
+def _known_by_all(table: str, source: str, content_hash: str) -> bool:
+    return True
+
+
+def read_sources_unchecked(desired: DesiredState) -> SourceManifest:
+    """Every staging file read and hashed, its schema and row count from its metadata, no
+    gate run yet: before the snapshot (a file that cannot be read is bad input before
+    anything is sent to BigQuery); `gate_unloaded` then gates the files the ledger lacks."""
+    return read_sources(desired, _known_by_all)
+
+
+def gate_unloaded(desired: DesiredState, manifest: SourceManifest,
+                  loaded: Callable[[str, str, str], bool]) -> SourceManifest:
+    """`manifest` (from `read_sources_unchecked`) with the gates run on every file whose
+    content hash `loaded` (the snapshot's ledger) does not know: the others were gated
+    when they were loaded, and are not read again."""
+    index = {(ld.table, ld.source): i for i, ld in enumerate(desired.loads)}
+    out = []
+    for f in manifest.files:
+        if f.exists and not loaded(f.table, f.source, f.content_hash):
+            i = index[(f.table, f.source)]
+            f = inspect_source(desired, desired.loads[i], i)
+        out.append(f)
+    return SourceManifest(tuple(out))
