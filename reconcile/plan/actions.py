@@ -384,6 +384,9 @@ class MigrateTable(Copies, Action):
     destination: str
     rows: int
     replace_rows: int | None = None  # destination exists with a different count
+    # Backup first, on the action: (table, its backup) pairs that must exist and match
+    # their table (schema, count, checksum) before the executor copies or replaces.
+    backups: tuple[tuple[str, str], ...] = ()
 
     @property
     def target(self) -> str:

@@ -27,7 +27,8 @@ from dataclasses import replace
 from typing import Iterable
 
 from reconcile.plan.actions import (
-    Action, ExpectationFailed, MissingSource, Plan, RunTransform, Validate, phase_of,
+    Action, BackupTable, ExpectationFailed, MigrateTable, MissingSource, Plan, RunTransform, Validate,
+    phase_of,
 )
 from reconcile.plan import dependencies, graph
 from reconcile.plan.compare import (
@@ -118,4 +119,22 @@ def restrict(p: Plan, kinds: Iterable[str] = (), objects: Iterable[str] = ()) ->
             return False
         return True
 
-    return replace(p, actions=tuple(a for a in p.actions if keep(a)))
+    kept = [a for a in p.actions if keep(a)]
+    return replace(p, actions=tuple(_backups_left_out(kept, p.actions)))
+
+
+def _backups_left_out(kept: list[Action], every: Iterable[Action]) -> list[Action]:
+    """Backup first, whatever subset runs: a migration kept while the BackupTable that takes
+    one of its backups is left out is blocked, with the reason (the executor refuses it too)."""
+    kept_keys = {a.key for a in kept}
+    taken_by = {b.backup: b.key for b in every if isinstance(b, BackupTable)}
+    out = []
+    for a in kept:
+        if isinstance(a, MigrateTable):
+            missing = [bk for _, bk in a.backups if bk in taken_by and taken_by[bk] not in kept_keys]
+            if missing:
+                a = replace(a, blocked_by=a.blocked_by + tuple(
+                    f"backup first: {bk} is not taken yet and its BackupTable is not in this run"
+                    for bk in missing))
+        out.append(a)
+    return out

@@ -1,7 +1,12 @@
 """Handlers for backups and migrations: a legacy table is backed up (a table snapshot,
 or a copy job across regions, expiring after BACKUP_EXPIRY_DAYS), then copied to its
 new name with exact row counts verified. A destination is replaced only when the
-approved plan says so and a whole backup of it exists."""
+approved plan says so and a whole backup of it exists.
+
+Backup first is enforced here, whatever part of the plan runs (`--only MigrateTable`, a
+flow's single task, a resumed run): every backup the migration requires (carried on the
+action, and derived again from the spec) must exist and match its table by schema, count
+and content checksum (reconcile.apply.proof), or nothing is copied or deleted."""
 
 from __future__ import annotations
 
@@ -11,7 +16,9 @@ from reconcile.apply.handlers.base import HANDLERS
 from reconcile.apply.results import ActionFailed, Done, done, noop
 from reconcile.bq.sqltext import qtable
 from reconcile.plan.actions import BackupTable, MigrateTable
-from reconcile.plan.names import MIGRATION_SOURCE_PREFIX, replacement_backup
+from reconcile.plan.compare.migrations import required_backups
+from reconcile.plan.names import MIGRATION_SOURCE_PREFIX
+from reconcile.apply.proof import unproven
 
 # Backups are insurance for the migration that follows, not an archive: they expire.
 BACKUP_EXPIRY_DAYS = 90
@@ -25,12 +32,12 @@ def backup_table(ctx: Context, a: BackupTable) -> Done:
         raise ActionFailed(f"{a.source} does not exist")
     n = ctx.count(a.source)
     if ctx.adapter.table_exists(a.backup):
-        have = ctx.count(a.backup)
-        if have == n:
-            return noop(f"backup exists with {have:,} rows", rows=have)
-        raise ActionFailed(f"{a.backup} exists with {have:,} rows, {a.source} has {n:,}: "
-                           "not overwriting a backup; rename or remove it by hand",
-                           {"backup_rows": have, "source_rows": n})
+        # Identity is never by row count only: schema, count and checksum.
+        why = unproven(ctx, a.source, a.backup)
+        if why is None:
+            return noop(f"backup exists with {n:,} rows (schema, count and checksum match)", rows=n)
+        raise ActionFailed(f"{why}: not overwriting an existing table; rename or remove it by hand",
+                           {"source_rows": n})
     if ids.same_location(src_loc, bk_loc):
         # A table snapshot: BigQuery bills only what later changes in the base table.
         bds, bt = ids.split_table_ref(a.backup)
@@ -42,10 +49,9 @@ def backup_table(ctx: Context, a: BackupTable) -> Done:
         ctx.adapter.copy_table(a.source, a.backup)  # across regions: a copy job
         how = "copy job"
     ctx.adapter.set_table_expiry(a.backup, BACKUP_EXPIRY_DAYS)
-    got = ctx.count(a.backup)
-    if got != n:
-        raise ActionFailed(f"backup {a.backup} has {got:,} rows, {a.source} has {n:,}",
-                           {"backup_rows": got, "source_rows": n})
+    why = unproven(ctx, a.source, a.backup)
+    if why is not None:
+        raise ActionFailed(f"backup not proven: {why}", {"source_rows": n})
     return done(f"{how} of {n:,} rows, expires in {BACKUP_EXPIRY_DAYS} days", rows=n, method=how)
 
 
@@ -55,12 +61,6 @@ def migrate_table(ctx: Context, a: MigrateTable) -> Done:
     ctx.table_location(a.destination)
     if not ctx.adapter.table_exists(a.source):
         raise ActionFailed(f"{a.source} does not exist")
-    # Backup first: any backup the plan takes of the source or the destination must exist.
-    backups = [b.backup for b in ctx.plan.actions
-               if isinstance(b, BackupTable) and b.source in (a.source, a.destination)]
-    missing = [b for b in backups if not ctx.adapter.table_exists(b)]
-    if missing:
-        raise ActionFailed(f"backup {', '.join(missing)} missing: not migrating")
     n = ctx.count(a.source)
     ledger_source = MIGRATION_SOURCE_PREFIX + a.source
     replaced = None
@@ -80,11 +80,11 @@ def migrate_table(ctx: Context, a: MigrateTable) -> Done:
             raise ActionFailed(f"{a.destination} has {have:,} rows, the approved plan replaces "
                                f"{a.replace_rows:,}: re-plan", {"destination_rows": have})
         # Its rows go only once their backup is there, whole (taken by this plan or an earlier run).
-        backup = replacement_backup(ctx.d, a.destination, have)
-        if not ctx.adapter.table_exists(backup) or ctx.count(backup) != have:
-            raise ActionFailed(f"no complete backup {backup} of {a.destination}: not replacing it")
+        _prove_backups(ctx, a)
         ctx.adapter.delete_table(a.destination)
         replaced = have
+    else:
+        _prove_backups(ctx, a)
     ctx.adapter.copy_table(a.source, a.destination)
     pause("migrate:copied")
     got = ctx.count(a.destination)
@@ -95,3 +95,12 @@ def migrate_table(ctx: Context, a: MigrateTable) -> Done:
                         "content_hash": f"rows:{n}", "rows": n, "rows_inserted": n}])
     extra = f", replacing {replaced:,} rows (backed up)" if replaced is not None else ""
     return done(f"copied {n:,} rows, counts verified{extra}", rows=n, replaced_rows=replaced)
+
+
+def _prove_backups(ctx: Context, a: MigrateTable) -> None:
+    """Refuse the migration unless each backup it requires exists and is a proven copy."""
+    need = dict.fromkeys(a.backups + required_backups(ctx.d, a.source, a.destination, a.replace_rows))
+    problems = [p for of, bk in need if (p := unproven(ctx, of, bk)) is not None]
+    if problems:
+        raise ActionFailed("backup first: " + "; ".join(problems) + f": not migrating {a.source}",
+                           {"backups": [bk for _, bk in need]})

@@ -14,9 +14,12 @@ import fnmatch
 
 from reconcile import identifiers as ids
 from reconcile.plan.actions import BackupTable, MigrateTable
-from reconcile.plan.names import MIGRATION_SOURCE_PREFIX, NEEDS_ALLOW, backup_name, replacement_backup
+from reconcile.plan.names import (
+    MIGRATION_SOURCE_PREFIX, NEEDS_ALLOW, backup_dataset, backup_name, replacement_backup,
+)
 from reconcile.plan.state import PlanInputs, PlanState
 from reconcile.snapshot.model import TableState
+from reconcile.spec.model import DesiredState
 
 
 def _refused(dst: str, live: TableState | None) -> str | None:
@@ -30,6 +33,23 @@ def _refused(dst: str, live: TableState | None) -> str | None:
         return (f"{dst} exists as a {live.type}: a copy job cannot replace it with a table; "
                 "drop or rename it by hand, then re-plan")
     return None
+
+
+def required_backups(desired: DesiredState, source: str, destination: str,
+                     replace_rows: int | None) -> tuple[tuple[str, str], ...]:
+    """(table, backup) pairs a migration of `source` to `destination` needs before it runs:
+    the source's backup when its migration asks for one, and the destination's when it
+    replaces a table holding `replace_rows` rows. Pure: the planner puts them on the
+    action and the executor derives them again (a plan saved before this field existed,
+    or built by hand, carries none)."""
+    if replace_rows is not None:
+        return ((destination, replacement_backup(desired, destination, replace_rows)),)
+    sds, table = source.split(".", 1)
+    for mg in desired.migrations:
+        if (mg.source_dataset == sds and fnmatch.fnmatchcase(table, mg.pattern)
+                and f"{mg.to}.{mg.rename.apply(table)}" == destination):
+            return ((source, f"{backup_dataset(desired)}.{backup_name(sds, table)}"),) if mg.backup else ()
+    return ()
 
 
 def compare(inp: PlanInputs, state: PlanState) -> None:
@@ -68,12 +88,13 @@ def compare(inp: PlanInputs, state: PlanState) -> None:
                 if backup not in s.tables:
                     state.add(BackupTable(source=dst, backup=backup, rows=live.rows or 0, blocked_by=blocked))
                 state.add(MigrateTable(source=src, destination=dst, rows=src_rows,
-                                       replace_rows=live.rows or 0,
+                                       replace_rows=live.rows or 0, backups=((dst, backup),),
                                        blocked_by=blocked + (() if inp.allow_destructive else (NEEDS_ALLOW,))))
                 state.touched.add(dst)
                 continue
             backup = f"{bds}.{backup_name(mg.source_dataset, table)}"
             if mg.backup and backup not in s.tables:
                 state.add(BackupTable(source=src, backup=backup, rows=src_rows, blocked_by=blocked))
-            state.add(MigrateTable(source=src, destination=dst, rows=src_rows, blocked_by=blocked))
+            state.add(MigrateTable(source=src, destination=dst, rows=src_rows, blocked_by=blocked,
+                                   backups=((src, backup),) if mg.backup else ()))
             state.touched.add(dst)

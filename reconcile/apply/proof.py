@@ -1,0 +1,70 @@
+"""Proof that one table is a whole copy of another, before anything relies on it.
+
+A row count alone is no proof: two tables with the same count can hold other rows and
+other columns (an archive-name collision, a hand copy). A copy is proven when its schema
+(column names, types and modes, in order), its exact row count and two order-independent
+content checksums (sql/apply/proof.sql) equal the original's. Each table is read in its
+own location (a backup across regions lives elsewhere than its source).
+
+Used before a migration runs (its backups), before a replacement deletes, before an
+archive source is deleted, and to recognise a table that already is what the spec would
+make (adoption). Reads only; never changes the warehouse.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from reconcile import identifiers as ids
+from reconcile.apply.context import Context, sql
+from reconcile.spec.model import canonical_type
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What a table is, for comparing it with another: schema, rows, content checksums."""
+
+    schema: tuple[tuple[str, str, str], ...]  # (lower-cased name, canonical type, mode)
+    rows: int
+    xor_sum: int | None
+    mod_sum: int | None
+
+
+def fingerprint(ctx: Context, ref: str) -> Fingerprint | None:
+    """The table's fingerprint (None: it does not exist)."""
+    schema = ctx.adapter.get_schema(ref)
+    if schema is None:
+        return None
+    ds, t = ids.split_table_ref(ref)
+    row = ctx.adapter.query(sql("apply/proof.sql", table=ctx.q(ref)), location=ctx.table_location(ref),
+                            what=f"checksum {ref}")[0]
+    cols = tuple((f.name.lower(), canonical_type(f.field_type), f.mode or "NULLABLE") for f in schema)
+    return Fingerprint(schema=cols, rows=int(row["n"]),
+                       xor_sum=None if row["xor_sum"] is None else int(row["xor_sum"]),
+                       mod_sum=None if row["mod_sum"] is None else int(row["mod_sum"]))
+
+
+def differences(original: Fingerprint, copy: Fingerprint) -> list[str]:
+    """How `copy` differs from `original` (empty: the same table)."""
+    out = []
+    if original.schema != copy.schema:
+        a = ", ".join(f"{n} {t}" for n, t, _ in original.schema)
+        b = ", ".join(f"{n} {t}" for n, t, _ in copy.schema)
+        out.append(f"schema differs ({b} vs {a})")
+    if original.rows != copy.rows:
+        out.append(f"{copy.rows:,} rows vs {original.rows:,}")
+    elif (original.xor_sum, original.mod_sum) != (copy.xor_sum, copy.mod_sum):
+        out.append("same row count, other rows (content checksum differs)")
+    return out
+
+
+def unproven(ctx: Context, original: str, copy: str) -> str | None:
+    """Why `copy` is not a proven whole copy of `original` (None: it is)."""
+    a = fingerprint(ctx, original)
+    if a is None:
+        return f"{original} does not exist"
+    b = fingerprint(ctx, copy)
+    if b is None:
+        return f"{copy} does not exist"
+    diff = differences(a, b)
+    return f"{copy} is not a copy of {original}: {'; '.join(diff)}" if diff else None
