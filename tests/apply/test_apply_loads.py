@@ -139,9 +139,11 @@ def test_merge_is_idempotent_and_updates_exactly_the_changed_rows(
 
     # The same bytes under another name: a second MERGE of identical rows changes nothing.
     (staging / "weather_copy.parquet").write_bytes((staging / "weather_granular.parquet").read_bytes())
-    desired = write_spec(project_root, load_spec_text(p, extra_loads=(
-        f"- {{source: staging/weather_copy.parquet, table: {p}raw.weather_granular, keys: [date, station]}}")),
-        view_files(p))
+    # Two files into one table with overlapping keys need a declared precedence (issue 18).
+    text = load_spec_text(p, extra_loads=(
+        f"- {{source: staging/weather_copy.parquet, table: {p}raw.weather_granular, keys: [date, station], "
+        "precedence: 2}")).replace("keys: [date, station], min_rows: 1000}", "keys: [date, station], min_rows: 1000, precedence: 1}", 1)
+    desired = write_spec(project_root, text, view_files(p))
     second, _ = make_plan(adapter, desired)
     assert [a.key for a in second.changes if a.kind == "MergeLoad"] == \
         [f"MergeLoad:{p}raw.weather_granular<-staging/weather_copy.parquet"]
