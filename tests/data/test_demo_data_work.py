@@ -246,8 +246,14 @@ def test_second_reconcile_plans_nothing_but_the_honest_failures(demo: Demo) -> N
 
 
 def run_sql(d: Demo, name: str) -> None:
-    d.adapter.execute(d.desired.path(d.desired.transforms[name].sql).read_text(encoding="utf-8"),
-                      location="us-central1", what=name)
+    """The transform's SQL as the executor sends it: @run_date bound to today (UTC), the
+    date a scheduled run of today uses (it was CURRENT_DATE() before run_date existed)."""
+    from reconcile.apply.handlers.transforms import bind_run_date, takes_run_date
+
+    script = d.desired.path(d.desired.transforms[name].sql).read_text(encoding="utf-8")
+    if takes_run_date(script):
+        script = bind_run_date(script, dt.datetime.now(dt.timezone.utc).date())
+    d.adapter.execute(script, location="us-central1", what=name)
 
 
 @pytest.mark.parametrize("name", ["daily_feature_aggregates", "market_signals", "assign_regimes"])
