@@ -2,7 +2,9 @@
 
 No drift: Completed. Drift: a Markdown artifact naming each difference (and the
 full plan), a Prefect event `reconcile.drift.detected` (counts per action kind, the
-run id) for an automation to notify on, and a Failed state. What counts as drift
+run id) for an automation to notify on, and a final state named `Drifted` (of type
+FAILED, so a drifted run is told apart from a crash in the runs list). The repo ships
+that automation: flows/drift_alert.yaml, applied by `reconcile local up` (flows.alerts). What counts as drift
 is decided in `reconcile.render.result.assess`: missing staging files and unmanaged
 objects are reported but are not drift. It takes no lease and no concurrency slot:
 it reads only, so it may run beside an apply.
@@ -18,15 +20,16 @@ from prefect.events import emit_event
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 
-from flows.pipeline import DEFAULT_SPEC, artifact_key, task_session
+from flows.pipeline import DEFAULT_SPEC, _flow_run_url, artifact_key, task_session
 from reconcile.apply.results import new_run_id
 from reconcile.apply.session import Scope
 from reconcile.bq.targets import connect
 from reconcile.render.plan import describe, render_markdown
 from reconcile.render.result import assess, render_drift_markdown
-from reconcile.spec.load import load_spec
+from reconcile.spec.load import flow_spec_path, load_spec
 
 EVENT = "reconcile.drift.detected"
+DRIFTED = "Drifted"  # the final state's name on drift (type FAILED)
 
 
 @flow(name="drift-detection", log_prints=True)
@@ -34,7 +37,7 @@ def drift_detection(spec: str = DEFAULT_SPEC, target: str = "local",
                     only: Optional[list[str]] = None):
     """Compare the warehouse with the spec; fail (and emit an event) if they differ."""
     logger = get_run_logger()
-    desired = load_spec(spec)
+    desired = load_spec(flow_spec_path(spec))  # a parameter: only a spec in desired_state/ (issue 18)
     run_id = new_run_id()
     adapter = connect(desired, target, run_id=run_id)
     session = task_session(desired, adapter, run_id=run_id, target=target,
@@ -58,9 +61,10 @@ def drift_detection(spec: str = DEFAULT_SPEC, target: str = "local",
                   "prefect.resource.name": desired.project,
                   "reconcile.target": target},
         payload={"project": desired.project, "target": target, "run_id": run_id,
-                 "flow_run_id": flow_run_id, "counts": a.counts(), "total": len(a.drift),
+                 "flow_run_id": flow_run_id, "flow_run_url": _flow_run_url(),
+                 "summary": a.summary(), "counts": a.counts(), "total": len(a.drift),
                  "objects": [f"{x.kind} {x.target}" for x in a.drift[:50]]},
     )
     for x in a.drift:
         logger.warning("drift: %s %s: %s", x.kind, x.target, describe(x))
-    return Failed(message=f"drift on {desired.project}: {a.summary()}")
+    return Failed(name=DRIFTED, message=f"drift on {desired.project}: {a.summary()}")

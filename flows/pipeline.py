@@ -48,7 +48,7 @@ from reconcile.render.plan import render_markdown
 from reconcile.render.result import RunReport, render_result_markdown
 from reconcile.snapshot.model import Snapshot
 from reconcile.snapshot.read import read_snapshot
-from reconcile.spec.load import load_spec
+from reconcile.spec.load import flow_spec_path, load_spec
 from reconcile.spec.model import DesiredState
 
 DEFAULT_SPEC = "desired_state/cbi-v14.yaml"
@@ -156,7 +156,9 @@ class ActionTasks:
     def __call__(self, run: Run, a: Action) -> Outcome:
         named = apply_action.with_options(task_run_name=_task_name(self._number(run.plan, a), a))
         try:
-            outcome, attempts = named(quote(run), quote(a), quote(self.watch))
+            # A task future: the session runs independent actions from several threads
+            # at once (reconcile.apply.run, --parallelism); each is a task run of its own.
+            outcome, attempts = named.submit(quote(run), quote(a), quote(self.watch)).result()
         except (ActionError, TransientError) as e:
             if e.outcome is None:
                 raise
@@ -240,14 +242,16 @@ def artifact_key(*parts: str) -> str:
 def run_pipeline(*, flow_key: str, title: str, spec: str, target: str, dry_run: bool = False,
                  allow_destructive: bool = False, approvals: Sequence[str] = (),
                  only: Sequence[str] = (), kinds: Sequence[str] | None = None,
-                 wait_seconds: float = 60.0, extra_actions: Sequence[Action] = ()) -> State:
+                 wait_seconds: float = 60.0, extra_actions: Sequence[Action] = (),
+                 approval_timeout: int = 0) -> State:
     """Run the pipeline and return the flow's final state (Completed only when converged).
 
     `kinds` restricts the plan to some action kinds (single-flow runs); `extra_actions`
     are appended to the plan (the scheduled transforms, which run on a clock rather than
-    on a difference)."""
+    on a difference). With `approval_timeout` (seconds), a plan holding changes the
+    parameters do not approve pauses the run for a person (`flows.approval`)."""
     logger = get_run_logger()
-    desired = load_spec(spec)
+    desired = load_spec(flow_spec_path(spec))  # a parameter: only a spec in desired_state/ (issue 18)
     run_id = new_run_id()
     adapter = connect(desired, target, run_id=run_id)
     logger.info("run %s on %s (target %s)%s", run_id, desired.project, target,
@@ -261,6 +265,17 @@ def run_pipeline(*, flow_key: str, title: str, spec: str, target: str, dry_run: 
     create_markdown_artifact(
         markdown=render_markdown(p), key=artifact_key(flow_key, "plan", desired.project),
         description=f"{title}: plan for {desired.project} (target {target}, run {run_id})")
+
+    if approval_timeout and not dry_run:  # approval in the UI (flows/approval.py)
+        from flows.approval import NOT_APPROVED, gate
+
+        decision = gate(session, p, artifact_key=artifact_key(flow_key, "approval", desired.project),
+                        timeout=approval_timeout)
+        if decision is not None and decision.refusal:
+            logger.warning(decision.refusal)
+            return Failed(name=NOT_APPROVED, message=decision.refusal)
+        if decision is not None and decision.plan is not None:
+            p = decision.plan
 
     applied = session.apply(p, dry_run=dry_run, wait_seconds=wait_seconds,
                             hold=lambda: apply_slot(desired.project, wait_seconds))

@@ -42,7 +42,8 @@ KINDS: dict[str, tuple[type[Action], ...]] = {
 @flow(name="reconcile", log_prints=True)
 def reconcile(spec: str = DEFAULT_SPEC, target: str = "local", dry_run: bool = False,
               allow_destructive: bool = False, approvals: Optional[list[str]] = None,
-              only: Optional[list[str]] = None, wait_seconds: float = 60.0):
+              only: Optional[list[str]] = None, wait_seconds: float = 60.0,
+              approval_timeout_seconds: int = 3600):
     """Plan the difference between the spec and the warehouse, apply it, check it converged.
 
     approvals: wrong-region datasets allowed to be recreated in their declared region.
@@ -50,7 +51,8 @@ def reconcile(spec: str = DEFAULT_SPEC, target: str = "local", dry_run: bool = F
     wait_seconds: how long to wait for another apply on the same project to finish."""
     return run_pipeline(flow_key="reconcile", title="Reconcile", spec=spec, target=target,
                         dry_run=dry_run, allow_destructive=allow_destructive,
-                        approvals=approvals or [], only=only or [], wait_seconds=wait_seconds)
+                        approvals=approvals or [], only=only or [], wait_seconds=wait_seconds,
+                        approval_timeout=approval_timeout_seconds)
 
 
 def _single(name: str, title: str, *, spec: str, target: str, dry_run: bool,

@@ -10,6 +10,7 @@ Nothing here mocks the BigQuery client.
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from collections.abc import Iterator
@@ -23,8 +24,19 @@ from reconcile.bq.adapter import Adapter, local_client
 PROJECT = "cbi-v14"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--strict-bigquery", action="store_true", default=False,
+                     help="run every test's `emulator` through the strict BigQuery harness "
+                          "(tests/support/strict_bigquery.py); also RECONCILE_STRICT_BQ=1")
+
+
+def _strict_everywhere(config: pytest.Config) -> bool:
+    return bool(config.getoption("--strict-bigquery")) or os.environ.get("RECONCILE_STRICT_BQ") == "1"
+
+
 @pytest.fixture(scope="session")
-def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[local.LocalEmulator]:
+def raw_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[local.LocalEmulator]:
+    """The session's bqemulator process itself (no harness in front)."""
     root = tmp_path_factory.mktemp("bqemulator")
     with pytest.MonkeyPatch.context() as mp:
         # A user's RECONCILE_LOCAL_DIR would make start() reuse their emulator.
@@ -35,6 +47,33 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[local.LocalEm
     finally:
         if emu.started and emu.pid is not None:
             local.stop_pid(emu.pid)
+
+
+@pytest.fixture(scope="session")
+def strict_bq(raw_emulator: local.LocalEmulator):
+    """The strict BigQuery harness in front of the session's emulator (one per session)."""
+    from tests.support.strict_bigquery import StrictBigQuery
+
+    with StrictBigQuery(raw_emulator.endpoint, PROJECT) as harness:
+        yield harness
+
+
+@pytest.fixture
+def strict(strict_bq):
+    """The harness, its injected failures, counters and records cleared for this test."""
+    strict_bq.reset()
+    yield strict_bq
+    strict_bq.reset()
+
+
+@pytest.fixture(scope="session")
+def emulator(request: pytest.FixtureRequest, raw_emulator: local.LocalEmulator) -> local.LocalEmulator:
+    """The local BigQuery every test uses: the emulator, or (--strict-bigquery /
+    RECONCILE_STRICT_BQ=1) the strict harness in front of it."""
+    if not _strict_everywhere(request.config):
+        return raw_emulator
+    harness = request.getfixturevalue("strict_bq")
+    return local.LocalEmulator(harness.endpoint, raw_emulator.pid, started=False)
 
 
 @pytest.fixture

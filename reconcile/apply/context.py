@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sys
+import threading
 import time
 from typing import Any
 
@@ -66,6 +67,9 @@ class Context:
         self.run_id = run_id
         self._locations: dict[str, str | None] = {}
         self._ops_ready: set[str] = set()
+        # Actions run concurrently (reconcile.apply.run): the ops dataset and tables are
+        # created once, by whichever needs them first.
+        self._ops_lock = threading.RLock()
 
     def q(self, ref: str) -> QuotedIdent:
         """`project`.`dataset`.`table` of a checked 'dataset.table', for a SQL template."""
@@ -118,6 +122,10 @@ class Context:
         """The ops dataset's location; created (as the spec declares it) when missing:
         it is the tool's own bookkeeping, and a plan may need it before its own
         CreateDataset comes up in the order."""
+        with self._ops_lock:
+            return self._ops_location(create)
+
+    def _ops_location(self, create: bool) -> str | None:
         loc = self.location(self.ops)
         if loc is None and create:
             spec = self.d.datasets.get(self.ops)
@@ -133,10 +141,11 @@ class Context:
         loc = self.ops_location()
         assert loc is not None
         ref = f"{self.ops}.{name}"
-        if ref not in self._ops_ready:
-            stmt = sql(create_sql or f"ops/{name}.sql", table=qtable(self.adapter.project, self.ops, name))
-            self.adapter.execute(stmt, location=loc, what=f"create {ref}")
-            self._ops_ready.add(ref)
+        with self._ops_lock:
+            if ref not in self._ops_ready:
+                stmt = sql(create_sql or f"ops/{name}.sql", table=qtable(self.adapter.project, self.ops, name))
+                self.adapter.execute(stmt, location=loc, what=f"create {ref}")
+                self._ops_ready.add(ref)
         return ref, loc
 
     def ledger_has(self, table: str, source: str, content_hash: str) -> bool:

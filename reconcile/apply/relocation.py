@@ -16,7 +16,10 @@ from __future__ import annotations
 import logging
 
 from reconcile import identifiers as ids
-from reconcile.apply.context import COPYABLE, EXECUTOR_LOG, Context, pause, sql
+import json
+import time
+
+from reconcile.apply.context import EXECUTOR_LOG, Context, pause, sql
 from reconcile.apply.results import ActionFailed, Done, done
 from reconcile.bq.sqltext import QuotedIdent, qtable
 from reconcile.plan.actions import RelocateDataset
@@ -33,12 +36,24 @@ RELOCATION_STEPS = ("copy_out", "verify_out", "delete_old", "recreate", "copy_ba
 # relocating dataset's view definitions are kept as one-row tables in the
 # temporary dataset and the views are recreated after the copy back.
 VIEW_RECORD_PREFIX = "_reconcile_view__"
+# The original dataset's properties and access entries, saved in the temporary dataset
+# (one row of JSON) before the original is deleted, and set on the recreated one.
+PROPERTIES_RECORD = "_reconcile_dataset__properties"
+# Recorded before the temporary dataset is created: from then on it is the tool's own.
+BEGIN = "begin"
+# What the copy strategy carries by copy job (a SNAPSHOT table would come back a TABLE).
+COPYABLE = frozenset({"TABLE", "CLONE"})
+# The replica strategy's steps (https://cloud.google.com/bigquery/docs/data-replication).
+REPLICA_STEPS = ("add_replica", "wait_replica", "promote", "drop_replica", "done")
+REPLICA_WAIT_S = 600.0
+REPLICA_POLL_S = 15.0
 
 
-def remaining_steps(resume_step: str | None) -> tuple[str, ...]:
+def remaining_steps(resume_step: str | None, strategy: str = "copy") -> tuple[str, ...]:
     """The steps still to run after the checkpoint `resume_step` (all of them if None)."""
-    start = RELOCATION_STEPS.index(resume_step) + 1 if resume_step in RELOCATION_STEPS else 0
-    return RELOCATION_STEPS[start:]
+    steps = REPLICA_STEPS if strategy == "replica" else RELOCATION_STEPS
+    start = steps.index(resume_step) + 1 if resume_step in steps else 0
+    return steps[start:]
 
 
 def relocate(ctx: Context, a: RelocateDataset) -> Done:
@@ -46,8 +61,16 @@ def relocate(ctx: Context, a: RelocateDataset) -> Done:
     if a.name == ctx.ops:
         raise ActionFailed(f"{a.name} is the ops dataset that records the relocation's own "
                            "checkpoints: move it by hand (copy jobs), then re-plan")
-    if a.resume_step is not None and a.resume_step not in RELOCATION_STEPS:
+    if a.strategy == "replica":
+        return replicate(ctx, a)
+    if a.resume_step is not None and a.resume_step not in (BEGIN, *RELOCATION_STEPS):
         raise ActionFailed(f"unknown checkpoint {a.resume_step!r} (steps: {', '.join(RELOCATION_STEPS)})")
+    temp = a.name + RELOCATION_SUFFIX
+    if a.resume_step is None and ctx.location(temp) is not None:
+        # No checkpoint of ours records it: someone else's, maybe the only copy of its tables.
+        held = ", ".join(f"{n} ({t})" for n, t in ctx.adapter.list_tables(temp)) or "no tables"
+        raise ActionFailed(f"{temp} exists and no relocation checkpoint of this tool records it "
+                           f"(it holds {held}): not touched; move or delete it by hand, then re-plan")
     r = Relocation(ctx, a)
     steps: list[str] = []
     for step in remaining_steps(a.resume_step):
@@ -82,10 +105,32 @@ class Relocation:
     def _old_objects(self) -> list[tuple[str, str]]:
         objs = self.ad.list_tables(self.name)
         bad = [f"{n} ({t})" for n, t in objs if t not in COPYABLE and t != "VIEW"]
+        if any(n == PROPERTIES_RECORD for n, _ in objs):
+            bad.append(f"{PROPERTIES_RECORD} (a name this tool reserves)")
+        # Routines, models, legacy-SQL views, policy tags, row access policies: deleting the
+        # dataset would drop them, and a copy job carries none. Refused before anything is deleted.
+        bad += [f"{n} ({kind})" for kind, names in sorted(self.ad.dataset_objects(self.name).items())
+                for n in names]
         if bad:
-            raise ActionFailed(f"cannot relocate {', '.join(bad)}: copy jobs carry tables only; "
-                               "move these by hand, then resume")
+            raise ActionFailed(f"cannot relocate {', '.join(bad)} by copy: copy jobs carry tables only "
+                               "(views are recreated from their SQL); move these by hand or use the replica "
+                               "strategy, then resume")
         return objs
+
+    def _save_properties(self) -> None:
+        props = self.ad.dataset_properties(self.name) or {}
+        rec = f"{self.temp}.{PROPERTIES_RECORD}"
+        self.ad.create_table(rec, [("properties", "STRING", "NULLABLE")],
+                             description=f"properties of {self.name} during relocation")
+        self.ad.insert_rows_dml(rec, [{"properties": json.dumps(props, sort_keys=True)}], location=self.to)
+
+    def _saved_properties(self) -> dict | None:
+        if PROPERTIES_RECORD not in dict(self.ad.list_tables(self.temp)):
+            return None
+        rows = self.ad.query(sql("apply/read_properties_record.sql",
+                                 table=self.ctx.q(f"{self.temp}.{PROPERTIES_RECORD}")),
+                             location=self.ctx.need_dataset(self.temp), what="read saved dataset properties")
+        return json.loads(rows[0]["properties"]) if rows else None
 
     def _temp_objects(self) -> dict[str, str]:
         return dict(self.ad.list_tables(self.temp))
@@ -122,8 +167,9 @@ class Relocation:
         self.rows = {n: p[1] for n, p in pairs.items()}
 
     def _carried(self) -> list[str]:
-        """The tables carried by the temporary dataset (its view records excluded)."""
-        return sorted(n for n, _ in self.ad.list_tables(self.temp) if not n.startswith(VIEW_RECORD_PREFIX))
+        """The tables carried by the temporary dataset (its view and properties records excluded)."""
+        return sorted(n for n, _ in self.ad.list_tables(self.temp)
+                      if not n.startswith(VIEW_RECORD_PREFIX) and n != PROPERTIES_RECORD)
 
     # steps
     def copy_out(self) -> None:
@@ -131,19 +177,22 @@ class Relocation:
         if ids.same_location(old_loc, self.to):
             raise ActionFailed(f"{self.name} is already in {self.to}: nothing to relocate")
         temp_loc = self.ctx.location(self.temp)
+        objs = self._old_objects()  # refuses what a copy cannot carry, before anything is made
         if temp_loc is None:
+            # From this checkpoint on, the temporary dataset is recorded as the tool's own.
+            self.ctx.checkpoint(self.name, BEGIN)
             self.ad.create_dataset(self.temp, self.to, f"relocation of {self.name} to {self.to} in progress")
             self.ctx.forget(self.temp)
         elif not ids.same_location(temp_loc, self.to):
             raise ActionFailed(f"{self.temp} exists in {temp_loc}, not {self.to}: remove it by hand")
-        objs = self._old_objects()
         self.tables = sorted(n for n, t in objs if t in COPYABLE)
         view_names = sorted(n for n, t in objs if t == "VIEW")
-        # No checkpoint precedes this step, so whatever the temporary dataset holds was left
-        # by an attempt that never verified it (and the old tables may have changed since):
-        # it is ours, and it is replaced, never trusted.
+        # Only the BEGIN checkpoint precedes this step (relocate() refuses a temporary dataset
+        # no checkpoint records), so whatever it holds was left by an attempt of ours that never
+        # verified it (and the old tables may have changed since): replaced, never trusted.
         for n in sorted(self._temp_objects()):
             self.ad.delete_table(f"{self.temp}.{n}")
+        self._save_properties()
         for n in self.tables:
             self.ad.copy_table(f"{self.name}.{n}", f"{self.temp}.{n}")
         pause("relocate:copy_out:tables_copied")
@@ -164,6 +213,8 @@ class Relocation:
         lost = [n for n, t in objs if t == "VIEW" and n not in self.views]
         if lost:
             raise ActionFailed(f"definitions of view(s) {', '.join(lost)} not saved: not going on")
+        if self._saved_properties() is None:
+            raise ActionFailed(f"the properties of {self.name} are not saved: not going on")
 
     def delete_old(self) -> None:
         loc = self.ctx.location(self.name)
@@ -180,8 +231,12 @@ class Relocation:
         loc = self.ctx.location(self.name)
         if loc is None:
             spec = self.ctx.d.datasets.get(self.name)
-            self.ad.create_dataset(self.name, self.to, spec.description if spec else None,
-                                   dict(spec.labels) if spec and spec.labels else None)
+            props = dict(self._saved_properties() or {})
+            if spec and spec.description:
+                props["description"] = spec.description
+            if spec and spec.labels:
+                props["labels"] = dict(spec.labels)
+            self.ad.create_dataset_with(self.name, self.to, props)
             self.ctx.forget(self.name)
             loc = self.ctx.need_dataset(self.name)
         if not ids.same_location(loc, self.to):
@@ -213,6 +268,13 @@ class Relocation:
         lost = [v for v in self.views if have.get(v) != "VIEW"]
         if lost:
             raise ActionFailed(f"view(s) {', '.join(lost)} not recreated in {self.name}")
+        saved, now = self._saved_properties() or {}, self.ad.dataset_properties(self.name) or {}
+        spec = self.ctx.d.datasets.get(self.name)
+        skip = {"description"} if spec and spec.description else set()
+        skip |= {"labels"} if spec and spec.labels else set()
+        differ = [k for k in saved if k not in skip and _canon(saved[k]) != _canon(now.get(k))]
+        if differ:
+            raise ActionFailed(f"{self.name} recreated without its {', '.join(sorted(differ))}: not going on")
 
     def drop_temp(self) -> None:
         if self.ctx.location(self.temp) is not None and not self.rows:
@@ -223,3 +285,52 @@ class Relocation:
 
     def done(self) -> None:
         pass
+
+
+def _canon(v):
+    """A property value compared regardless of order (access entries are a set)."""
+    if isinstance(v, list):
+        return sorted(json.dumps(x, sort_keys=True) for x in v)
+    return json.dumps(v, sort_keys=True) if isinstance(v, dict) else (None if v is None else str(v))
+
+
+def replicate(ctx: Context, a: RelocateDataset) -> Done:
+    """The replica strategy: the planned statements (checked by the SQL layer when planned),
+    each step checkpointed. Nothing is deleted: the old replica is dropped only after the new
+    one is complete and promoted. https://cloud.google.com/bigquery/docs/data-replication"""
+    from reconcile.bq.adapter import param
+    from reconcile.bq.sqltext import check_replica_statement
+
+    if a.name == ctx.ops:
+        raise ActionFailed(f"{a.name} is the ops dataset: move it by hand")
+    stmts = dict(a.statements)
+    for step in ("add_replica", "promote", "drop_replica"):
+        loc = a.from_location if step == "drop_replica" else a.to_location
+        try:
+            check_replica_statement(step, stmts.get(step, ""), ctx.adapter.project, a.name, loc)
+        except ValueError as e:
+            raise ActionFailed(f"replica statement refused: {e}") from None
+    steps: list[str] = []
+    for step in remaining_steps(a.resume_step, "replica"):
+        if step == "add_replica":
+            ctx.adapter.execute(stmts[step], location=a.from_location, what=f"add replica of {a.name}")
+        elif step == "wait_replica":
+            deadline = time.monotonic() + REPLICA_WAIT_S
+            while True:
+                rows = ctx.adapter.query(stmts[step], [param("dataset", a.name), param("location", a.to_location)],
+                                         location=a.to_location, what=f"replica of {a.name}")
+                if rows and rows[0].get("replicas") and rows[0].get("ready"):
+                    break
+                if time.monotonic() > deadline:
+                    raise ActionFailed(f"the replica of {a.name} in {a.to_location} is not complete yet: "
+                                       "apply again later to resume")
+                time.sleep(REPLICA_POLL_S)
+        elif step == "promote":
+            ctx.adapter.execute(stmts[step], location=a.to_location, what=f"promote replica of {a.name}")
+        elif step == "drop_replica":
+            ctx.adapter.execute(stmts[step], location=a.to_location, what=f"drop old replica of {a.name}")
+        ctx.checkpoint(a.name, step)
+        steps.append(step)
+        pause(f"relocate:{step}")
+    return done(f"relocated {a.name} to {a.to_location} by dataset replication", steps=steps,
+                to_location=a.to_location)

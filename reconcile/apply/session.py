@@ -26,11 +26,11 @@ import fnmatch
 import time
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field, replace
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from reconcile.apply.lease import Busy, LeaseHeld, lease
 from reconcile.apply.results import Outcome
-from reconcile.apply.run import Execute, Finished, Run
+from reconcile.apply.run import DEFAULT_PARALLELISM, Execute, Finished, Run
 from reconcile.bq.adapter import Adapter
 from reconcile.plan.actions import ACTIONS, Action, Plan
 from reconcile.plan.planner import plan as plan_pure
@@ -122,7 +122,7 @@ def make_plan(desired: DesiredState, snapshot: Snapshot, scope: Scope,
               sources: SourceManifest | None = None) -> Plan:
     """The planner (pure) on the snapshot and the staging files (read now unless given),
     restricted to the scope (its `extra` actions are the session's to add)."""
-    p = plan_pure(desired, snapshot, read_sources(desired) if sources is None else sources,
+    p = plan_pure(desired, snapshot, read_sources(desired, snapshot.loaded) if sources is None else sources,
                   approvals=list(scope.approvals), allow_destructive=scope.allow_destructive)
     return restrict_plan(p, scope.kinds, scope.only)
 
@@ -254,8 +254,10 @@ class Session:
     CLI reports everything left to do; a single-flow run answers for its kinds)."""
 
     def __init__(self, desired: DesiredState, adapter: Adapter, *, run_id: str, target: str,
-                 scope: Scope = Scope(), steps: Steps = Steps(), verify_whole: bool = False):
+                 scope: Scope = Scope(), steps: Steps = Steps(), verify_whole: bool = False,
+                 parallelism: int = DEFAULT_PARALLELISM):
         self.desired = desired
+        self.parallelism = parallelism  # actions (and snapshot queries) in flight at once
         self.adapter = adapter
         self.run_id = run_id
         self.target = target
@@ -263,12 +265,13 @@ class Session:
         self.steps = steps
         self.verify_whole = verify_whole
         self.timings: dict[str, float] = {}
+        self._held_lease: Any = None  # the lease as held (reconcile.apply.lease.Held), once taken
 
     # ------------------------------------------------------------ reading and planning
     def read(self) -> Snapshot:
         if self.steps.read is not None:
             return self.steps.read()
-        return read_snapshot(self.adapter, self.desired, target=self.target)
+        return read_snapshot(self.adapter, self.desired, target=self.target, parallelism=self.parallelism)
 
     def _plan(self, snapshot: Snapshot, scope: Scope, sources: SourceManifest | None) -> Plan:
         if self.steps.plan is not None:
@@ -339,8 +342,9 @@ class Session:
                     self.steps.replanned(p)
             if p.changes:
                 outcomes = self._run(p).run_plan(progress=self.steps.progress,
-                                                 execute=self.steps.execute,
-                                                 finished=self.steps.finished).outcomes
+                                                 execute=_while_held(self._held_lease, self.steps.execute),
+                                                 finished=self.steps.finished,
+                                                 parallelism=self.parallelism).outcomes
             else:
                 outcomes = self._run(p).held_back()
         self.timings["apply"] = time.monotonic() - t0
@@ -355,12 +359,29 @@ class Session:
         either and this one waited for it (then the plan must be made again)."""
         waited = bool(held.enter_context(hold())) if hold is not None else False
         try:
-            held.enter_context(lease(self.adapter, self.desired, self.run_id))
+            self._held_lease = held.enter_context(lease(self.adapter, self.desired, self.run_id))
         except LeaseHeld as e:
             if wait_seconds <= 0:
                 raise
             if self.steps.waiting is not None:
                 self.steps.waiting(e, wait_seconds)
-            held.enter_context(lease(self.adapter, self.desired, self.run_id, wait_seconds=wait_seconds))
+            self._held_lease = held.enter_context(lease(self.adapter, self.desired, self.run_id,
+                                                        wait_seconds=wait_seconds))
             waited = True
         return waited
+
+
+def _while_held(held: Any, execute: Any) -> Any:
+    """`execute`, refused once the lease is lost (issue 18): a run whose renewal matched no
+    row (broken, or taken by another run) starts no further action; each is 'failed'
+    with the reason, and nothing of it is sent."""
+    from reconcile.apply.run import Run, _outcome
+
+    def run_one(run: Any, a: Any) -> Any:
+        lost = getattr(held, "lost", None)
+        if lost:
+            return _outcome(a, "failed", f"not run: {lost}", {}, 0.0)
+        return (execute or Run.execute)(run, a)
+
+    return run_one
+

@@ -9,12 +9,16 @@ credentials.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 from reconcile.bq.adapter import Adapter, cloud_client, emulator_host_from_env, local_client
 from reconcile.local import emulator as local
+from reconcile.spec.load import FileRefused, read_regular_file
 from reconcile.spec.model import DesiredState
+
+CREDENTIALS_CAP = 1 << 20  # a service-account key file is a few KB
 
 
 class TargetError(Exception):
@@ -36,10 +40,26 @@ def connect(desired: DesiredState, target: str, run_id: str | None = None):
             if em.started:
                 print(f"local BigQuery started at {endpoint} (pid {em.pid})", file=sys.stderr)
         return Adapter(local_client(project, endpoint), project, run_id=run_id, emulator=True)
+    check_credentials_file()
     credentials = None
     if t.credentials_block:
         credentials = _prefect_gcp_credentials(t.credentials_block)
     return Adapter(cloud_client(project, credentials), project, run_id=run_id)
+
+
+def check_credentials_file() -> None:
+    """GOOGLE_APPLICATION_CREDENTIALS, when set, names a regular file under 1 MiB: a FIFO
+    would hang the auth library forever, /dev/zero would fill memory (issue 18). The
+    message names the variable and the path's kind, never the file's content."""
+    path = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+    if not path:
+        return
+    try:
+        read_regular_file(path, CREDENTIALS_CAP)
+    except FileRefused as e:
+        raise TargetError(f"GOOGLE_APPLICATION_CREDENTIALS: {e}") from None
+    except OSError as e:
+        raise TargetError(f"GOOGLE_APPLICATION_CREDENTIALS: cannot read it ({e.strerror or type(e).__name__})") from None
 
 
 def _prefect_gcp_credentials(block: str):

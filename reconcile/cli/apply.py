@@ -131,6 +131,7 @@ def run(args, *, render, color: bool) -> int:
 
     # The CLI judges the whole warehouse after the run, --only or not.
     session = Session(desired, adapter, run_id=run_id, target=args.target, scope=scope, verify_whole=True,
+                      parallelism=args.parallelism,
                       steps=Steps(progress=lambda line: say(line, end=""), waiting=waiting, replanned=replanned, execute=execute,
                                   finished=finished, revalidate=revalidate if saved else None))
     if saved is None:
@@ -155,7 +156,7 @@ def run(args, *, render, color: bool) -> int:
     verb = "Would apply" if args.dry_run else "Applying"
     say(f"\n{verb} {len(p.changes)} change(s), run {run_id}" + (" (dry run: nothing changes)" if args.dry_run else ""))
     if args.break_lease and not args.dry_run:
-        break_lease(adapter, desired, args.break_lease)
+        break_lease(adapter, desired, args.break_lease, force=getattr(args, "force", False))
         say(f"Lease of run {args.break_lease} removed.")
     applied = session.apply(p, dry_run=args.dry_run, wait_seconds=args.wait_lease)
     if applied.failure:  # another apply holds the project, or a saved plan went stale

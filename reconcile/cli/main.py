@@ -62,10 +62,12 @@ def cmd_plan(args) -> int:
     from reconcile.render.units import human_age
     from reconcile.snapshot.model import Snapshot
     from reconcile.snapshot.read import read_snapshot
-    from reconcile.spec.sources import read_sources
+    from reconcile.spec.sources import gate_unloaded, read_sources_unchecked
 
     desired = _load(args)
-    sources = read_sources(desired)
+    # Every staging file read and hashed now (bad input stops here); gated below, after
+    # the snapshot, unless the load ledger has its hash already.
+    sources = read_sources_unchecked(desired)
     scope = scope_of(args, desired)
     if args.snapshot:
         snapshot = Snapshot.load(args.snapshot)
@@ -78,10 +80,11 @@ def cmd_plan(args) -> int:
     else:
         adapter = connect(desired, args.target)
         t0 = time.monotonic()
-        snapshot = read_snapshot(adapter, desired, target=args.target)
+        snapshot = read_snapshot(adapter, desired, target=args.target, parallelism=args.parallelism)
         print(f"read {len(snapshot.datasets)} datasets, {len(snapshot.tables)} tables in "
               f"{snapshot.requests} requests ({time.monotonic() - t0:.1f}s)", file=sys.stderr)
     check_selectors(scope, desired, snapshot)
+    sources = gate_unloaded(desired, sources, snapshot.loaded)
     p = make_plan(desired, snapshot, scope, sources)
     out = _render(p, args.format, _color(args))
     sys.stdout.write(out if out.endswith("\n") else out + "\n")

@@ -76,6 +76,19 @@ def _selection(p: argparse.ArgumentParser, *, approve: str, only: str) -> None:
                         "(an archive source; the spec must also say delete_sources: true), or every "
                         "step of a kind (replace, delete); repeatable; bare: replace (never deletes)")
     p.add_argument("--only", action="append", default=[], metavar="KIND_OR_OBJECT", help=only)
+    p.add_argument("--parallelism", type=_positive_int, default=10, metavar="N",
+                   help="requests (snapshot queries, apply actions) in flight at once; apply runs an "
+                        "action once the actions it depends on ended (default: 10, as Terraform; 1: in order)")
+
+
+def _positive_int(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if not 1 <= n <= 64:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 64, got {n}")
+    return n
 
 
 def build_parser() -> Parser:
@@ -118,6 +131,8 @@ def build_parser() -> Parser:
     p.add_argument("--dry-run", action="store_true", help="print what would run, change nothing")
     p.add_argument("--break-lease", metavar="RUN_ID",
                    help="first remove the lease of a run that died (e.g. killed) — a human decision")
+    p.add_argument("--force", action="store_true",
+                   help="with --break-lease: break it even if its holder renewed it recently (it is running)")
     p.add_argument("--wait-lease", type=float, default=0, metavar="SECONDS",
                    help="wait this long for another apply on the project to finish (default: exit at once)")
 

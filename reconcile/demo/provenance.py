@@ -183,6 +183,165 @@ US_MACRO = Source(
 )
 
 
+# ---- issue 17: the sources of the plan's other staging files ---------------------------------
+
+CRUDE_MONTHLY = _arch(
+    "crude",
+    original_source=(
+        "Monthly spot prices of Brent and WTI crude oil (USD per barrel), 1987-05 to 2020-01, "
+        "each month dated the 15th as the package dates it"
+    ),
+    data_license="arch states no separate licence; the series are EIA/FRED public data",
+    notes=(
+        "arch.data.crude's docstring is copied from core_cpi ('the CPI less Food and Energy', "
+        "'From the FRED database'): the file's columns are Brent and WTI. Monthly averages of "
+        "the daily spot series FRED publishes as MCOILBRENTEU / MCOILWTICO (EIA); the FRED id "
+        "is not in the package, so the attribution is inferred."
+    ),
+)
+
+FAMA_FRENCH = _arch(
+    "frenchdata",
+    original_source=(
+        "Kenneth R. French data library: Fama/French 3 research factors, monthly, percent "
+        "(Mkt-RF, SMB, HML, RF), 1926-07 to 2018-11"
+    ),
+    data_license="Kenneth R. French data library, redistributed by arch for its examples",
+    notes=(
+        "arch docstring: 'Provided by Ken French, http://mba.tuck.dartmouth.edu/pages/faculty/"
+        "ken.french/data_library.html'. The package index holds YYYYMM as an integer; date is "
+        "the first day of that month."
+    ),
+)
+
+_STATSMODELS_LICENSE = "statsmodels package: BSD-3-Clause. Data: "
+
+
+def _statsmodels(name: str, *, original_source: str, data_license: str, notes: str) -> Source:
+    return Source(
+        package="statsmodels",
+        modules=(f"statsmodels.datasets.{name}",),
+        loaders=(f"statsmodels.datasets.{name}.load_pandas",),
+        original_source=original_source,
+        license=_STATSMODELS_LICENSE + data_license,
+        notes=notes,
+    )
+
+
+MAUNA_LOA_CO2 = _statsmodels(
+    "co2",
+    original_source=(
+        "Keeling and Whorf (2004), atmospheric CO2 from flask samples at Mauna Loa (SIO "
+        "network), CDIAC, Oak Ridge National Laboratory; weekly, 1958-03-29 to 2001-12-29, ppm"
+    ),
+    data_license="public domain (statsmodels COPYRIGHT: 'This is public domain.')",
+    notes="statsmodels SOURCE cites CDIAC (obtained 2014-03-15). 59 weeks without a value are dropped.",
+)
+
+ENSO_SST = _statsmodels(
+    "elnino",
+    original_source=(
+        "NOAA National Weather Service CPC, ERSST.V3B Nino 1+2 sea-surface temperature "
+        "(degrees C), monthly, 1950-01 to 2010-12"
+    ),
+    data_license="public domain (statsmodels COPYRIGHT)",
+    notes="The package holds one row per year and a column per month; one row per month here, dated the 1st.",
+)
+
+ELEC_EQUIP = _statsmodels(
+    "elec_equip",
+    original_source=(
+        "Eurostat short-term statistics STS.M.I7.W.TOVT.NS0016.4.000: euro area 18 total "
+        "turnover index, manufacture of electrical equipment (NACE Rev2 26-27), monthly, "
+        "working-day adjusted, 1995-01 to 2016-05"
+    ),
+    data_license="public domain (statsmodels COPYRIGHT)",
+    notes="The package's only column, renamed turnover_index.",
+)
+
+DE_INTEREST_INFLATION = _statsmodels(
+    "interest_inflation",
+    original_source=(
+        "(West) German inflation (Dp: delta log GDP deflator) and nominal long-term interest "
+        "rate (R), quarterly 1972Q2-1998Q4, JMulTi data set e6 (Lütkepohl and Krätzig)"
+    ),
+    data_license="statsmodels states '...' for its copyright: no licence stated for the data",
+    notes="statsmodels SOURCE: http://www.jmulti.de/download/datasets/e6.dat. date = first day of the quarter.",
+)
+
+DK_MONEY_DEMAND = _statsmodels(
+    "danish_data",
+    original_source=(
+        "Danish money demand data of Johansen and Juselius (1990): log real money, log real "
+        "income, log prices, bond rate, deposit rate; quarterly 1974Q1-1987Q3"
+    ),
+    data_license="public domain (statsmodels COPYRIGHT)",
+    notes="Oxford Bulletin of Economics and Statistics 52(2), 169-210. Column names as in the package.",
+)
+
+
+def _vega(name: str, loader: str, *, original_source: str, data_license: str, notes: str) -> Source:
+    return Source(
+        package="vega_datasets",
+        modules=("vega_datasets",),
+        loaders=(f"vega_datasets.local_data.{loader}",),
+        original_source=original_source,
+        license="vega_datasets package: MIT. Data: " + data_license,
+        notes=f"Read from the file shipped in the package ({name}, use_local=True). " + notes,
+    )
+
+
+STOCKS_MONTHLY = _vega(
+    "stocks.csv", "stocks",
+    original_source="Prices of AAPL, AMZN, GOOG, IBM and MSFT, one observation per month, 2000-01 to 2010-03",
+    data_license="vega-datasets states no separate licence for stocks.csv",
+    notes=("The loader's docstring says 'daily closing stock prices' but the file holds one row "
+           "per symbol and month, dated the 1st: it is loaded as monthly."),
+)
+
+US_EMPLOYMENT = _vega(
+    "us-employment.csv", "us_employment",
+    original_source=(
+        "U.S. Bureau of Labor Statistics Current Employment Statistics: employment by "
+        "supersector, seasonally adjusted, thousands, monthly 2006-01 to 2015-12"
+    ),
+    data_license="public domain (published by the U.S. government, per the loader's docstring)",
+    notes=("'nonfarm_change' is the package's own appended month-to-month change; column names "
+           "as in the file, including its spelling 'trade_transportation_utilties'."),
+)
+
+IOWA_ELECTRICITY = _vega(
+    "iowa-electricity.csv", "iowa_electricity",
+    original_source=(
+        "U.S. Energy Information Administration: annual net generation of electricity in Iowa "
+        "by source (thousand MWh), 2001-2017"
+    ),
+    data_license="public domain (EIA, per the loader's docstring)",
+    notes="date = 1 January of the year (the file's own year value); energy_source is the file's source.",
+)
+
+VIX_OHLC_2009 = _vega(
+    "ohlc.json", "ohlc",
+    original_source="CBOE Volatility Index daily open, high, low, close, 2009-06-01 to 2009-07-31",
+    data_license="vega-datasets states no separate licence for ohlc.json",
+    notes="'signal' and 'ret' are the file's own columns, kept as they are.",
+)
+
+SEATTLE_TEMPS = _vega(
+    "seattle-temps.csv", "seattle_temps",
+    original_source="NOAA hourly temperatures (F), Seattle, WA, 2010",
+    data_license="public-domain NOAA data",
+    notes="station = 'SEATTLE_WA' is a label naming the location; date and hour split from the timestamp.",
+)
+
+SF_TEMPS = _vega(
+    "sf-temps.csv", "sf_temps",
+    original_source="NOAA hourly temperatures (F), San Francisco, CA, 2010",
+    data_license="public-domain NOAA data",
+    notes="station = 'SAN_FRANCISCO_CA' is a label naming the location; date and hour split from the timestamp.",
+)
+
+
 def _missing(name: str, why: str) -> dict:
     """A raw_intelligence staging file the plan names that no installed package can supply."""
     return {

@@ -65,3 +65,13 @@ def deployments(api_url: str) -> list[dict[str, Any]]:
                           for s in d.get("schedules") or []],
         })
     return sorted(out, key=lambda d: d["name"])
+
+
+def ui_settings(ui_url: str, timeout: float = 2.0) -> dict[str, Any] | None:
+    """What the server tells the UI in the browser (`GET /ui-settings`): above all
+    `api_url`, the API the UI calls. None if the server does not answer."""
+    try:
+        found = _http("GET", f"{ui_url.rstrip('/')}/ui-settings", timeout=timeout)
+    except Exception:  # noqa: BLE001 - any failure means "no answer"
+        return None
+    return found if isinstance(found, dict) else None

@@ -20,9 +20,15 @@ HOST = "127.0.0.1"
 
 
 def free_port(preferred: int, *, error: type[Exception] = RuntimeError) -> int:
-    """`preferred` if it is free on 127.0.0.1, else any free port; raises `error` if none."""
+    """`preferred` if it is free on 127.0.0.1, else any free port; raises `error` if none.
+
+    Probed with SO_REUSEADDR, as the servers bind (uvicorn, and Prefect's own port check
+    in `prefect server start`): a port whose last connections linger in TIME-WAIT after
+    a `make down` counts as free, so the stack keeps its port from one run to the next;
+    a port another process listens on is still taken."""
     for port in (preferred, 0):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind((HOST, port))
                 return s.getsockname()[1]

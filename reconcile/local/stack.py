@@ -28,7 +28,7 @@ from typing import Any, Callable
 
 from reconcile.local import emulator as local
 from reconcile.local.prefect_api import (
-    WORK_POOL, deployments, server_healthy, work_pool_exists, workers_online,
+    WORK_POOL, deployments, server_healthy, ui_settings, work_pool_exists, workers_online,
 )
 from reconcile.local.processes import HOST, alive, free_port, is_ours, spawn, stop_process
 
@@ -91,17 +91,38 @@ def _write_state(p: Paths, state: dict[str, Any]) -> None:
 
 
 def prefect_env(p: Paths, api_url: str | None = None, **extra: str) -> dict[str, str]:
-    """The environment of the stack's Prefect processes (and of `prefect` commands run on it)."""
+    """The environment of the stack's Prefect processes (and of `prefect` commands run on it).
+
+    With `api_url`, PREFECT_UI_URL follows it, so links a run logs point at this server."""
     env = dict(os.environ)
     env.update(QUIET)
     env["PREFECT_HOME"] = str(p.prefect_home)
     env.pop("PREFECT_PROFILE", None)
+    for k in ("PREFECT_UI_URL", "PREFECT_UI_API_URL", "PREFECT_SERVER_UI_API_URL"):
+        env.pop(k, None)
     if api_url:
         env["PREFECT_API_URL"] = api_url
+        env["PREFECT_UI_URL"] = api_url.removesuffix("/api")
     else:
         env.pop("PREFECT_API_URL", None)
     env.update(extra)
     return env
+
+
+def server_env(p: Paths, port: int) -> dict[str, str]:
+    """The server's environment: the UI in the browser is told the API of the port the
+    server actually uses (PREFECT_UI_API_URL; Prefect's default is built from
+    PREFECT_SERVER_API_PORT, 4200, whatever `--port` says), and the server's own
+    settings name that host and port."""
+    api = f"http://{HOST}:{port}/api"
+    return prefect_env(p, None, PREFECT_SERVER_API_HOST=HOST, PREFECT_SERVER_API_PORT=str(port),
+                       PREFECT_UI_API_URL=api, PREFECT_UI_URL=f"http://{HOST}:{port}")
+
+
+def ui_points_at_server(server: dict[str, Any]) -> bool:
+    """The server's `/ui-settings` names its own API (else the UI cannot reach it)."""
+    found = ui_settings(server["ui_url"])
+    return bool(found) and found.get("api_url") == server["api_url"]
 
 
 # ---------------------------------------------------------------- up / down / status
@@ -131,35 +152,70 @@ def _run_prefect(args: list[str], env: dict[str, str], cwd: Path, logfile: Path,
 
 def up(root: Path, project: str, *, port: int = DEFAULT_PREFECT_PORT, deploy: bool = True,
        progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Start (or reuse) every part of the stack; return the recorded state."""
-    say = progress or (lambda m: log.info(m))
+    """Start (or reuse) every part of the stack; return the recorded state.
+
+    A start that fails stops what this call started (nothing is left half up) and
+    raises StackError with one line saying why."""
     root = Path(root).resolve()
     p = paths(root)
     p.state.mkdir(parents=True, exist_ok=True)
     p.prefect_home.mkdir(parents=True, exist_ok=True)
+    started: list[str] = []
+    try:
+        return _up(root, p, project, port, deploy, progress, started)
+    except Exception as e:
+        state = read_state(p)
+        for part in reversed(started):
+            entry = state.get(part)
+            if entry and stop_process(entry) != "still running":
+                state.pop(part, None)
+                if part == "bigquery":
+                    (p.state / local.INFO_FILE).unlink(missing_ok=True)
+        if any(k in state for k in ("worker", "server", "bigquery")):
+            _write_state(p, state)
+        else:
+            p.stack_file.unlink(missing_ok=True)
+        if isinstance(e, StackError):
+            raise
+        if isinstance(e, (RuntimeError, OSError)):
+            raise StackError(str(e).splitlines()[0] if str(e) else type(e).__name__) from e
+        raise
+
+
+def _up(root: Path, p: Paths, project: str, port: int, deploy: bool,
+        progress: Callable[[str], None] | None, started: list[str]) -> dict[str, Any]:
+    say = progress or (lambda m: log.info(m))
     state = read_state(p)
 
     # 1. Prefect server: started first, since it takes longest; the emulator starts meanwhile.
     server = state.get("server")
     server_started_at = None
-    if server and is_ours(server) and server_healthy(server["api_url"]):
+    if (server and is_ours(server) and server_healthy(server["api_url"])
+            and ui_points_at_server(server)):
         say(f"Prefect server   {server['ui_url']} (pid {server['pid']}, reused)")
     else:
         if server and is_ours(server):
-            stop_process(server)  # running but not answering: replace it
+            # running but not answering, or its UI calls another port: replace it
+            stop_process(server)
         sport = free_port(port, error=StackError)
+        if port and sport != port:
+            say(f"port {port} is in use by another process: the Prefect server takes port {sport}")
         cmd = [_prefect_exe(), "server", "start", "--host", HOST, "--port", str(sport)]
-        pid = spawn(cmd, prefect_env(p), p.log("prefect-server"), cwd=p.state)
+        pid = spawn(cmd, server_env(p, sport), p.log("prefect-server"), cwd=p.state)
         server = {"pid": pid, "cmd": cmd, "port": sport, "api_url": f"http://{HOST}:{sport}/api",
                   "ui_url": f"http://{HOST}:{sport}", "home": str(p.prefect_home)}
         state["server"] = server
+        started.append("server")
         _write_state(p, state)
         server_started_at = time.monotonic()
+        say(f"Prefect server   starting on {server['ui_url']} (pid {pid})")
 
     # 2. local BigQuery (reused when healthy; reconcile.local records its own PID file too)
     em = local.start(root, project)
     state["bigquery"] = {"pid": em.pid, "endpoint": em.endpoint,
                          "cmd": _recorded_emulator_cmd(p)}
+    if em.started:
+        started.append("bigquery")
     _write_state(p, state)
     say(f"local BigQuery   {em.endpoint} (pid {em.pid}, {'started' if em.started else 'reused'})")
 
@@ -185,6 +241,7 @@ def up(root: Path, project: str, *, port: int = DEFAULT_PREFECT_PORT, deploy: bo
                 + ", ".join(d["name"] for d in deps))
         else:
             say(f"deployments      none: no prefect.yaml in {root}")
+        say(_apply_alerts(root, env, p))
 
     # 4. the worker; restarted if the emulator it points at has changed
     worker = state.get("worker")
@@ -202,6 +259,7 @@ def up(root: Path, project: str, *, port: int = DEFAULT_PREFECT_PORT, deploy: bo
         pid = spawn(cmd, wenv, p.log("prefect-worker"), cwd=root)
         worker = {"pid": pid, "cmd": cmd, "pool": WORK_POOL, "bigquery": em.endpoint}
         state["worker"] = worker
+        started.append("worker")
         _write_state(p, state)
         t0 = time.monotonic()
         _wait("Prefect worker", lambda: any(w.get("name") == WORKER_NAME for w in workers_online(api)),
@@ -214,18 +272,43 @@ def up(root: Path, project: str, *, port: int = DEFAULT_PREFECT_PORT, deploy: bo
     return state
 
 
+def _apply_alerts(root: Path, env: dict[str, str], p: Paths) -> str:
+    """Apply the shipped drift alert (flows/drift_alert.yaml) through `python -m flows.alerts`
+    (a subprocess: the library does not import Prefect). Its one line says what it did;
+    an alert that cannot be applied (no notification block yet) does not stop the stack."""
+    if not (root / "flows" / "alerts.py").exists():
+        return f"automations     none: no flows/alerts.py in {root}"
+    cmd = [sys.executable, "-m", "flows.alerts"]
+    done = subprocess.run(cmd, env=env, cwd=root, capture_output=True, text=True, timeout=120,
+                          stdin=subprocess.DEVNULL)
+    with open(p.log("prefect-cli"), "a") as out:
+        out.write(f"\n$ {' '.join(cmd)}\n{done.stdout}{done.stderr}")
+    lines = done.stdout.strip().splitlines()
+    if lines:
+        return lines[-1]
+    return f"automations     not applied (exit {done.returncode}); see {p.log('prefect-cli')}"
+
+
 def _recorded_emulator_cmd(p: Paths) -> list[str] | None:
     try:
-        return json.loads((p.state / "bqemulator.json").read_text()).get("cmd")
+        return json.loads((p.state / local.INFO_FILE).read_text()).get("cmd")
     except (OSError, ValueError):
         return None
 
 
 def down(root: Path, progress: Callable[[str], None] | None = None) -> dict[str, str]:
-    """Stop exactly the processes recorded in stack.json: worker, server, then BigQuery."""
+    """Stop exactly the processes the tool recorded: worker, server, then BigQuery.
+
+    The local BigQuery is stopped whoever started it: `local up` records it in
+    stack.json, and `reconcile plan` / `demo seed` on the local target in its own
+    record (bqemulator.json), which `down` reads too."""
     say = progress or (lambda m: log.info(m))
-    p = paths(Path(root).resolve())
+    root = Path(root).resolve()
+    p = paths(root)
     state = read_state(p)
+    em = local.recorded(root)
+    if em is not None and (not state.get("bigquery") or not is_ours(state["bigquery"])):
+        state["bigquery"] = {"pid": em.get("pid"), "endpoint": em.get("endpoint"), "cmd": em.get("cmd")}
     result: dict[str, str] = {}
     for part in ("worker", "server", "bigquery"):
         entry = state.get(part)
@@ -237,7 +320,7 @@ def down(root: Path, progress: Callable[[str], None] | None = None) -> dict[str,
         if outcome != "still running":
             state.pop(part)
     if "bigquery" not in state:
-        (p.state / "bqemulator.json").unlink(missing_ok=True)
+        (p.state / local.INFO_FILE).unlink(missing_ok=True)
     if any(k in state for k in ("worker", "server", "bigquery")):
         _write_state(p, state)
     else:
@@ -253,6 +336,8 @@ def status(root: Path) -> dict[str, Any]:
     state = read_state(p)
     out: dict[str, Any] = {"state_file": str(p.stack_file)}
     bq = state.get("bigquery")
+    if not (bq and is_ours(bq)):
+        bq = local.recorded(Path(root).resolve()) or bq  # started by `reconcile plan`, say
     if bq:
         out["bigquery"] = {"pid": bq.get("pid"), "endpoint": bq.get("endpoint"),
                            "running": is_ours(bq), "healthy": local.healthy(bq.get("endpoint", ""))}
@@ -261,7 +346,9 @@ def status(root: Path) -> dict[str, Any]:
         healthy = is_ours(server) and server_healthy(server["api_url"])
         out["server"] = {"pid": server["pid"], "running": is_ours(server), "healthy": healthy,
                          "api_url": server["api_url"], "ui_url": server["ui_url"],
-                         "prefect_home": server.get("home")}
+                         "prefect_home": server.get("home"),
+                         "ui_api_url": (ui_settings(server["ui_url"]) or {}).get("api_url")
+                         if healthy else None}
         if healthy:
             out["deployments"] = deployments(server["api_url"])
             out["workers_online"] = [w.get("name") for w in workers_online(server["api_url"])]
@@ -305,6 +392,9 @@ def format_status(st: dict[str, Any]) -> str:
         lines.append(f"  deployment     {d['name']}  [{sched}]")
     if sv:
         lines.append(f"Prefect UI: {sv['ui_url']}    export PREFECT_API_URL={sv['api_url']}")
+        if sv.get("ui_api_url") and sv["ui_api_url"] != sv["api_url"]:
+            lines.append(f"  warning: the UI calls {sv['ui_api_url']}, not this server: run "
+                         "`reconcile local down` then `reconcile local up`")
     return "\n".join(lines)
 
 

@@ -232,6 +232,13 @@ class RelocateDataset(OnDataset, Action):
     table_names: tuple[str, ...]
     rows: int
     resume_step: str | None = None  # checkpoint found in ops: resume from here
+    # "copy" (through <name>__relocating: copy out, delete, recreate, copy back) or "replica"
+    # (BigQuery's dataset replication: add a replica, wait, promote, drop the old one).
+    strategy: str = "copy"
+    # Every object at stake, by kind: (kind, names), e.g. ("TABLE", ("a", "b")), ("ROUTINE", ("f",)).
+    objects: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # The replica strategy's statements, in order: (step, SQL), checked by the SQL layer.
+    statements: tuple[tuple[str, str], ...] = ()
     destructive: ClassVar[bool] = True
 
     @property
@@ -440,10 +447,23 @@ class RunTransform(Action):
     sql_file: str
     outputs: tuple[str, ...]
     reason: str
+    # The date the transform runs for (ISO, bound to @run_date in its SQL); None: today
+    # (UTC). A backfill plans one action per date, so the date is part of the key.
+    run_date: str | None = None
 
     @property
     def target(self) -> str:
         return self.name
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.target}" + (f"@{self.run_date}" if self.run_date else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        if d.get("run_date") is None:
+            d.pop("run_date", None)  # undated (the planner's): the JSON stays as it was
+        return d
 
     @property
     def dataset(self) -> str:

@@ -107,17 +107,38 @@ def bigquery_field(typ: str, mode: str) -> tuple[str, str]:
     return t, mode
 
 
+# Pseudo-columns BigQuery lists in INFORMATION_SCHEMA.COLUMNS for an ingestion-time
+# partitioned table (is_hidden = 'YES'): never a column of the table's declared schema.
+# https://cloud.google.com/bigquery/docs/information-schema-columns,
+# https://cloud.google.com/bigquery/docs/partitioned-tables#ingestion_time
+PSEUDO_COLUMNS = frozenset({"_PARTITIONTIME", "_PARTITIONDATE"})
+
+
+def is_pseudo_column(name: str) -> bool:
+    return name.upper() in PSEUDO_COLUMNS
+
+
+def column_key(name: str) -> str:
+    """Column names are case-insensitive in BigQuery (`Amount` and `amount` are one column):
+    https://cloud.google.com/bigquery/docs/schemas#column_names"""
+    return name.casefold()
+
+
 def compare_columns(old: Iterable[Column], new: Iterable[Column]) -> list[ColumnChange]:
     """What changes from the columns `old` to the columns `new`, one change per column
     that differs: first the columns of `new` in their order (added, type change, else
     mode change), then those dropped, in `old`'s order. A type change takes precedence
-    over a mode change. Types and modes are compared as given (callers normalise). Pure."""
-    have = {name: (typ, mode) for name, typ, mode in old}
+    over a mode change. Names match case-insensitively (BigQuery's rule; a change named
+    by `new`'s spelling) and pseudo-columns (`_PARTITIONTIME`, `_PARTITIONDATE`) are not
+    columns. Types and modes are compared as given (callers normalise). Pure."""
+    old = [c for c in old if not is_pseudo_column(c[0])]
+    have = {column_key(name): (typ, mode) for name, typ, mode in old}
+    spelled = {column_key(name): name for name, _, _ in old}
     out: list[ColumnChange] = []
     names = set()
     for name, typ, mode in new:
-        names.add(name)
-        was = have.get(name)
+        names.add(column_key(name))
+        was = have.get(column_key(name))
         if was is None:
             out.append(ColumnChange(ADD_REQUIRED if mode == "REQUIRED" else ADD, name, None, (typ, mode)))
         elif was[0] != typ:
@@ -125,5 +146,5 @@ def compare_columns(old: Iterable[Column], new: Iterable[Column]) -> list[Column
         elif was[1] != mode:
             kind = MODE_CHANGES.get((was[1], mode), TIGHTEN if mode == "REQUIRED" else REMODE)
             out.append(ColumnChange(kind, name, was, (typ, mode)))
-    out += [ColumnChange(DROP, name, was, None) for name, was in have.items() if name not in names]
+    out += [ColumnChange(DROP, spelled[key], was, None) for key, was in have.items() if key not in names]
     return out

@@ -144,9 +144,17 @@ def _describe_flag_recreate(a: FlagRecreate) -> Line:
 
 @_describes(RelocateDataset)
 def _describe_relocate_dataset(a: RelocateDataset) -> Line:
-    text = (f"relocate dataset {a.name} from {a.from_location} to {a.to_location}: copy out "
-            f"{_count(len(a.table_names), 'table')} ({_count(a.rows, 'row')}), verify, "
-            f"recreate, copy back, verify")
+    if a.strategy == "replica":
+        text = (f"relocate dataset {a.name} from {a.from_location} to {a.to_location} by replica "
+                f"({_count(len(a.table_names), 'table')}, {_count(a.rows, 'row')}): add a replica in "
+                f"{a.to_location}, wait until it is complete, promote it, drop the replica in {a.from_location}")
+    else:
+        text = (f"relocate dataset {a.name} from {a.from_location} to {a.to_location} by copy: copy out "
+                f"{_count(len(a.table_names), 'table')} ({_count(a.rows, 'row')}) and the dataset's "
+                f"properties and access entries, verify, recreate, copy back, verify")
+    if a.objects:
+        text += "; at stake: " + "; ".join(f"{len(v)} {k.lower()} ({', '.join(v[:5])}"
+                                           f"{', ...' if len(v) > 5 else ''})" for k, v in a.objects)
     if a.resume_step:
         text += f" (resuming at {a.resume_step})"
     return Line("relocate", text)

@@ -7,11 +7,14 @@ whole rendering, even where the output would have been truncated. Pure.
 
 from __future__ import annotations
 
+import dataclasses
+
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from reconcile.plan.actions import ACTIONS, PHASES, Action, Plan
 from reconcile.render.describe import VERBS, Line, describe_line
+from reconcile.render.safe import printable
 from reconcile.render.units import count
 
 _VERB_SYMBOL = {
@@ -44,6 +47,8 @@ def describe_all(plan: Plan, where: str) -> list[Item]:
     out = []
     for a in plan.actions:
         line = describe_line(a, where)
+        if not line.text.isprintable():  # a name holding a control character or an escape (render.safe)
+            line = dataclasses.replace(line, text=printable(line.text))
         out.append(Item(a, line, _symbol(a, line)))
     return out
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 def clip(value: object, limit: int | None) -> str:
     """One line (newlines would end a table row), at most `limit` characters (None: any)."""
     s = " ".join(str(value).split())
+    if not s.isprintable():  # a control character or an escape in a name (reconcile.render.safe)
+        s = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in s)
     return s if limit is None or len(s) <= limit else s[: limit - 1] + "…"
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from reconcile.plan.actions import Plan, Unmanaged
 from reconcile.render.describe import some, stakes_text
 from reconcile.render.items import Item, change_phrases, describe_all, tally
+from reconcile.render.safe import printable
 from reconcile.render.units import count
 
 # More unmanaged objects than this in one dataset are folded into one line.
@@ -51,7 +52,7 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
     # Sorted by name; actions without a dataset (a transform with no outputs) go last.
     for dataset in sorted(groups, key=lambda d: (d == "", d)):
         lines.append("")
-        lines.append(paint("header", dataset or "(no dataset)"))
+        lines.append(paint("header", printable(dataset) if dataset else "(no dataset)"))
         group = groups[dataset]
         unmanaged = [it for it in group if isinstance(it.action, Unmanaged)]
         fold = len(unmanaged) > _UNMANAGED_FOLD_AFTER
@@ -64,14 +65,14 @@ def render_text(plan: Plan, *, color: bool = False) -> str:
                 text += "  " + paint("dim", f"[{stakes}]")
             lines.append(text)
             if it.action.blocked_by:
-                lines.append("      " + paint("blocked", "blocked by: " + ", ".join(it.action.blocked_by)))
+                lines.append("      " + paint("blocked", "blocked by: " + printable(", ".join(it.action.blocked_by))))
         if fold:
             lines.append(f"  {paint('?', '?')} " + _folded_unmanaged(dataset, unmanaged))
 
     if plan.notes:
         lines.append("")
         lines.append("Notes:")
-        lines.extend(f"  - {note}" for note in plan.notes)
+        lines.extend(f"  - {printable(note)}" for note in plan.notes)
 
     t = tally(plan, described)
     lines.append("")
@@ -103,6 +104,6 @@ def _folded_unmanaged(dataset: str, group: list[Item]) -> str:
     # Unmanaged objects put nothing at stake (never touched), so their size is read
     # from the action itself rather than from `stakes`.
     rows = sum(a.rows for a in objects)
-    names = [a.object.removeprefix(f"{dataset}.") for a in objects]
+    names = [printable(a.object.removeprefix(f"{dataset}.")) for a in objects]
     return (f"{len(objects):,} unmanaged ({kinds}; {count(rows, 'row')}): "
             f"{some(names, limit=_UNMANAGED_FOLD_AFTER)}: not touched")

@@ -59,6 +59,10 @@ class TableState(_M):
 class DatasetState(_M):
     location: str
     labels: dict[str, str] = Field(default_factory=dict)
+    # Objects beside tables and views, by kind (ROUTINE, MODEL, LEGACY_SQL_VIEW, POLICY_TAG,
+    # ROW_ACCESS_POLICY): read only for a dataset the spec places in another location (one a
+    # relocation would move), None where not read.
+    objects: dict[str, list[str]] | None = None
 
 
 class LedgerEntry(_M):

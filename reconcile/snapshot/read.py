@@ -2,8 +2,10 @@
 the BigQuery adapter in a number of requests that grows with datasets and
 regions, never with tables: one dataset list, then per batch of datasets one
 UNION ALL query each over TABLES, PARTITIONS (row counts) and, only where the
-spec declares a schema, COLUMNS; then one query per table that has
-expectations (built by reconcile.snapshot.observe), and one read of the load ledger.
+spec declares a schema, COLUMNS; then the tables that have expectations, observed
+in one UNION ALL query per location and 1,000 tables (built by
+reconcile.snapshot.observe), and one read of the load ledger. Independent queries run
+concurrently (bounded), in two rounds after the dataset list.
 
 It only reads (SELECTs and metadata lists; never a write or a DDL statement), and
 only through the adapter it is given: it builds no client.
@@ -11,15 +13,17 @@ only through the adapter it is given: it builds no client.
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import datetime as dt
+import fnmatch
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from reconcile import identifiers as ids
 from reconcile.bq.sqltext import qdataset, qtable, render_sql
 from reconcile.snapshot.model import ColumnState, DatasetState, LedgerEntry, Snapshot, TableState, jsonable
-from reconcile.snapshot.observe import measure, strip_comments
+from reconcile.snapshot.observe import observe_many, strip_comments
 from reconcile.spec.model import canonical_type
 
 if TYPE_CHECKING:
@@ -40,10 +44,19 @@ log = logging.getLogger(__name__)
 #      PARTITIONS  datasets holding tables with storage, also bounded to
 #                  PARTITIONS_MAX_TABLES tables per query (BigQuery refuses more)
 #      COLUMNS     datasets whose tables the spec declares or sets expectations on
+#                  (other than a bare min_rows, a COUNT(*) whatever the columns)
 #      VIEWS       datasets where the spec declares views (and that hold a view)
 #   1  load ledger, if <ops>.load_ledger exists
 #   1  relocation checkpoints, if <ops>.relocation_checkpoints exists
-#   1  per existing table with expectations (all its metrics in one scan)
+#   per location, per at most 1,000 existing tables with expectations, one UNION ALL of
+#      their scans (all a table's metrics in one branch: reconcile.snapshot.observe)
+#
+# After the dataset list, the queries run in two rounds, each round's concurrently (at
+# most READ_PARALLELISM at once): TABLES and COLUMNS (COLUMNS for the datasets the spec
+# names, before TABLES says which hold tables); then PARTITIONS, VIEWS, ledger,
+# checkpoints and observations, which need TABLES (and COLUMNS, for the observations).
+# Under BigQuery's latency (about a second a query) the snapshot takes about one dataset
+# list and two queries' time, whatever the number of queries.
 #
 # CHUNK_DATASETS bounds the size of one query's text (and BigQuery's limit of 1,000
 # tables referenced per query); it is not a cost knob: on BigQuery each query bills at
@@ -105,6 +118,23 @@ def _union(template: str, project: str, datasets: list[str]) -> str:
     return "\nUNION ALL\n".join(f"({p})" for p in parts)
 
 
+def needs_columns(exp: Any) -> bool:
+    """Whether observing these expectations needs the table's columns (their names and
+    types): all but a bare `min_rows`, which is a COUNT(*) whatever the columns."""
+    return bool(exp.min_columns is not None or exp.min_distinct or exp.ranges or exp.placeholders
+                or exp.coverage)
+
+
+def _may_match_dataset(pattern: str, dataset: str) -> bool:
+    """Whether an expectation pattern (fnmatch over 'dataset.table') can match a table of
+    `dataset`. A table name holds no '.', so a pattern's first literal '.' stands for the
+    one between dataset and table: the part before it must match the dataset. Patterns
+    with a bracket or without a '.' are taken to match (the caller reads a little more)."""
+    if "[" in pattern or "." not in pattern:
+        return True
+    return fnmatch.fnmatchcase(dataset, pattern.split(".", 1)[0])
+
+
 def _partition_batches(stored: dict[str, list[str]]) -> list[tuple[list[str], list[str] | None]]:
     """Group datasets (name -> their stored tables) into PARTITIONS queries.
 
@@ -132,14 +162,34 @@ def _partition_batches(stored: dict[str, list[str]]) -> list[tuple[list[str], li
     return batches
 
 
+READ_PARALLELISM = 10  # queries of one round in flight at once (like Terraform's -parallelism)
+
+
+def run_concurrently(fns: list[Callable[[], Any]], parallelism: int) -> list[Any]:
+    """Run the calls with at most `parallelism` in flight; their results in order.
+    The first error (in call order) is raised once every call has ended."""
+    if parallelism <= 1 or len(fns) <= 1:
+        return [f() for f in fns]
+    with cf.ThreadPoolExecutor(max_workers=min(parallelism, len(fns)),
+                               thread_name_prefix="snapshot") as pool:
+        futures = [pool.submit(f) for f in fns]
+        cf.wait(futures)
+    return [f.result() for f in futures]
+
+
 def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str = "local",
-                  now: dt.datetime | None = None) -> Snapshot:
+                  now: dt.datetime | None = None, parallelism: int = READ_PARALLELISM) -> Snapshot:
     """Read the live state of the adapter's project in few requests (see the plan above).
 
     `desired` (a spec.DesiredState) narrows what is read: COLUMNS only for datasets whose
     tables it declares or sets expectations on, VIEWS only where it declares views, and
-    one observation query per existing table with expectations. With `desired=None`
-    every dataset's COLUMNS and VIEWS are read and nothing is observed."""
+    the tables with expectations observed in batched queries. With `desired=None`
+    every dataset's COLUMNS and VIEWS are read and nothing is observed.
+
+    The queries run in three rounds, those of one round concurrently (at most
+    `parallelism` at once; 1 runs everything in sequence, with the same requests):
+    TABLES and COLUMNS; then PARTITIONS, VIEWS, the ledger and the checkpoints, and the
+    observations (they need TABLES' types and COLUMNS' columns)."""
     from reconcile.bq.adapter import array_param
 
     started = time.monotonic()
@@ -162,33 +212,44 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
         log.debug("%s: %d rows in %.2fs", what, len(rows), time.monotonic() - t0)
         return rows
 
-    # 2. tables (all datasets)
-    types: dict[str, str] = {}
+    def query_job(sql: str, loc: str, what: str, params: list[Any] | None = None) -> Callable[[], Any]:
+        return lambda: run(sql, loc, what, params)
+
+    # Round 1: TABLES (every dataset) and COLUMNS (datasets the spec needs columns of:
+    # those it declares tables in or sets expectations on; a dataset that turns out to
+    # hold no table is dropped from the result below). Expectations are matched against
+    # the datasets now, against the tables once TABLES is in.
+    if desired is None:
+        want_columns = set(datasets)
+    else:
+        want_columns = {ref.split(".", 1)[0] for ref in desired.tables}
+        want_columns |= {ds for ds in datasets
+                         if any(_may_match_dataset(p, ds) for p, e in desired.expectations.items()
+                                if needs_columns(e))}
+        want_columns |= {ref.split(".", 1)[0] for ref, t in desired.tables.items()
+                         if t.expect is not None and needs_columns(t.expect)}
+    round1: list[Callable[[], Any]] = []
+    table_chunks, column_chunks = [], []
     for loc, names in by_location.items():
         for chunk in _chunks(names, CHUNK_DATASETS):
-            for r in run(_union("snapshot/tables.sql", project, chunk), loc,
-                         f"snapshot TABLES ({loc}, {len(chunk)} datasets)"):
-                ref = f"{r['dataset_name']}.{r['table_name']}"
-                types[ref] = table_type(r["table_type"], r.get("base_table_name"),
-                                        r.get("snapshot_time_ms"))
+            table_chunks.append(len(round1))
+            round1.append(query_job(_union("snapshot/tables.sql", project, chunk), loc,
+                                    f"snapshot TABLES ({loc}, {len(chunk)} datasets)"))
+        for chunk in _chunks([ds for ds in names if ds in want_columns], CHUNK_DATASETS):
+            column_chunks.append(len(round1))
+            round1.append(query_job(_union("snapshot/columns.sql", project, chunk), loc,
+                                    f"snapshot COLUMNS ({loc}, {len(chunk)} datasets)"))
+    results1 = run_concurrently(round1, parallelism)
+
+    # 2. tables (all datasets)
+    types: dict[str, str] = {}
+    for i in table_chunks:
+        for r in results1[i]:
+            ref = f"{r['dataset_name']}.{r['table_name']}"
+            types[ref] = table_type(r["table_type"], r.get("base_table_name"), r.get("snapshot_time_ms"))
     in_dataset: dict[str, list[str]] = {}
     for ref in sorted(types):
         in_dataset.setdefault(ref.split(".", 1)[0], []).append(ref.split(".", 1)[1])
-
-    # 3. row counts from PARTITIONS (tables with storage only)
-    rows_of: dict[str, int] = {}
-    for loc, names in by_location.items():
-        stored = {ds: [t for t in in_dataset.get(ds, []) if types[f"{ds}.{t}"] in _STORED]
-                  for ds in names}
-        for chunk, table_names in _partition_batches(stored):
-            if table_names is None:
-                sql, params = _union("snapshot/partitions.sql", project, chunk), []
-            else:
-                sql = strip_comments(render_sql("snapshot/partitions_named.sql",
-                                                 dataset=qdataset(project, chunk[0])))
-                params = [array_param("table_names", "STRING", table_names)]
-            for r in run(sql, loc, f"snapshot PARTITIONS ({loc}, {len(chunk)} datasets)", params):
-                rows_of[f"{r['dataset_name']}.{r['table_name']}"] = int(r["row_count"] or 0)
 
     # expectations per existing table (pure: no request)
     expectations: dict[str, Any] = {}
@@ -204,75 +265,129 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
                 if exp is not None and not exp.is_empty():
                     expectations[ref] = exp
 
-    # 4. columns, where the spec needs them
-    if desired is None:
-        want_columns = set(datasets)
-    else:
-        want_columns = {ref.split(".", 1)[0] for ref in desired.tables}
-        want_columns |= {ref.split(".", 1)[0] for ref in expectations}
+    # 4. columns, where the spec needs them (read in round 1)
     columns_of: dict[str, list[tuple[int, ColumnState]]] = {}
-    for loc, names in by_location.items():
-        read = [ds for ds in names if ds in want_columns and in_dataset.get(ds)]
-        for chunk in _chunks(read, CHUNK_DATASETS):
-            for r in run(_union("snapshot/columns.sql", project, chunk), loc,
-                         f"snapshot COLUMNS ({loc}, {len(chunk)} datasets)"):
-                ref = f"{r['dataset_name']}.{r['table_name']}"
-                columns_of.setdefault(ref, []).append(
-                    (int(r["ordinal_position"] or 0),
-                     column_state(r["column_name"], r["data_type"], r.get("is_nullable"))))
+    for i in column_chunks:
+        for r in results1[i]:
+            ref = f"{r['dataset_name']}.{r['table_name']}"
+            columns_of.setdefault(ref, []).append(
+                (int(r["ordinal_position"] or 0),
+                 column_state(r["column_name"], r["data_type"], r.get("is_nullable"))))
     columns_read = {ds for loc, names in by_location.items() for ds in names
                     if ds in want_columns and in_dataset.get(ds)}
+    missed = {ref.split(".", 1)[0] for ref, e in expectations.items() if needs_columns(e)} - want_columns
+    if missed:  # an expectation pattern the dataset match above did not foresee: read them now
+        for loc, names in by_location.items():
+            for chunk in _chunks([ds for ds in names if ds in missed], CHUNK_DATASETS):
+                for r in run(_union("snapshot/columns.sql", project, chunk), loc,
+                             f"snapshot COLUMNS ({loc}, {len(chunk)} datasets)"):
+                    ref = f"{r['dataset_name']}.{r['table_name']}"
+                    columns_of.setdefault(ref, []).append(
+                        (int(r["ordinal_position"] or 0),
+                         column_state(r["column_name"], r["data_type"], r.get("is_nullable"))))
+        columns_read |= {ds for ds in missed if in_dataset.get(ds)}
+
+    def cols_of(ref: str) -> list[ColumnState] | None:
+        if ref.split(".", 1)[0] not in columns_read:
+            return None
+        return [c for _, c in sorted(columns_of.get(ref, []), key=lambda p: p[0])]
+
+    # Round 2: PARTITIONS, VIEWS, ledger, checkpoints, observations.
+    round2: list[Callable[[], Any]] = []
+    part_jobs: list[int] = []
+    for loc, names in by_location.items():
+        stored = {ds: [t for t in in_dataset.get(ds, []) if types[f"{ds}.{t}"] in _STORED]
+                  for ds in names}
+        for chunk, table_names in _partition_batches(stored):
+            if table_names is None:
+                sql, params = _union("snapshot/partitions.sql", project, chunk), []
+            else:
+                sql = strip_comments(render_sql("snapshot/partitions_named.sql",
+                                                 dataset=qdataset(project, chunk[0])))
+                params = [array_param("table_names", "STRING", table_names)]
+            part_jobs.append(len(round2))
+            round2.append(query_job(sql, loc, f"snapshot PARTITIONS ({loc}, {len(chunk)} datasets)", params))
 
     # 5. view definitions, where the spec declares views
     want_views = set(datasets) if desired is None else {ref.split(".", 1)[0] for ref in desired.views}
-    view_sql: dict[str, str] = {}
+    view_jobs: list[int] = []
     for loc, names in by_location.items():
         read = [ds for ds in names if ds in want_views
                 and any(types[f"{ds}.{t}"] == "VIEW" for t in in_dataset.get(ds, []))]
         for chunk in _chunks(read, CHUNK_DATASETS):
-            for r in run(_union("snapshot/views.sql", project, chunk), loc,
-                         f"snapshot VIEWS ({loc}, {len(chunk)} datasets)"):
-                view_sql[f"{r['dataset_name']}.{r['table_name']}"] = r["view_definition"]
+            view_jobs.append(len(round2))
+            round2.append(query_job(_union("snapshot/views.sql", project, chunk), loc,
+                                    f"snapshot VIEWS ({loc}, {len(chunk)} datasets)"))
 
-    tables: dict[str, TableState] = {}
-    for ref, typ in sorted(types.items()):
-        ds = ref.split(".", 1)[0]
-        rows = rows_of.get(ref)
-        if rows is None and typ in _ZERO_IF_ABSENT:
-            rows = 0
-        cols = None
-        if ds in columns_read:
-            cols = [c for _, c in sorted(columns_of.get(ref, []), key=lambda p: p[0])]
-        tables[ref] = TableState(type=typ, rows=rows, columns=cols, view_sql=view_sql.get(ref))
+    # 5b. objects beside tables (routines, models, ...) of datasets a relocation would move:
+    #     what it must carry or refuse (reconcile.plan.compare.datasets). Few datasets, if any.
+    if desired is not None:
+        for name in sorted(datasets):
+            if name in desired.datasets and not ids.same_location(datasets[name].location,
+                                                                   desired.location_of(name)):
+                datasets[name] = datasets[name].model_copy(update={"objects": adapter.dataset_objects(name)})
 
     # 6. load ledger and relocation checkpoints in the ops dataset
     ops = desired.ops_dataset if desired is not None else "ops"
-    ledger: list[LedgerEntry] = []
-    checkpoints: dict[str, str] = {}
+    ledger_job = checkpoints_job = None
     if ops in datasets:
         loc = datasets[ops].location
-        if f"{ops}.{LEDGER_TABLE}" in tables:
-            for r in run(strip_comments(render_sql("snapshot/ledger.sql",
-                                                    table=qtable(project, ops, LEDGER_TABLE))),
-                         loc, "snapshot load ledger"):
-                ledger.append(LedgerEntry(
-                    table=r["table_ref"] or "", source=r["source"] or "",
-                    content_hash=r["content_hash"] or "", rows=int(r["rows"] or 0),
-                    loaded_at=jsonable(r["loaded_at"]), run_id=r["run_id"]))
-        if f"{ops}.{CHECKPOINTS_TABLE}" in tables:
-            for r in run(strip_comments(render_sql("snapshot/checkpoints.sql",
-                                                    table=qtable(project, ops, CHECKPOINTS_TABLE))),
-                         loc, "snapshot relocation checkpoints"):
-                if r["dataset"] is not None and r["step"] is not None:
-                    checkpoints[r["dataset"]] = r["step"]
+        if f"{ops}.{LEDGER_TABLE}" in types:
+            ledger_job = len(round2)
+            round2.append(query_job(strip_comments(render_sql(
+                "snapshot/ledger.sql", table=qtable(project, ops, LEDGER_TABLE))), loc, "snapshot load ledger"))
+        if f"{ops}.{CHECKPOINTS_TABLE}" in types:
+            checkpoints_job = len(round2)
+            round2.append(query_job(strip_comments(render_sql(
+                "snapshot/checkpoints.sql", table=qtable(project, ops, CHECKPOINTS_TABLE))), loc,
+                "snapshot relocation checkpoints"))
 
-    # 7. expectation observations: one scan per table that has expectations
+    # 7. expectation observations: batched, one UNION ALL per location (and per 1,000
+    # tables), run among this round's queries
     observations: dict[str, dict[str, Any]] = {}
-    for ref, exp in sorted(expectations.items()):
-        loc = datasets[ref.split(".", 1)[0]].location
-        observations[ref] = measure(
-            lambda sql, params, ref=ref, loc=loc: run(sql, loc, f"observe {ref}", params),
-            project, ref, exp, tables[ref].columns, list(desired.placeholder_values))
+    if expectations:
+        def observe_query(sql: str, params: list[Any], loc: str) -> list[dict[str, Any]]:
+            return run(sql, loc, f"snapshot observations ({loc})", params)
+
+        def collect(fns: list[Callable[[], Any]]) -> list[Any]:
+            round2.extend(fns)
+            return []
+
+        observe_many(observe_query, project,
+                     [(ref, datasets[ref.split(".", 1)[0]].location, exp, cols_of(ref))
+                      for ref, exp in expectations.items()],
+                     list(desired.placeholder_values), run_all=collect, out=observations)
+    results2 = run_concurrently(round2, parallelism)
+
+    rows_of: dict[str, int] = {}
+    for i in part_jobs:
+        for r in results2[i]:
+            rows_of[f"{r['dataset_name']}.{r['table_name']}"] = int(r["row_count"] or 0)
+    view_sql: dict[str, str] = {}
+    for i in view_jobs:
+        for r in results2[i]:
+            view_sql[f"{r['dataset_name']}.{r['table_name']}"] = r["view_definition"]
+
+    tables: dict[str, TableState] = {}
+    for ref, typ in sorted(types.items()):
+        rows = rows_of.get(ref)
+        if rows is None and typ in _ZERO_IF_ABSENT:
+            rows = 0
+        tables[ref] = TableState(type=typ, rows=rows, columns=cols_of(ref), view_sql=view_sql.get(ref))
+
+    ledger: list[LedgerEntry] = []
+    checkpoints: dict[str, str] = {}
+    if ledger_job is not None:
+        for r in results2[ledger_job]:
+            ledger.append(LedgerEntry(
+                table=r["table_ref"] or "", source=r["source"] or "",
+                content_hash=r["content_hash"] or "", rows=int(r["rows"] or 0),
+                loaded_at=jsonable(r["loaded_at"]), run_id=r["run_id"]))
+    if checkpoints_job is not None:
+        for r in results2[checkpoints_job]:
+            if r["dataset"] is not None and r["step"] is not None:
+                checkpoints[r["dataset"]] = r["step"]
+    observations = dict(sorted(observations.items()))
 
     requests = adapter.requests.count - first_request
     log.info("read %d datasets, %d tables in %d requests (%.1fs)", len(datasets), len(tables),

@@ -14,7 +14,9 @@ This module reads local files only: no BigQuery, no clock, no environment.
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
+import stat
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
@@ -23,6 +25,7 @@ from pydantic import ValidationError
 
 from reconcile import identifiers as ids
 from reconcile.spec import sqlparse
+from reconcile.spec.model import _no_case_duplicates
 from reconcile.spec.model import (
     DEFAULT_PLACEHOLDERS,
     EXPECTATION_KINDS,
@@ -78,15 +81,131 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def _read_yaml(path: Path, display: str) -> dict:
+# ---------------------------------------------------------------- a fast path for large specs
+#
+# PyYAML parses about 0.1 MB a second in Python (its C parser builds the same Python
+# nodes and is not much faster), so a spec of 10,000 tables (2.6 MB) took ~30 s. A large
+# file is parsed by yaml-rs (Rust) instead, when the result is certainly the one PyYAML
+# gives: yaml-rs follows YAML 1.2, PyYAML 1.1, and they differ only on plain scalars
+# (yes/no/on/off/y/n booleans, 0-prefixed octal, 0o/0x/0b, 1_000, 1:30 sexagesimal, 1e3
+# without a dot, timestamps with a time, the << merge key), on directives and documents,
+# and on tags and anchors. A file in which any of those could occur (every distinct word
+# of it put to PyYAML's own resolver: `_same_in_yaml11`) takes the PyYAML path, and so does any file yaml-rs refuses (a duplicate
+# key included): every error message is PyYAML's, as before. Small files (hand-written,
+# and every bad-input case) always take the PyYAML path.
+
+FAST_MIN_BYTES = 64 * 1024
+_NOT_FAST = object()
+# Spellings of a plain scalar on which YAML 1.1 (PyYAML) and 1.2 (yaml-rs) agree.
+_SAFE_TOKEN = re.compile(r"[-+]?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?|true|True|TRUE|false|False|FALSE"
+                         r"|~|null|Null|NULL|[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# What YAML 1.2's core schema (and yaml-rs's dates) reads as other than a string.
+_YAML12_NONSTR = re.compile(r"[-+]?(?:[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)"
+                            r"|[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+                            r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)|true|True|TRUE|false|False|FALSE"
+                            r"|~|null|Null|NULL|[0-9]{4}-.*")
+_TOKENS = re.compile(r"[^\s\[\]{},:#'\"]+")
+_NEVER = re.compile(r"[0-9]:[0-9]|<<|(?:^|[\s\[{,])\?(?:\s|$)|^\s*(?:---|\.\.\.|%)|(?:^|[\s\[{,:-])[&*!|>]|[\t\r\\]", re.MULTILINE)
+
+
+def _same_in_yaml11(text: str) -> bool:
+    """Whether every word of `text` that PyYAML would read as other than a string is spelled
+    the same in YAML 1.2, and no 1.1-only construct (sexagesimal, merge key, documents,
+    directives, complex keys, anchors, aliases, tags, block scalars, tabs, escapes) is there. Conservative:
+    words are split at YAML's flow indicators and spaces, so a word inside a quoted or
+    multi-word string counts too (it only sends the file to PyYAML)."""
+    if _NEVER.search(text):
+        return False
+    str_tag = "tag:yaml.org,2002:str"
+    resolver = yaml.resolver.Resolver()
+    for word in set(_TOKENS.findall(text)):
+        tag = resolver.resolve(yaml.ScalarNode, word, (True, False)) \
+            if word[:1] in resolver.yaml_implicit_resolvers else str_tag
+        if tag != str_tag and not _SAFE_TOKEN.fullmatch(word):
+            return False
+        if tag == str_tag and _YAML12_NONSTR.fullmatch(word):
+            return False
+    return True
+
+
+def _fast_load(text: str) -> Any:
+    """The parsed document if the fast path applies to `text` (see above), else _NOT_FAST."""
+    if len(text) < FAST_MIN_BYTES or not _same_in_yaml11(text):
+        return _NOT_FAST
     try:
-        text = path.read_text(encoding="utf-8")
+        import yaml_rs
+    except ImportError:  # pragma: no cover - pinned in pyproject.toml
+        return _NOT_FAST
+    try:
+        data = yaml_rs.loads(text)
+    except Exception:  # noqa: BLE001 - refused: PyYAML says why, with its own message
+        return _NOT_FAST
+    # What is left is what PyYAML's safe loader builds from such a text: dicts with
+    # scalar keys (no '?' complex keys), lists, str, int, float, bool, None, dates (a
+    # timestamp with a time has a ':' between digits, sent to PyYAML above).
+    return data
+
+
+# Caps on what the loader reads (issue 18: `--spec /dev/zero` took 7.7 GB in 15 s). A
+# spec or SQL file is text a person writes; a credentials key file is a few KB.
+SPEC_FILE_CAP = 8 << 20
+SQL_FILE_CAP = 8 << 20
+
+
+class FileRefused(ValueError):
+    """A path that is not a regular file, or is over its size cap (the message quotes
+    none of its content)."""
+
+
+def read_regular_file(path: str | Path, cap: int) -> bytes:
+    """The bytes of a regular file of at most `cap` bytes. A FIFO, a device (/dev/zero),
+    a directory or a socket is refused at once, without blocking: the file is opened
+    non-blocking and judged on the descriptor (no stat-then-open race), and at most
+    cap + 1 bytes are ever read. Raises FileNotFoundError, PermissionError, FileRefused."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            kind = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode)
+                    or stat.S_ISBLK(st.st_mode) else "a directory" if stat.S_ISDIR(st.st_mode)
+                    else "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file")
+            raise FileRefused(f"not a regular file ({kind})")
+        if st.st_size > cap:
+            raise FileRefused(f"{st.st_size:,} bytes, over the {cap:,}-byte cap")
+        chunks, total = [], 0
+        while total <= cap:
+            chunk = os.read(fd, min(1 << 20, cap + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        if total > cap:
+            raise FileRefused(f"over the {cap:,}-byte cap (it grew while read)")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def read_text_file(path: Path, display: str, field: str = "", cap: int = SPEC_FILE_CAP, what: str = "") -> str:
+    """A file's UTF-8 text, or a SpecError naming it (never its content)."""
+    try:
+        return read_regular_file(path, cap).decode("utf-8")
     except FileNotFoundError:
-        raise SpecError(display, "", "file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise SpecError(display, "", f"cannot read: {e}") from None
+        raise SpecError(display, field, f"{what}file not found") from None
+    except FileRefused as e:
+        raise SpecError(display, field, f"{what}cannot read: {e}") from None
+    except UnicodeDecodeError as e:
+        raise SpecError(display, field, f"{what}cannot read: not UTF-8 text ('utf-8' codec: byte {e.start})") from None
+    except OSError as e:
+        raise SpecError(display, field, f"{what}cannot read: {e.strerror or type(e).__name__}") from None
+
+
+def _read_yaml(path: Path, display: str) -> dict:
+    text = read_text_file(path, display)
+    data = _fast_load(text)
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        if data is _NOT_FAST:
+            data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -101,11 +220,18 @@ def _read_yaml(path: Path, display: str) -> dict:
 
 def _parse_file(path: Path, display: str) -> SpecFile:
     data = _read_yaml(path, display)
+    known = set(SpecFile.model_fields)
+    if data and not any(isinstance(k, str) and k in known for k in data):
+        # Not a spec at all (`--spec /etc/shadow`): its keys are its content, never echoed.
+        raise SpecError(display, "", f"not a bq-reconcile spec: none of its {len(data)} top-level key(s) is a "
+                        "spec section (version, project, datasets, tables, ...)")
     try:
         return SpecFile.model_validate(data)
     except ValidationError as e:
         err = e.errors()[0]
         field = _fmt_loc(err["loc"])
+        if len(field) > 120:
+            field = field[:120] + "..."
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
@@ -129,6 +255,26 @@ def resolve_in_root(root: Path, rel: str, display: str, field: str, must_exist: 
         raise SpecError(display, field, f"path {rel!r} escapes the project directory") from None
     if must_exist and not full.is_file():
         raise SpecError(display, field, f"file {rel!r} not found")
+    return full
+
+
+def flow_spec_path(spec: str) -> Path:
+    """A spec path given to a flow as a parameter (anyone who can start a deployment
+    chooses it): a .yaml or .yml file inside a project's `desired_state/` folder, no
+    `..` in it, a regular file. Anything else (`/etc/shadow`, a FIFO, /dev/zero) is a
+    SpecError naming the parameter, never the file's content (issue 18)."""
+    from reconcile.spec.model import _printable
+
+    shown = _printable(spec)[:200]
+    if not isinstance(spec, str) or not spec or "\x00" in spec or ".." in Path(spec).parts:
+        raise SpecError("spec", "", f"flow parameter spec={shown!r}: not a path inside desired_state/")
+    path = Path(spec)
+    full = (Path.cwd() / path).resolve() if not path.is_absolute() else path.resolve()
+    if "desired_state" not in full.parent.parts or full.suffix not in (".yaml", ".yml"):
+        raise SpecError("spec", "", f"flow parameter spec={shown!r}: a flow reads only a .yaml spec inside a "
+                        "project's desired_state/ folder")
+    if not full.is_file():
+        raise SpecError("spec", "", f"flow parameter spec={shown!r}: not a regular file")
     return full
 
 
@@ -238,22 +384,30 @@ def load_spec(path: str | Path, root: str | Path | None = None) -> DesiredState:
 
 def _read_sql(root: Path, rel: str, disp: str, field: str, what: str = "") -> str:
     path = resolve_in_root(root, rel, disp, field)
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise SpecError(rel, "", f"{what}not UTF-8 text: {e}") from None
-    except OSError as e:
-        raise SpecError(rel, "", f"{what}cannot read: {e}") from None
+    return read_text_file(path, rel, "", SQL_FILE_CAP, what)
 
 
 def _sql_error(rel: str, e: sqlparse.SqlError, what: str) -> SpecError:
     return SpecError(rel, f"line {e.line}" if e.line else "", f"{what}{e.message}")
 
 
-def _info(rel: str, script: sqlparse.Script) -> SqlInfo:
+def _info(rel: str, script: sqlparse.Script, text: str = "") -> SqlInfo:
     return SqlInfo(file=rel, statements=[(s.line, s.kind) for s in script.statements],
                    reads=list(script.reads), writes=list(script.writes), creates=list(script.creates),
-                   destructive=list(script.destructive), outside=list(script.outside))
+                   destructive=list(script.destructive), outside=list(script.outside),
+                   destroying=list(script.destroying),
+                   write_lines=[(s.line, w) for s in script.statements for w in s.writes],
+                   sha256=sqlparse.text_hash(text))
+
+
+def _no_case_dups(names: list[str]) -> None:
+    _no_case_duplicates(names, "columns")
+
+
+def sql_info_of(rel: str, text: str, project: str) -> SqlInfo:
+    """A SQL text parsed as the loader does (raises sqlparse.SqlError): the executor's
+    re-check of the text it is about to send."""
+    return _info(rel, sqlparse.analyze(text, project), text)
 
 
 def _resolve_files(root: Path, disp: str, m: dict[str, Any], project: str,
@@ -282,7 +436,17 @@ def _resolve_files(root: Path, disp: str, m: dict[str, Any], project: str,
         if ref not in found:
             raise SpecError(disp, field, f"{t.ddl} has no CREATE TABLE for {ref} "
                             f"(it creates: {', '.join(sorted(found)) or 'nothing'})")
+        for other, created_other in found.items():
+            # A DDL file creates only tables the spec declares (with this file as their DDL).
+            decl = m["tables"].get(other)
+            if decl is None or decl.ddl != t.ddl:
+                raise SpecError(t.ddl, f"line {created_other.line}",
+                                f"bad DDL: CREATE TABLE {other}: not declared under 'tables' with ddl: {t.ddl}")
         created = found[ref]
+        try:
+            _no_case_dups([c[0] for c in created.columns])
+        except ValueError as e:
+            raise SpecError(t.ddl, f"line {created.line}", f"bad DDL: {ref}: {e}") from None
         for name, typ, _ in created.columns:
             _checked(ids.check_column, name, t.ddl, f"{ref}.{name}")
             if not is_bigquery_type(canonical_type(typ)):
@@ -298,8 +462,14 @@ def _resolve_files(root: Path, disp: str, m: dict[str, Any], project: str,
             script = sqlparse.query(text, project)
         except sqlparse.SqlError as e:
             raise _sql_error(v.sql, e, f"view {ref}: ") from None
+        if script.outside:
+            line, other = script.outside[0]
+            raise SpecError(v.sql, f"line {line}", f"view {ref}: reads {other}, in another project: a view "
+                            f"reads the spec's project ({project}) only")
         views[ref] = text
         info.setdefault(v.sql, _info(v.sql, script))
+    transform_sql: dict[str, str] = {}
+    outputs_from_sql: list[str] = []
     for name, tr in list(m["transforms"].items()):
         text = _read_sql(root, tr.sql, disp, f"transforms.{name}.sql")
         try:
@@ -308,9 +478,17 @@ def _resolve_files(root: Path, disp: str, m: dict[str, Any], project: str,
             raise _sql_error(tr.sql, e, f"transform {name}: ") from None
         if not script.statements:
             raise SpecError(tr.sql, "", f"transform {name}: the file holds no statement")
-        info.setdefault(tr.sql, _info(tr.sql, script))
+        if script.outside:
+            line, other = script.outside[0]
+            raise SpecError(tr.sql, f"line {line}", f"transform {name}: reads {other}, in another project: "
+                            f"a transform reads the spec's project ({project}) only")
+        info.setdefault(tr.sql, _info(tr.sql, script, text))
+        transform_sql[name] = text
+        if not tr.outputs:
+            outputs_from_sql.append(name)
         m["transforms"][name] = _derived_transform(name, tr, script, origin.get(("transforms", name), disp), m)
-    return {"ddl_statements": statements, "ddl_columns": cols, "view_sql": views, "sql_info": info}
+    return {"ddl_statements": statements, "ddl_columns": cols, "view_sql": views, "sql_info": info,
+            "transform_sql": transform_sql, "outputs_from_sql": outputs_from_sql}
 
 
 def _derived_transform(name: str, tr: Any, script: sqlparse.Script, file: str, m: dict[str, Any]) -> Any:
@@ -349,8 +527,15 @@ def _check_references(root: Path, disp: str, m: dict[str, Any], archive: Archive
     """Cross-field rules: every name refers to a declared dataset, every file exists."""
     datasets = m["datasets"]
     _checked(ids.check_dataset, ops_dataset, disp, "ops_dataset")
+    folded: dict[str, str] = {}
     for name in datasets:
         _checked(ids.check_dataset, name, disp, f"datasets.{name}")
+        # Dataset names are case-sensitive in BigQuery, but two that differ only in case
+        # are a typo waiting to happen (https://cloud.google.com/bigquery/docs/datasets#dataset-naming).
+        if name.lower() in folded:
+            raise SpecError(disp, f"datasets.{name}", f"differs from {folded[name.lower()]!r} only in case: "
+                            "one dataset declared twice? Rename one of them")
+        folded[name.lower()] = name
     resolve_in_root(root, staging_dir, disp, "staging_dir", must_exist=False)
 
     def need_dataset(ref_ds: str, field: str) -> None:
@@ -392,5 +577,29 @@ def _check_references(root: Path, disp: str, m: dict[str, Any], archive: Archive
             raise SpecError(disp, f"expectations.{pattern}", "expected 'dataset.table_pattern'")
     if archive is not None:
         need_dataset(archive.dataset, "archive.dataset")
+        # The archive holds copies of backup datasets; a dataset that holds declared
+        # objects (or the ops tables) is a core dataset, not an archive.
+        core = ["ops_dataset"] if archive.dataset == ops_dataset else []
+        core += [f"{section}.{ref}" for section in ("tables", "views") for ref in m[section]
+                 if ref.split(".")[0] == archive.dataset]
+        core += [f"migrations[{i}].to" for i, mg in enumerate(m["migrations"]) if mg.to == archive.dataset]
+        core += [f"transforms.{n}.outputs" for n, tr in m["transforms"].items()
+                 if any(o.split(".")[0] == archive.dataset for o in tr.outputs)]
+        if core:
+            raise SpecError(disp, "archive.dataset", f"{archive.dataset!r} is a core dataset ({', '.join(core[:3])}"
+                            + (", ..." if len(core) > 3 else "") + "): the archive must be a dataset of its own")
+    tables_by_load: dict[str, list[int]] = {}
+    for i, ld in enumerate(m["loads"]):
+        tables_by_load.setdefault(ld.table, []).append(i)
+    for table, idx in tables_by_load.items():
+        if len(idx) > 1:
+            undeclared = [i for i in idx if m["loads"][i].precedence is None]
+            precedences = [m["loads"][i].precedence for i in idx if m["loads"][i].precedence is not None]
+            if undeclared and len(undeclared) != len(idx):
+                raise SpecError(disp, f"loads[{undeclared[0]}].precedence",
+                                f"{table} is loaded by {len(idx)} files and some declare a precedence: declare it on all")
+            if len(set(precedences)) != len(precedences):
+                raise SpecError(disp, f"loads[{idx[-1]}].precedence",
+                                f"two loads into {table} declare the same precedence")
     if ops_dataset not in datasets:
         raise SpecError(disp, "ops_dataset", f"dataset {ops_dataset!r} is not declared under 'datasets'")

@@ -76,11 +76,39 @@ EXPECTATION_KINDS = frozenset(
 )
 
 
+# BigQuery's limits on descriptions (https://cloud.google.com/bigquery/quotas#table_limits:
+# a table's description at most 16,384 characters, a column's 1,024; datasets as tables).
+TABLE_DESCRIPTION_MAX = 16384
+COLUMN_DESCRIPTION_MAX = 1024
+
+
+def _description(v: str | None, limit: int) -> str | None:
+    if v is not None and len(v) > limit:
+        raise ValueError(f"{len(v):,} characters, over BigQuery's limit of {limit:,}")
+    return v
+
+
+def _no_case_duplicates(names: list[str], what: str) -> None:
+    """BigQuery column names are case-insensitive (https://cloud.google.com/bigquery/docs/schemas#column_names):
+    `id` and `ID` are one column, declared twice."""
+    seen: dict[str, str] = {}
+    for n in names:
+        if n.lower() in seen:
+            raise ValueError(f"{what} {n!r} and {seen[n.lower()]!r} differ only in case: BigQuery treats them "
+                             "as one (names are case-insensitive)")
+        seen[n.lower()] = n
+
+
 class Column(_Model):
     name: str
     type: str
     mode: Literal["NULLABLE", "REQUIRED", "REPEATED"] = "NULLABLE"
     description: str | None = None
+
+    @field_validator("description")
+    @classmethod
+    def _desc(cls, v: str | None) -> str | None:
+        return _description(v, COLUMN_DESCRIPTION_MAX)
 
     @field_validator("name")
     @classmethod
@@ -100,6 +128,11 @@ class Dataset(_Model):
     location: str | None = None
     description: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("description")
+    @classmethod
+    def _desc(cls, v: str | None) -> str | None:
+        return _description(v, TABLE_DESCRIPTION_MAX)
 
     @field_validator("location")
     @classmethod
@@ -180,10 +213,17 @@ class Table(_Model):
     labels: dict[str, str] = Field(default_factory=dict)
     expect: Expectations | None = None
 
+    @field_validator("description")
+    @classmethod
+    def _desc(cls, v: str | None) -> str | None:
+        return _description(v, TABLE_DESCRIPTION_MAX)
+
     @model_validator(mode="after")
     def _one_source(self) -> "Table":
         if (self.ddl is None) == (self.columns is None):
             raise ValueError("a table needs exactly one of 'ddl' (a SQL file) or 'columns'")
+        if self.columns:
+            _no_case_duplicates([c.name for c in self.columns], "columns")
         for c in self.cluster_by:
             ids.check_column(c)
         if self.partition_by:
@@ -194,6 +234,11 @@ class Table(_Model):
 class View(_Model):
     sql: str
     description: str | None = None
+
+    @field_validator("description")
+    @classmethod
+    def _desc(cls, v: str | None) -> str | None:
+        return _description(v, TABLE_DESCRIPTION_MAX)
 
 
 class Intervals(_Model):
@@ -227,6 +272,9 @@ class Load(_Model):
     intervals: Intervals | None = None
     ranges: dict[str, Range] = Field(default_factory=dict)
     min_distinct: dict[str, int] = Field(default_factory=dict)
+    # Several files into one table: which wins where their keys overlap (higher wins).
+    # Without it, overlapping keys are refused (a row would flip between files each run).
+    precedence: int | None = None
 
     @field_validator("table")
     @classmethod
@@ -239,7 +287,7 @@ class Load(_Model):
     def _keys(cls, v: list[str]) -> list[str]:
         for k in v:
             ids.check_column(k)
-        if len(set(v)) != len(v):
+        if len({k.lower() for k in v}) != len(v):
             raise ValueError("duplicate key column")
         return v
 
@@ -249,6 +297,26 @@ class Rename(_Model):
     replace: tuple[str, str] | None = None
 
     model_config = ConfigDict(extra="forbid", strict=False, frozen=True)
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, v: str) -> str:
+        # Part of a table name: letters, digits, underscores (a backtick or a dot would
+        # end the quoted name in SQL and reach another object).
+        if v and not re.fullmatch(r"[A-Za-z0-9_]{1,512}", v):
+            raise ValueError(f"invalid prefix {v!r}: letters, digits and underscores only")
+        return v
+
+    @field_validator("replace")
+    @classmethod
+    def _replace(cls, v: tuple[str, str] | None) -> tuple[str, str] | None:
+        if v is not None:
+            for part in v:
+                if not re.fullmatch(r"[A-Za-z0-9_]{0,512}", part):
+                    raise ValueError(f"invalid replace part {part!r}: letters, digits and underscores only")
+            if not v[0]:
+                raise ValueError("replace: the text to replace is empty")
+        return v
 
     def apply(self, name: str) -> str:
         if self.replace is not None:
@@ -281,6 +349,22 @@ class Migration(_Model):
     @classmethod
     def _to(cls, v: str) -> str:
         return ids.check_dataset(v)
+
+    @model_validator(mode="after")
+    def _converges(self) -> "Migration":
+        """A migration into its own dataset whose renamed outputs match its own pattern
+        again (`market_data.fwd_*` -> `market_data`, prefix `fwd_`) copies its outputs on
+        every apply: it never converges (issue 18: +8 tables per apply)."""
+        if self.to != self.source_dataset:
+            return self
+        witness = re.sub(r"[*?]", "x", self.pattern)
+        out = self.rename.apply(witness)
+        if out == witness:
+            raise ValueError(f"migrates {self.source} onto itself: give another 'to' or a rename")
+        if fnmatch.fnmatchcase(out, self.pattern):
+            raise ValueError(f"renamed outputs ({self.to}.{out} from {self.source_dataset}.{witness}) match "
+                             f"its own source pattern {self.pattern!r} again: it would copy them on every apply")
+        return self
 
     @property
     def source_dataset(self) -> str:
@@ -326,6 +410,10 @@ class Transform(_Model):
     outputs: list[str] = Field(default_factory=list)
     fixes: list[str] = Field(default_factory=list)  # "dataset.table_pattern:expectation"
     description: str | None = None
+    # Destructive statements this transform may run, each named by its subject as the plan
+    # shows it ("DROP TABLE scratch.tmp", "DELETE scratch.tmp"): anything else destructive
+    # in its SQL, or a write outside the spec's managed objects, blocks the plan.
+    allow: list[str] = Field(default_factory=list)
 
     @field_validator("inputs", "outputs")
     @classmethod
@@ -346,6 +434,11 @@ class SqlInfo(_Model):
     creates: list[str]  # tables and views it creates
     destructive: list[tuple[int, str]] = Field(default_factory=list)  # (line, why)
     outside: list[tuple[int, str]] = Field(default_factory=list)  # (line, "project.dataset.table")
+    # (line, subject, why) of each destructive statement; `subject` is what an allow names.
+    destroying: list[tuple[int, str, str]] = Field(default_factory=list)
+    # (line, "dataset.table") of each write, in order: where a write outside the managed objects is.
+    write_lines: list[tuple[int, str]] = Field(default_factory=list)
+    sha256: str = ""  # of the text as loaded: the executor refuses a file that differs
 
     @property
     def inputs(self) -> list[str]:
@@ -401,6 +494,10 @@ class Target(_Model):
     credentials_block: str | None = None
     data_dir: str | None = None
     known_gaps: list[KnownGap] = Field(default_factory=list)
+    # How a dataset is moved to another location: "replica" (BigQuery's dataset replication;
+    # the bigquery target's default) or "copy" (through <name>__relocating; the local target's
+    # default, and where replication is not allowed). None: the target type's default.
+    relocation: Literal["copy", "replica"] | None = None
 
     @field_validator("project")
     @classmethod
@@ -462,6 +559,11 @@ class DesiredState(_Model):
     view_sql: dict[str, str] = Field(default_factory=dict)
     # Every SQL file the spec references (DDL, views, transforms), parsed: path -> SqlInfo.
     sql_info: dict[str, SqlInfo] = Field(default_factory=dict)
+    # Each transform's SQL as loaded and checked (name -> text): what the executor sends.
+    transform_sql: dict[str, str] = Field(default_factory=dict)
+    # Transforms whose outputs the spec does not list (filled from their SQL): what they
+    # write is theirs only where nothing else owns it (plan.compare.transforms).
+    outputs_from_sql: list[str] = Field(default_factory=list)
 
     def columns_of(self, table_ref: str) -> list[tuple[str, str, str]] | None:
         """Declared (name, type, mode) columns of a table, from YAML or its DDL file."""

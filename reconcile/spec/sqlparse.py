@@ -27,6 +27,7 @@ turns a SqlError into a SpecError naming the file), no BigQuery.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from contextlib import contextmanager
@@ -36,6 +37,7 @@ from typing import Iterator
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, TokenError
+from sqlglot.optimizer.simplify import simplify
 from sqlglot.tokens import Token, TokenType
 
 DIALECT = Dialect.get_or_raise("bigquery")
@@ -64,6 +66,10 @@ class Statement:
     creates: tuple[str, ...] = ()  # tables or views it creates
     destroys: str | None = None  # why it destroys data, if it does
     node: exp.Expr | None = field(default=None, compare=False, repr=False)
+    # What an allow names to let a destructive statement run: its kind and object,
+    # "DROP TABLE market_data.fwd_vix_daily", "DROP SCHEMA customer_pii" (never the line:
+    # an allow must not move to another statement when lines are inserted above it).
+    subject: str | None = None
 
     @property
     def is_query(self) -> bool:
@@ -103,6 +109,17 @@ class Script:
     def destructive(self) -> tuple[tuple[int, str], ...]:
         """(line, why) of every statement that destroys data."""
         return tuple((s.line, s.destroys) for s in self.statements if s.destroys)
+
+    @property
+    def destroying(self) -> tuple[tuple[int, str, str], ...]:
+        """(line, subject, why) of every statement that destroys data: `subject` is what
+        an allow names ("DROP TABLE d.t")."""
+        return tuple((s.line, s.subject or s.kind, s.destroys) for s in self.statements if s.destroys)
+
+
+def text_hash(text: str) -> str:
+    """sha256 of a SQL text (UTF-8): what the executor compares with what was planned."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 # ---------------------------------------------------------------- parsing
@@ -244,12 +261,19 @@ def _reads(node: exp.Expr | None, refs: _Refs, line: int, local: set[str],
 
 
 def _is_true(node: exp.Expr | None) -> bool:
+    """Whether a condition is constantly true (TRUE, 1=1, NOT FALSE, x > 0 OR TRUE, ...):
+    folded by sqlglot's simplifier, so a spelled-out tautology is no filter either."""
     if isinstance(node, exp.Where):
         node = node.this
-    while isinstance(node, exp.Paren):
-        node = node.this
-    return isinstance(node, exp.Boolean) and bool(node.this) or (
-        isinstance(node, exp.EQ) and node.this == node.expression and isinstance(node.this, exp.Literal))
+    if node is None:
+        return False
+    try:
+        folded = simplify(node.copy())
+    except Exception:  # noqa: BLE001 - a condition the simplifier cannot fold is a filter
+        folded = node
+    while isinstance(folded, exp.Paren):
+        folded = folded.this
+    return isinstance(folded, exp.Boolean) and bool(folded.this)
 
 
 def _statement(chunk: list[Token], node: exp.Expr, text: str, refs: _Refs) -> Statement:
@@ -257,10 +281,13 @@ def _statement(chunk: list[Token], node: exp.Expr, text: str, refs: _Refs) -> St
     src = statement_text(text, chunk)
     local = _local_names(node)
 
-    def st(kind: str, reads=(), writes=(), creates=(), destroys=None) -> Statement:
+    def st(kind: str, reads=(), writes=(), creates=(), destroys=None, subject=None) -> Statement:
+        writes = tuple(dict.fromkeys(writes))
+        if destroys and subject is None:
+            subject = f"{kind} {', '.join(writes)}".strip()
         return Statement(kind=kind, line=line, text=src, reads=tuple(dict.fromkeys(reads)),
-                         writes=tuple(dict.fromkeys(writes)), creates=tuple(dict.fromkeys(creates)),
-                         destroys=destroys, node=node)
+                         writes=writes, creates=tuple(dict.fromkeys(creates)),
+                         destroys=destroys, node=node, subject=subject if destroys else None)
 
     if isinstance(node, _QUERIES):
         return st("SELECT", reads=_reads(node, refs, line, local))
@@ -300,8 +327,10 @@ def _statement(chunk: list[Token], node: exp.Expr, text: str, refs: _Refs) -> St
             kind = "MATERIALIZED " + kind
         target = _table_of(node.this)
         if kind == "SCHEMA":
-            ds = node.this.name if isinstance(node.this, exp.Expr) else ""
-            return st("DROP SCHEMA", destroys=f"DROP SCHEMA {ds} deletes the dataset and every table in it")
+            ds = (node.this.name or node.this.args.get("db") and node.this.db) if isinstance(node.this, exp.Table) \
+                else (node.this.name if isinstance(node.this, exp.Expr) else "")
+            return st("DROP SCHEMA", destroys=f"DROP SCHEMA {ds} deletes the dataset and every table in it",
+                      subject=f"DROP SCHEMA {ds}")
         ref = refs.ref(target, line, local, writing=True) if target is not None else None
         if ref is None:
             return st(f"DROP {kind}")  # a script-local TEMP table
@@ -309,10 +338,13 @@ def _statement(chunk: list[Token], node: exp.Expr, text: str, refs: _Refs) -> St
     if isinstance(node, exp.Alter):
         target = _table_of(node.this)
         ref = refs.ref(target, line, local, writing=True) if target is not None else None
-        drops = [a for a in node.args.get("actions") or [] if isinstance(a, exp.Drop)]
+        actions = node.args.get("actions") or []
+        drops = [a for a in actions if isinstance(a, exp.Drop)]
         destroys = None
         if drops and ref:
             destroys = f"ALTER TABLE {ref} DROP {', '.join(d.this.name for d in drops)} deletes a column's data"
+        if ref and any(isinstance(a, exp.AlterRename) for a in actions):
+            destroys = f"ALTER TABLE {ref} RENAME takes the table away from its name"
         return st(f"ALTER {str(node.args.get('kind') or 'TABLE').upper()}", writes=[ref] if ref else [],
                   destroys=destroys)
     words = " ".join(t.text.upper() for t in chunk[:2])

@@ -7,9 +7,9 @@
 -- (or a retry) for the same date changes nothing. Dates after run_date are left
 -- alone, so a backfill run for a past date never writes later days.
 -- Averages are rounded to 9 decimals, so a recomputation that sums in another order
--- does not count as a change. run_date is CURRENT_DATE() (the executor sends no query parameters today; when it
--- sends @run_date, replace the DEFAULT with it).
-DECLARE run_date DATE DEFAULT CURRENT_DATE();
+-- does not count as a change. @run_date is the date the run is for (a scheduled run's
+-- date, or one day of a backfill); the executor binds it (apply/handlers/transforms.py).
+DECLARE run_date DATE DEFAULT @run_date;
 
 CREATE TABLE IF NOT EXISTS `features.daily_feature_aggregates` (
   date DATE NOT NULL,

@@ -6,7 +6,13 @@ SELECT 'features.daily_feature_aggregates' AS table_ref, 'date' AS date_column, 
 UNION ALL
 SELECT 'features.master_features' AS table_ref, 'date' AS date_column, MIN(date) AS min_date, MAX(date) AS max_date, COUNT(DISTINCT date) AS distinct_dates, COUNT(*) AS row_count FROM features.master_features
 UNION ALL
+SELECT 'market_data.crude_oil_monthly' AS table_ref, 'date' AS date_column, MIN(date) AS min_date, MAX(date) AS max_date, COUNT(DISTINCT date) AS distinct_dates, COUNT(*) AS row_count FROM market_data.crude_oil_monthly
+UNION ALL
+SELECT 'market_data.stock_prices_monthly' AS table_ref, 'date' AS date_column, MIN(date) AS min_date, MAX(date) AS max_date, COUNT(DISTINCT date) AS distinct_dates, COUNT(*) AS row_count FROM market_data.stock_prices_monthly
+UNION ALL
 SELECT 'market_data.vix_daily' AS table_ref, 'date' AS date_column, MIN(date) AS min_date, MAX(date) AS max_date, COUNT(DISTINCT date) AS distinct_dates, COUNT(*) AS row_count FROM market_data.vix_daily
+UNION ALL
+SELECT 'market_data.vix_ohlc_daily' AS table_ref, 'date' AS date_column, MIN(date) AS min_date, MAX(date) AS max_date, COUNT(DISTINCT date) AS distinct_dates, COUNT(*) AS row_count FROM market_data.vix_ohlc_daily
 UNION ALL
 SELECT 'market_data.yahoo_historical_prefixed' AS table_ref, 'date' AS date_column, MIN(date) AS min_date, MAX(date) AS max_date, COUNT(DISTINCT date) AS distinct_dates, COUNT(*) AS row_count FROM market_data.yahoo_historical_prefixed
 UNION ALL
@@ -14,15 +20,33 @@ SELECT 'raw_intelligence.alpha_vantage_features' AS table_ref, 'date' AS date_co
 UNION ALL
 SELECT 'raw_intelligence.cftc_commitments' AS table_ref, 'report_date' AS date_column, MIN(report_date) AS min_date, MAX(report_date) AS max_date, COUNT(DISTINCT report_date) AS distinct_dates, COUNT(*) AS row_count FROM raw_intelligence.cftc_commitments
 UNION ALL
+SELECT 'raw_intelligence.co2_weekly' AS table_ref, 'date' AS date_column, MIN(date) AS min_date, MAX(date) AS max_date, COUNT(DISTINCT date) AS distinct_dates, COUNT(*) AS row_count FROM raw_intelligence.co2_weekly
+UNION ALL
+SELECT 'raw_intelligence.de_interest_inflation_quarterly' AS table_ref, 'date' AS date_column, MIN(date) AS min_date, MAX(date) AS max_date, COUNT(DISTINCT date) AS distinct_dates, COUNT(*) AS row_count FROM raw_intelligence.de_interest_inflation_quarterly
+UNION ALL
+SELECT 'raw_intelligence.dk_money_demand_quarterly' AS table_ref, 'date' AS date_column, MIN(date) AS min_date, MAX(date) AS max_date, COUNT(DISTINCT date) AS distinct_dates, COUNT(*) AS row_count FROM raw_intelligence.dk_money_demand_quarterly
+UNION ALL
+SELECT 'raw_intelligence.enso_sst_monthly' AS table_ref, 'date' AS date_column, MIN(date) AS min_date, MAX(date) AS max_date, COUNT(DISTINCT date) AS distinct_dates, COUNT(*) AS row_count FROM raw_intelligence.enso_sst_monthly
+UNION ALL
+SELECT 'raw_intelligence.eu_electrical_equipment_monthly' AS table_ref, 'date' AS date_column, MIN(date) AS min_date, MAX(date) AS max_date, COUNT(DISTINCT date) AS distinct_dates, COUNT(*) AS row_count FROM raw_intelligence.eu_electrical_equipment_monthly
+UNION ALL
+SELECT 'raw_intelligence.fama_french_factors' AS table_ref, 'date' AS date_column, MIN(date) AS min_date, MAX(date) AS max_date, COUNT(DISTINCT date) AS distinct_dates, COUNT(*) AS row_count FROM raw_intelligence.fama_french_factors
+UNION ALL
 SELECT 'raw_intelligence.fred_macro_expanded' AS table_ref, 'date' AS date_column, MIN(date) AS min_date, MAX(date) AS max_date, COUNT(DISTINCT date) AS distinct_dates, COUNT(*) AS row_count FROM raw_intelligence.fred_macro_expanded
 UNION ALL
 SELECT 'raw_intelligence.intelligence_news_alpha_classified_daily' AS table_ref, 'date' AS date_column, MIN(date) AS min_date, MAX(date) AS max_date, COUNT(DISTINCT date) AS distinct_dates, COUNT(*) AS row_count FROM raw_intelligence.intelligence_news_alpha_classified_daily
 UNION ALL
 SELECT 'raw_intelligence.intelligence_news_alpha_raw_daily' AS table_ref, 'date' AS date_column, MIN(date) AS min_date, MAX(date) AS max_date, COUNT(DISTINCT date) AS distinct_dates, COUNT(*) AS row_count FROM raw_intelligence.intelligence_news_alpha_raw_daily
 UNION ALL
+SELECT 'raw_intelligence.iowa_electricity_annual' AS table_ref, 'date' AS date_column, MIN(date) AS min_date, MAX(date) AS max_date, COUNT(DISTINCT date) AS distinct_dates, COUNT(*) AS row_count FROM raw_intelligence.iowa_electricity_annual
+UNION ALL
+SELECT 'raw_intelligence.us_employment_monthly' AS table_ref, 'date' AS date_column, MIN(date) AS min_date, MAX(date) AS max_date, COUNT(DISTINCT date) AS distinct_dates, COUNT(*) AS row_count FROM raw_intelligence.us_employment_monthly
+UNION ALL
 SELECT 'raw_intelligence.us_macro_quarterly' AS table_ref, 'date' AS date_column, MIN(date) AS min_date, MAX(date) AS max_date, COUNT(DISTINCT date) AS distinct_dates, COUNT(*) AS row_count FROM raw_intelligence.us_macro_quarterly
 UNION ALL
 SELECT 'raw_intelligence.weather_granular' AS table_ref, 'date' AS date_column, MIN(date) AS min_date, MAX(date) AS max_date, COUNT(DISTINCT date) AS distinct_dates, COUNT(*) AS row_count FROM raw_intelligence.weather_granular
+UNION ALL
+SELECT 'raw_intelligence.weather_hourly' AS table_ref, 'date' AS date_column, MIN(date) AS min_date, MAX(date) AS max_date, COUNT(DISTINCT date) AS distinct_dates, COUNT(*) AS row_count FROM raw_intelligence.weather_hourly
 UNION ALL
 SELECT 'regimes.regime_calendar' AS table_ref, 'start_date..end_date' AS date_column, MIN(start_date) AS min_date, MAX(end_date) AS max_date, COUNT(DISTINCT start_date) AS distinct_dates, COUNT(*) AS row_count FROM regimes.regime_calendar
 UNION ALL

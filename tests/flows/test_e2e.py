@@ -13,9 +13,13 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -43,18 +47,38 @@ def _run(cmd: list[str], env: dict[str, str], timeout: float, cwd: Path = ROOT) 
     return subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
+@contextmanager
+def _listener(port: int) -> Iterator[int]:
+    """Another process's listener on `port` (or, if one already listens there, that one)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            s.listen()
+        except OSError:
+            pass  # taken already: by someone else's listener, which serves as well
+        yield port
+
+
 def test_local_stack_deployment_run_then_plan(tmp_path: Path, staging_files: Path):
+    """With port 4200 taken by another listener, `local up` picks another port, says so,
+    and the server's /ui-settings (what the UI in a browser calls) names that port's API."""
     started = time.monotonic()
     local_dir = tmp_path / "local"
     env = _env(local_dir)
     spec = write_spec(tmp_path / "project", "e2e_", staging_files)
     try:
-        up = _run([str(BIN / "reconcile"), "local", "up", "--port", "0"], env, timeout=300)
+        with _listener(4200) as taken:
+            up = _run([str(BIN / "reconcile"), "local", "up", "--port", str(taken)], env, timeout=300)
         assert up.returncode == 0, up.stdout + up.stderr
         state = json.loads((local_dir / "stack.json").read_text())
         assert {"server", "worker", "bigquery"} <= set(state)
         api = state["server"]["api_url"]
-        assert api.startswith("http://127.0.0.1:")
+        port = state["server"]["port"]
+        assert port != taken and api == f"http://127.0.0.1:{port}/api"
+        assert f"port {taken} is in use by another process" in up.stdout, up.stdout
+        assert f"Prefect UI:      http://127.0.0.1:{port}\n" in up.stdout, up.stdout
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ui-settings", timeout=10) as r:
+            assert json.loads(r.read())["api_url"] == api
 
         st = _run([str(BIN / "reconcile"), "local", "status"], env, timeout=60)
         assert "drift-detection/hourly  [cron 0 * * * * (inactive)]" in st.stdout, st.stdout
@@ -73,7 +97,7 @@ def test_local_stack_deployment_run_then_plan(tmp_path: Path, staging_files: Pat
                      {**env, "PREFECT_API_URL": api}, timeout=60)
         assert links.returncode == 0 and "reconcile-result-cbi-v14" in links.stdout, links.stdout
 
-        again = _run([str(BIN / "reconcile"), "local", "up", "--port", "0"], env, timeout=120)
+        again = _run([str(BIN / "reconcile"), "local", "up", "--port", str(port)], env, timeout=120)
         assert again.returncode == 0, again.stdout + again.stderr
         assert "reused" in again.stdout and again.stdout.count("started") == 0, again.stdout
     finally:

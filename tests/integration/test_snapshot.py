@@ -260,7 +260,7 @@ def test_one_union_query_per_chunk_of_datasets(adapter: Adapter, ds_prefix: str,
     assert three_chunks.tables == one_chunk.tables
 
 
-def test_expectation_queries_are_one_per_table(adapter: Adapter, ds_prefix: str,
+def test_expectation_queries_are_batched_per_location(adapter: Adapter, ds_prefix: str,
                                                project_root: Path) -> None:
     p = ds_prefix
     adapter.create_dataset(f"{p}training", "us-central1")
@@ -283,8 +283,8 @@ def test_expectation_queries_are_one_per_table(adapter: Adapter, ds_prefix: str,
         """))
     desired = load_spec(spec, root=project_root)
     s = read_snapshot(adapter, desired)
-    # 1 list + TABLES + PARTITIONS + COLUMNS + 4 observation scans
-    assert s.requests == 4 + 4
+    # 1 list + TABLES + PARTITIONS + COLUMNS + one UNION ALL observing the 4 tables
+    assert s.requests == 4 + 1
     assert s.observations[f"{p}training.zl_0"] == {
         "rows": 3, "columns": 2, "distinct:regime": 2, "min:training_weight": 1,
         "max:training_weight": 500,

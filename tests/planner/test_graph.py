@@ -98,7 +98,7 @@ def test_relocating_a_dataset_with_a_materialized_view_is_blocked():
     p = run_case("relocate_materialized_view")
     reloc = by_key(p)["RelocateDataset:market_data"]
     assert reloc.is_blocked
-    assert "market_data.prices_mv (MATERIALIZED VIEW)" in reloc.blocked_by[0]
+    assert "MATERIALIZED VIEW prices_mv" in reloc.blocked_by[0]
     assert not p.changes and p.exit_code() == 3
 
 

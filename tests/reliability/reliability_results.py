@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-PARTS = ("faults", "crashes", "concurrency", "bad_inputs", "secrets")
+PARTS = ("faults", "crashes", "concurrency", "bad_inputs", "secrets", "red_team")
 
 
 @dataclass
@@ -111,6 +111,20 @@ def summary_rows(figs: Figures) -> list[tuple[str, str, str]]:
             f"**{b['refused']}/{b['cases']} cases refused** with a message naming the file and field "
             f"(exit 1, nothing sent: {b['exit_1']}; exit 3 with RefuseLoad: {b['exit_3']}); warehouse unchanged "
             f"in {b['unchanged']}/{b['cases']}"))
+    r = p.get("red_team")
+    if r:  # issue 18: tests/reliability/test_red_team.py and test_bounded_waits.py
+        cases = [c for part in r for c in part.get("results", [part])]
+        waits = [c for c in cases if "seconds" in c]
+        rows.append((
+            "Red team",
+            f"{len(cases)} attacks of issue 18 against a converged project beside two unmanaged datasets "
+            f"(destructive or out-of-bounds transform SQL, multi-statement views, DDL smuggling statements past "
+            f"triple-quoted and raw strings, closed / silent / HTTP 500 / garbage-JSON endpoints, FIFO and device "
+            f"paths); warehouse compared before and after each by content checksums",
+            f"**{sum(bool(c.get('refused')) for c in cases)}/{len(cases)} refused**; **rows changed "
+            f"{sum(c.get('rows_changed', 0) for c in cases)}**; warehouse unchanged in "
+            f"{sum(c.get('unchanged', True) for c in cases)}/{len(cases)}"
+            + (f"; slowest endpoint failure {max(c['seconds'] for c in waits):.1f} s" if waits else "")))
     s = p.get("secrets")
     if s:
         rows.append((

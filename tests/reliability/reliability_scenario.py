@@ -80,6 +80,9 @@ def spec_text(p: str) -> str:
             sql: sql/transforms/vix_monthly.sql
             inputs: [{p}raw.vix_daily]
             outputs: [{p}raw.vix_monthly]
+            # A rebuild from its input: replacing the table's rows is this transform's job,
+            # so the spec names it (issue 18: CREATE OR REPLACE over rows needs an allow).
+            allow: ["CREATE OR REPLACE TABLE {p}raw.vix_monthly"]
         expectations:
           "{p}raw.vix_daily":
             ranges: {{vix_close: {{min: 5, max: 100}}}}

@@ -105,11 +105,13 @@ def make_key(path: Path, token_uri: str) -> dict:
 
 def spec_text_for(p: str) -> str:
     """The scenario's spec with two real-BigQuery targets: application default credentials
-    (GOOGLE_APPLICATION_CREDENTIALS), and a prefect-gcp GcpCredentials block."""
+    (GOOGLE_APPLICATION_CREDENTIALS), and a prefect-gcp GcpCredentials block. They point at
+    the local emulator, which cannot replicate datasets, so they relocate by `copy` (the
+    `bigquery` type's default is `replica`: docs/bigquery.md)."""
     return scenario.spec_text(p).replace(
         "        datasets:\n",
-        "        targets:\n          bigquery: {type: bigquery, project: cbi-v14}\n"
-        "          with_block: {type: bigquery, project: cbi-v14, credentials_block: reconcile-secrets-test}\n"
+        "        targets:\n          bigquery: {type: bigquery, project: cbi-v14, relocation: copy}\n"
+        "          with_block: {type: bigquery, project: cbi-v14, relocation: copy, credentials_block: reconcile-secrets-test}\n"
         "        datasets:\n", 1)
 
 

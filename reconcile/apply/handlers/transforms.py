@@ -1,12 +1,26 @@
 """The RunTransform handler: a transform's SQL script run where its outputs live, its
 outputs checked to exist, and their row counts and the inputs' fingerprint recorded in
-the load ledger (what the planner compares to decide whether to run it again)."""
+the load ledger (what the planner compares to decide whether to run it again).
+
+A transform whose SQL names `@run_date` runs for a date: the action's `run_date`
+(a backfill's day, a scheduled run's date), else today (UTC). The date goes into the
+script as a DATE literal built from a parsed `datetime.date` (digits and dashes
+only, never text from the spec), because the local BigQuery does not pass query
+parameters to the statements of a multi-statement script ("Values were not provided
+for the following prepared statement parameters: run_date", bqemulator 1.4.0);
+BigQuery does, but the literal means the same on both."""
 
 from __future__ import annotations
+
+import datetime as dt
+
+from sqlglot.dialects import BigQuery
+from sqlglot.tokens import TokenType
 
 from reconcile.apply.context import Context
 from reconcile.apply.handlers.base import HANDLERS
 from reconcile.apply.results import ActionFailed, Done, done
+from reconcile.apply.sqlgate import checked_transform_sql
 from reconcile.plan.actions import RunTransform
 from reconcile.plan.names import TRANSFORM_SOURCE_PREFIX, transform_fingerprint
 
@@ -20,6 +34,42 @@ def _input_rows(ctx: Context, refs: list[str]) -> dict[str, int | None]:
             existing.append(r)
     counts = ctx.counts(existing)
     return {r: counts.get(r) for r in refs}
+
+
+RUN_DATE = "run_date"
+
+
+def takes_run_date(script: str) -> bool:
+    """The script names the parameter @run_date (found by BigQuery's tokenizer: not in a
+    comment or a string)."""
+    return bool(_run_date_spans(script))
+
+
+def _run_date_spans(script: str) -> list[tuple[int, int]]:
+    toks = BigQuery().tokenize(script)
+    return [(a.start, b.end) for a, b in zip(toks, toks[1:])
+            if a.token_type == TokenType.PARAMETER and b.text.lower() == RUN_DATE and b.start == a.end + 1]
+
+
+def bind_run_date(script: str, run_date: dt.date) -> str:
+    """The script with each @run_date replaced by the DATE literal of `run_date`."""
+    if not isinstance(run_date, dt.date) or isinstance(run_date, dt.datetime):
+        raise TypeError(f"run_date must be a date, not {type(run_date).__name__}")
+    literal = f"DATE '{run_date.isoformat()}'"
+    out, last = [], 0
+    for start, end in _run_date_spans(script):
+        out += [script[last:start], literal]
+        last = end + 1
+    return "".join(out) + script[last:]
+
+
+def _run_date(a: RunTransform) -> dt.date:
+    if a.run_date is None:
+        return dt.datetime.now(dt.timezone.utc).date()
+    try:
+        return dt.date.fromisoformat(a.run_date)
+    except ValueError:
+        raise ActionFailed(f"run_date {a.run_date!r} is not a date (YYYY-MM-DD)") from None
 
 
 @HANDLERS.register(RunTransform)
@@ -40,8 +90,13 @@ def run_transform(ctx: Context, a: RunTransform) -> Done:
               or not ctx.adapter.table_exists(i)]
     if absent:
         raise ActionFailed(f"input(s) {', '.join(absent)} do not exist")
-    script = ctx.d.path(a.sql_file).read_text(encoding="utf-8")
-    ctx.adapter.execute(script, location=loc, what=f"transform {a.name}")
+    script = checked_transform_sql(ctx, a.name)  # the planned text, re-checked (reconcile.apply.sqlgate)
+    day = None
+    if takes_run_date(script):
+        day = _run_date(a)
+        script = bind_run_date(script, day)
+    ctx.adapter.execute(script, location=loc, what=f"transform {a.name}"
+                        + (f" for {day.isoformat()}" if day else ""))
     missing = [o for o in a.outputs if not ctx.adapter.table_exists(o)]
     if missing:
         raise ActionFailed(f"ran, but output(s) {', '.join(missing)} do not exist")
@@ -51,5 +106,5 @@ def run_transform(ctx: Context, a: RunTransform) -> Done:
     if a.outputs:
         ctx.record_ledger([{"table_ref": o, "source": source, "content_hash": fp, "rows": out_rows[o],
                             "rows_inserted": 0, "rows_updated": 0} for o in a.outputs])
-    return done(f"ran {a.sql_file}: " + ", ".join(f"{o} {out_rows[o]:,} rows" for o in a.outputs),
+    return done(f"ran {a.sql_file}" + (f" for {day.isoformat()}" if day else "") + ": " + ", ".join(f"{o} {out_rows[o]:,} rows" for o in a.outputs),
                 outputs=out_rows, inputs=inputs, fingerprint=fp)

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass, field
+from typing import Callable, Iterable
 
 from reconcile.plan.actions import ExpectationFailed, RunTransform, Validate
 from reconcile.plan.expectations import CheckResult, evaluate, expectations_with_floors, load_floors
 from reconcile.plan.names import TRANSFORM_SOURCE_PREFIX, transform_fingerprint
 from reconcile.plan.state import PlanInputs, PlanState
+from reconcile.spec.model import DesiredState, SqlInfo
 
 # Live types the snapshot observes (reconcile.snapshot.read): a gate is judged on these only.
 OBSERVED = frozenset({"TABLE", "CLONE"})
@@ -74,10 +76,57 @@ def _failing_now(inp: PlanInputs, gated: list[str],
     return failing
 
 
+def sql_refusals(desired: DesiredState, name: str, info: SqlInfo, rows_of: Callable[[str], int | None],
+                 managed: Iterable[str]) -> list[str]:
+    """Why a transform's SQL may not run, one reason per statement, each naming the file
+    and line: a destructive statement (DROP, TRUNCATE, DELETE without a filter, MERGE ...
+    NOT MATCHED BY SOURCE THEN DELETE, ALTER ... DROP/RENAME, CREATE OR REPLACE TABLE over
+    a table with rows) that `transforms.<name>.allow` does not name, and a write into an
+    existing table the spec does not manage. `rows_of(ref)`: the table's rows, None when
+    it does not exist (the planner asks the snapshot, the executor BigQuery); `managed`:
+    the tables the spec accounts for and those a transform of this tool has built. A
+    transform that rebuilds its output with CREATE OR REPLACE names that in its allow
+    (it replaces rows on every run but the first). Pure;
+    shared by the planner and the executor, which re-checks the text it is about to send."""
+    tr = desired.transforms[name]
+    allowed = {a.strip().lower() for a in tr.allow}
+    managed = set(managed)
+    out: list[str] = []
+    for line, subject, why in info.destroying:
+        if subject.upper().startswith("CREATE OR REPLACE TABLE "):
+            rows = rows_of(subject.split()[-1])
+            if rows is None or rows == 0:
+                continue  # nothing to replace: the table is new or empty
+            why += f" ({rows:,} rows)" if rows > 0 else ""
+        if subject.lower() in allowed:
+            continue
+        out.append(f"{info.file} line {line}: {why}: destructive, not run (allow it with "
+                   f"transforms.{name}.allow: [{subject!r}])")
+    for line, ref in info.write_lines:
+        subject = f"WRITE {ref}"
+        if ref in managed or rows_of(ref) is None or subject.lower() in allowed:
+            continue
+        out.append(f"{info.file} line {line}: writes {ref}, which exists and the spec does not manage "
+                   f"(declare it under tables:, or allow it with transforms.{name}.allow: [{subject!r}])")
+    return list(dict.fromkeys(out))
+
+
+def _managed_for_transforms(inp: PlanInputs, state: PlanState) -> set[str]:
+    """Tables a transform may write: those the spec declares or a migration makes, and
+    those a transform of this tool built (its ledger says so)."""
+    built = {e.table for e in inp.snapshot.ledger if e.source.startswith(TRANSFORM_SOURCE_PREFIX)}
+    return set(state.managed_tables) | set(inp.desired.tables) | set(inp.desired.views) | built
+
+
 def _transforms(inp: PlanInputs, state: PlanState, failing: dict[str, list[CheckResult]],
                 data_touched: frozenset[str]) -> _Repairs:
     d, s = inp.desired, inp.snapshot
     rep = _Repairs()
+    managed = _managed_for_transforms(inp, state)
+
+    def rows_of(ref: str) -> int | None:
+        t = s.tables.get(ref)
+        return None if t is None else (t.rows if t.rows is not None else -1)
     archive_ds = d.archive.dataset if d.archive else None
     for name, tr in d.transforms.items():
         reasons: list[str] = []
@@ -112,11 +161,20 @@ def _transforms(inp: PlanInputs, state: PlanState, failing: dict[str, list[Check
                 if not all(o in s.tables for o in tr.outputs) or recorded or inputs_touched:
                     reasons.append("inputs changed since the last build" if recorded or inputs_touched
                                    else "never built by this tool")
+        info = d.sql_info.get(tr.sql)
+        # Outputs the spec lists are the spec's to write; ones filled from the SQL are not.
+        mine = managed if name in d.outputs_from_sql else managed | set(tr.outputs)
+        refused = tuple(sql_refusals(d, name, info, rows_of, mine)) if info is not None else ()
+        if refused and not reasons:
+            reasons.append("its SQL is refused")  # shown and blocked, though nothing asks it to run
         if reasons:
             late = any(i.split(".")[0] == archive_ds for i in tr.inputs)
             state.add(RunTransform(name=name, sql_file=tr.sql, outputs=tuple(tr.outputs),
                                    reason="; ".join(dict.fromkeys(reasons)), late=late,
-                                   blocked_by=state.blockers(*tr.outputs, *tr.inputs)))
+                                   blocked_by=refused + state.blockers(*tr.outputs, *tr.inputs)))
+            if refused:
+                for out in tr.outputs:
+                    state.blocked_tables.setdefault(out, f"RunTransform:{name}")
             state.touched.update(tr.outputs)
             if late:
                 rep.late_outputs.update(tr.outputs)

@@ -1,0 +1,77 @@
+"""Cross-region copy budget: how many cross-region copy jobs a plan needs, against
+BigQuery's daily quotas, before anything runs.
+
+BigQuery allows 2,000 cross-region copy jobs per project per day and 100 per destination
+table per day (https://cloud.google.com/bigquery/quotas#copy_jobs); cross-region copies
+also bill network transfer. A plan that needs more is split over days: the note says how
+many runs (one a day) it takes, so the apply is not stopped part-way by `quotaExceeded`.
+
+Counted: BackupTable and MigrateTable whose two ends are in different locations (a backup
+within one location is a table snapshot, not a copy job), and a `copy`-strategy
+RelocateDataset (each table is copied out across regions once; the copy back is in-region).
+Pure: locations come from the snapshot, or from the spec for datasets the plan creates.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable
+
+from reconcile import identifiers as ids
+from reconcile.plan.actions import Action, BackupTable, MigrateTable, RelocateDataset
+from reconcile.plan.names import RELOCATION_SUFFIX
+from reconcile.snapshot.model import Snapshot
+from reconcile.spec.model import DesiredState
+
+PROJECT_PER_DAY = 2000
+TABLE_PER_DAY = 100
+
+
+def _location(ds: str, desired: DesiredState, snapshot: Snapshot) -> str | None:
+    live = snapshot.datasets.get(ds)
+    if live is not None:
+        return live.location
+    return desired.location_of(ds) if ds in desired.datasets else None
+
+
+def cross_region_copies(actions: Iterable[Action], desired: DesiredState, snapshot: Snapshot) -> Counter:
+    """destination table -> cross-region copy jobs the plan's unblocked actions send to it."""
+    out: Counter = Counter()
+    for a in actions:
+        if a.is_blocked:
+            continue
+        if isinstance(a, (BackupTable, MigrateTable)):
+            src, dst = a.ends()
+            s_loc = _location(src.split(".", 1)[0], desired, snapshot)
+            d_loc = _location(dst.split(".", 1)[0], desired, snapshot)
+            if s_loc and d_loc and not ids.same_location(s_loc, d_loc):
+                out[dst] += 1
+        elif isinstance(a, RelocateDataset) and a.strategy == "copy" and a.resume_step is None:
+            for t in a.table_names:
+                out[f"{a.name}{RELOCATION_SUFFIX}.{t}"] += 1
+    return out
+
+
+def runs_needed(copies: Counter, project_per_day: int = PROJECT_PER_DAY,
+                table_per_day: int = TABLE_PER_DAY) -> int:
+    """Daily runs the copies take under both quotas (1 when none)."""
+    total = sum(copies.values())
+    worst = max(copies.values(), default=0)
+    return max(1, math.ceil(total / project_per_day), math.ceil(worst / table_per_day))
+
+
+def budget_notes(actions: Iterable[Action], desired: DesiredState, snapshot: Snapshot) -> tuple[str, ...]:
+    """The plan's note on cross-region copies: always their count when there are any, and,
+    above the daily quotas, how many runs the work is split over."""
+    copies = cross_region_copies(actions, desired, snapshot)
+    total = sum(copies.values())
+    if not total:
+        return ()
+    runs = runs_needed(copies)
+    note = (f"cross-region copies: {total:,} copy job(s) across regions (BigQuery allows "
+            f"{PROJECT_PER_DAY:,} per project and {TABLE_PER_DAY} per destination table per day)")
+    if runs > 1:
+        note += (f"; above the daily quota: this plan takes {runs} runs, one a day, each copying at most "
+                 f"{PROJECT_PER_DAY:,}; a run stopped by quotaExceeded resumes the next day")
+    return (note,)

@@ -1,0 +1,1 @@
+CREATE TABLE IF NOT EXISTS `raw.news` (title STRING, Title STRING);

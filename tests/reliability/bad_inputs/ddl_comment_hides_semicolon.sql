@@ -1,0 +1,3 @@
+CREATE TABLE IF NOT EXISTS `raw.news` (title STRING) -- ; nothing here
+;
+DELETE FROM `raw.weather` WHERE TRUE;

@@ -1,0 +1,1 @@
+CREATE OR REPLACE TABLE `raw.news` (title STRING);

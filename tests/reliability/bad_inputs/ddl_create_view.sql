@@ -1,0 +1,1 @@
+CREATE VIEW `raw.news` AS SELECT 1 AS title;

@@ -1,0 +1,2 @@
+CREATE TABLE IF NOT EXISTS `raw.news` (title STRING);
+INSERT `raw.weather` (station) VALUES ('x');

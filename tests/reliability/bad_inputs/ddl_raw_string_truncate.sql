@@ -1,0 +1,2 @@
+CREATE TABLE IF NOT EXISTS `raw.news` (title STRING OPTIONS(description=r'a;\b'));
+TRUNCATE TABLE `raw.weather`;

@@ -1,0 +1,2 @@
+CREATE TABLE IF NOT EXISTS `raw.news` (title STRING);
+CREATE TABLE IF NOT EXISTS `raw.people` (name STRING);

@@ -1,0 +1,2 @@
+SELECT station FROM `raw.weather` -- ; harmless?
+; DROP TABLE `raw.weather`

@@ -1,0 +1,1 @@
+CREATE TABLE `raw.x` AS SELECT 1 AS one

@@ -1,0 +1,1 @@
+DELETE FROM `raw.weather` WHERE TRUE

@@ -1,0 +1,1 @@
+SELECT '''it's'''  AS s; DROP SCHEMA `raw` CASCADE

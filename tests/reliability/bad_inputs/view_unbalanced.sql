@@ -1,0 +1,1 @@
+SELECT (station FROM `raw.weather`
