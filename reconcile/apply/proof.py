@@ -68,3 +68,15 @@ def unproven(ctx: Context, original: str, copy: str) -> str | None:
         return f"{copy} does not exist"
     diff = differences(a, b)
     return f"{copy} is not a copy of {original}: {'; '.join(diff)}" if diff else None
+
+
+def uncarried_objects(ctx: Context, dataset: str) -> list[str]:
+    """The routines and models in `dataset` ("ds.name (ROUTINE type)", "ds.name (MODEL)"):
+    no table copy carries them, so a dataset holding one is never deleted by the tool.
+    Listed through the client's routines.list and models.list (both answer on the emulator).
+    https://cloud.google.com/bigquery/docs/reference/rest/v2/routines/list
+    https://cloud.google.com/bigquery/docs/reference/rest/v2/models/list"""
+    client, ds_id = ctx.adapter.client, f"{ctx.adapter.project}.{dataset}"
+    out = [f"{dataset}.{r.routine_id} ({r.type_ or 'ROUTINE'})" for r in client.list_routines(ds_id)]
+    out += [f"{dataset}.{m.model_id} (MODEL)" for m in client.list_models(ds_id)]
+    return sorted(out)

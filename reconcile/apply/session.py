@@ -58,7 +58,7 @@ class Scope:
     rather than on a difference)."""
 
     approvals: tuple[str, ...] = ()
-    allow_destructive: bool = False
+    allow_destructive: bool | tuple[str, ...] = False  # reconcile.plan.allows
     kinds: tuple[str, ...] | None = None
     only: tuple[str, ...] = ()
     extra: tuple[Action, ...] = ()

@@ -7,8 +7,9 @@
 
 With `--format json` the human lines go to stderr and stdout carries the run result
 (docs/schemas/result.schema.json); `--results FILE` writes the same document to FILE.
-Exit codes: 0 converged (or nothing to do), 3 something needs a human, 1 error. A
-dry run reports what the plan says (2 when changes are pending).
+Exit codes: 0 converged (or nothing to do), 3 something needs a human (a blocked
+item, a failed gate, changes still pending: a dry run, an --only that left some out),
+1 error. Never 2: that is `plan`'s "changes pending".
 """
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ from reconcile.apply.session import Applied, Scope, Session, Steps, check_approv
 from reconcile.bq.targets import connect
 from reconcile.plan import saved as saved_plans
 from reconcile.plan.actions import Plan
+from reconcile.plan.allows import AllowError, Allows
 from reconcile.spec.load import load_spec
 from reconcile.spec.sources import read_sources
 
-EXIT_ERROR = 1
+EXIT_ERROR, EXIT_CHANGES, EXIT_BLOCKED = 1, 2, 3
 CONFIRM_WORD = "yes"
 
 
@@ -67,7 +69,11 @@ def scope_of(args, desired) -> Scope:
             ids.check_dataset(name)
         except ids.IdentifierError as e:
             raise ApplyRefused(f"--approve-relocation: {e}") from None
-    scope = Scope(approvals=tuple(args.approve_relocation), allow_destructive=args.allow_destructive,
+    try:
+        allows = Allows.of(args.allow_destructive).tokens
+    except AllowError as e:
+        raise ApplyRefused(str(e)) from None
+    scope = Scope(approvals=tuple(args.approve_relocation), allow_destructive=allows,
                   only=tuple(args.only))
     check_approvals(scope, desired)
     return scope
@@ -176,6 +182,11 @@ def run(args, *, render, color: bool) -> int:
 def _finish(args, applied: Applied, started: dt.datetime, jobs: dict[str, list[str]], saved, say) -> int:
     """The exit code; the run result as JSON on stdout (--format json) and/or in --results."""
     code = EXIT_ERROR if applied.failure else applied.exit_code
+    # Apply's exit codes are 0, 3 and 1 only: changes still pending after the run (an
+    # --only that left some out, a dry run) are not "converged", and a human decides
+    # what runs next: 3, never the plan's 2.
+    if code == EXIT_CHANGES:
+        code = EXIT_BLOCKED
     if args.format != "json" and not args.results:
         return code
     from reconcile.render.run_result import render_run_result

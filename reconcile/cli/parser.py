@@ -70,8 +70,11 @@ def _common(p: argparse.ArgumentParser, *, fmt: bool = True) -> None:
 def _selection(p: argparse.ArgumentParser, *, approve: str, only: str) -> None:
     """What plan and apply share: approvals, the destructive allow, the --only selector."""
     p.add_argument("--approve-relocation", action="append", default=[], metavar="DATASET", help=approve)
-    p.add_argument("--allow-destructive", action="store_true",
-                   help="allow destructive actions (replacing a migrated table, deleting archived sources)")
+    p.add_argument("--allow-destructive", action="append", nargs="?", const="replace", default=[],
+                   metavar="replace:TABLE|delete:DATASET|replace|delete",
+                   help="allow a destructive step the plan names: replace:DATASET.TABLE, delete:DATASET "
+                        "(an archive source; the spec must also say delete_sources: true), or every "
+                        "step of a kind (replace, delete); repeatable; bare: replace (never deletes)")
     p.add_argument("--only", action="append", default=[], metavar="KIND_OR_OBJECT", help=only)
     p.add_argument("--parallelism", type=_positive_int, default=10, metavar="N",
                    help="requests (snapshot queries, apply actions) in flight at once; apply runs an "

@@ -416,6 +416,7 @@ class ArchiveDataset(Action):
     tables: tuple[tuple[str, str, int], ...]  # (source table, archive table, rows)
     delete_source: bool = False
     keep: bool = False  # the spec says: archive, never delete
+    matched_by: str = ""  # the archive.sources entry (name or glob) that matched this dataset
 
     @property
     def target(self) -> str:

@@ -31,6 +31,7 @@ from reconcile.plan.actions import (
     phase_of,
 )
 from reconcile.plan import dependencies, graph
+from reconcile.plan.allows import Allows
 from reconcile.plan.compare import (
     archive, datasets, loads, migrations, tables, transforms, unmanaged, views,
 )
@@ -42,10 +43,11 @@ from reconcile.spec.sources import SourceManifest
 
 
 def plan(desired: DesiredState, snapshot: Snapshot, sources: SourceManifest | None = None, *,
-         approvals: Iterable[str] = (), allow_destructive: bool = False) -> Plan:
-    """Compute the ordered actions that bring `snapshot` to `desired`. Pure: no I/O."""
+         approvals: Iterable[str] = (), allow_destructive: "bool | Iterable[str] | Allows" = False) -> Plan:
+    """Compute the ordered actions that bring `snapshot` to `desired`. Pure: no I/O.
+    `allow_destructive`: True (the bare flag) or the allows it names (reconcile.plan.allows)."""
     inputs = PlanInputs(desired, snapshot, sources or SourceManifest(), frozenset(approvals),
-                        allow_destructive)
+                        Allows.of(allow_destructive))
     state = PlanState.start(desired)
     datasets.compare(inputs, state)  # blocks a dataset in the wrong region
     tables.compare(inputs, state)  # blocks a table in conflict; touches created and altered tables

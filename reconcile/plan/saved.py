@@ -43,7 +43,7 @@ class SavedPlan:
     target: str
     spec_hash: str
     approvals: tuple[str, ...]
-    allow_destructive: bool
+    allow_destructive: bool | tuple[str, ...]  # True (older files) or the allows named
     only: tuple[str, ...]
     depends_on: dict[str, str]
     fingerprint: str
@@ -170,7 +170,7 @@ def load(path: str | Path) -> SavedPlan:
     plan = Plan(project=doc["project"], actions=actions, snapshot_taken_at=doc.get("snapshot_taken_at"),
                 notes=tuple(doc.get("notes", ())))
     return SavedPlan(plan=plan, project=doc["project"], target=doc["target"], spec_hash=doc["spec_hash"],
-                     approvals=tuple(doc["approvals"]), allow_destructive=bool(doc["allow_destructive"]),
+                     approvals=tuple(doc["approvals"]), allow_destructive=_allows(doc["allow_destructive"]),
                      only=tuple(doc["only"]), depends_on=dict(doc["depends_on"]),
                      fingerprint=doc["fingerprint"], created_at=doc.get("created_at"))
 
@@ -191,3 +191,8 @@ def stale(saved: SavedPlan, desired: DesiredState, snapshot: Snapshot,
             kind, _, name = part.partition(":")
             out.append(f"{kind} {name} changed")
     return out
+
+
+def _allows(value) -> bool | tuple[str, ...]:
+    """A saved plan's allows: a bool in files saved before allows were named, else a list."""
+    return tuple(value) if isinstance(value, list) else bool(value)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from reconcile.plan.actions import Action
+from reconcile.plan.allows import Allows
 from reconcile.plan.names import backup_dataset
 from reconcile.snapshot.model import Snapshot, TableState
 from reconcile.spec.model import DesiredState
@@ -26,7 +27,7 @@ class PlanInputs:
     snapshot: Snapshot
     sources: SourceManifest
     approvals: frozenset[str]  # datasets the operator approved to relocate
-    allow_destructive: bool
+    allow_destructive: Allows  # what --allow-destructive names (reconcile.plan.allows)
     # Tables per dataset, indexed once: Snapshot.tables_in scans every table, and the
     # comparisons ask for every dataset (quadratic at 10,000 tables).
     by_dataset: dict[str, dict[str, TableState]] = field(init=False, repr=False, compare=False)

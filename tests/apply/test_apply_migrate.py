@@ -65,7 +65,8 @@ def test_backup_migrate_archive_converges_with_rows_intact(adapter: Adapter, ds_
         f"{p}legacy.crude_oil_prices", f"{p}legacy.vix_daily", f"{p}legacy_c1.production_training_data_1m",
         f"{p}bk_20251027.crude_oil_prices")}
     desired = write_spec(project_root, spec_text(p))
-    plan, _ = make_plan(adapter, desired)
+    # The spec's delete_sources: true and an allow naming the deletion (issue 13).
+    plan, _ = make_plan(adapter, desired, allow_destructive=[f"delete:{p}bk_20251027"])
     assert [a.kind for a in plan.changes] == ["CreateDataset"] * 4 + ["BackupTable"] * 3 + \
         ["MigrateTable"] * 3 + ["ArchiveDataset"] * 2
     result = apply_plan(adapter, desired, plan)
@@ -107,7 +108,8 @@ def test_backup_migrate_archive_converges_with_rows_intact(adapter: Adapter, ds_
     assert 0 < left < 2239
     plan, _ = make_plan(adapter, desired)
     mig = next(a for a in plan.actions if isinstance(a, MigrateTable))
-    assert mig.replace_rows == 2239 and NEEDS_ALLOW in mig.blocked_by and plan.exit_code() == 3
+    assert mig.replace_rows == 2239 and plan.exit_code() == 3
+    assert mig.blocked_by == (f"{NEEDS_ALLOW} replace:{p}training.zl_training_prod_allhistory_1m",)
     r = apply_plan(adapter, desired, plan)
     assert statuses(r)[mig.key] == "blocked"
     assert adapter.count_rows(f"{p}training.zl_training_prod_allhistory_1m") == 2239

@@ -138,3 +138,118 @@ def test_backup_table_refuses_a_same_count_impostor(adapter: Adapter, ds_prefix:
     plan = replace(make_plan(adapter, desired)[0], actions=(BackupTable(source=src, backup=bk, rows=1259),))
     (o,) = apply_plan(adapter, desired, plan).outcomes
     assert o.status == "failed" and "not overwriting" in o.detail, o.detail
+
+
+# ---------------------------------------------------------------- AddColumns, exit codes
+
+
+def test_add_columns_adds_to_the_data_not_only_the_metadata(adapter: Adapter, ds_prefix: str,
+                                                            project_root: Path) -> None:
+    """On main AddColumns used update_table: the emulator changed only its metadata and the
+    next write into the new column failed "does not have a column named ...". Now the
+    column is added by ALTER TABLE ... ADD COLUMN, and the table takes rows in it."""
+    p = ds_prefix
+    adapter.create_dataset(f"{p}raw", "us-central1")
+    adapter.create_table(f"{p}raw.vix", [("date", "DATE", "REQUIRED"), ("vix_close", "FLOAT64", "NULLABLE")])
+    adapter.execute(f"INSERT INTO {adapter.q(p + 'raw.vix')} (date, vix_close) VALUES ('2018-01-02', 9.77)")
+    desired = write_spec(project_root, f"""\
+        version: 1
+        project: cbi-v14
+        default_location: us-central1
+        ops_dataset: {p}raw
+        datasets:
+          {p}raw: {{}}
+        tables:
+          {p}raw.vix:
+            columns: [{{name: date, type: DATE, mode: REQUIRED}}, {{name: vix_close, type: FLOAT64}},
+                      {{name: source_note, type: STRING}}]
+        """)
+    plan, _ = make_plan(adapter, desired)
+    assert [a.kind for a in plan.changes] == ["AddColumns"]
+    r = apply_plan(adapter, desired, plan)
+    assert r.ok, [(o.key, o.detail) for o in r.outcomes]
+    adapter.execute(f"INSERT INTO {adapter.q(p + 'raw.vix')} (date, vix_close, source_note) "
+                    "VALUES ('2018-01-03', 9.15, 'CBOE via arch.data')")
+    rows = adapter.query(f"SELECT COUNT(source_note) AS n, COUNT(*) AS m FROM {adapter.q(p + 'raw.vix')}")
+    assert rows == [{"n": 1, "m": 2}]
+    again, _ = make_plan(adapter, desired)
+    assert not again.changes, [a.key for a in again.changes]
+
+
+def test_apply_exits_3_not_2_when_changes_remain(adapter: Adapter, ds_prefix: str, project_root: Path,
+                                                 tmp_path: Path, emulator, monkeypatch, capsys) -> None:
+    """`reconcile apply --only CreateDataset` leaves the migration pending: main exited 2,
+    which is not an apply exit code (0/3/1). Now 3; a dry run with changes is 3 as well."""
+    from reconcile.cli import main as cli
+
+    p = ds_prefix
+    monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", emulator.endpoint)
+    seed_vix(adapter, p, tmp_path)
+    write_spec(project_root, migration_spec(p))
+    spec = str(project_root / "desired_state" / "spec.yaml")
+    assert cli.main(["apply", "--spec", spec, "--auto-approve", "--only", "CreateDataset"]) == 3
+    assert cli.main(["apply", "--spec", spec, "--dry-run"]) == 3
+    # A malformed allow is bad input: exit 1, nothing read or changed.
+    assert cli.main(["apply", "--spec", spec, "--auto-approve", "--allow-destructive", "drop:everything"]) == 1
+    assert "expected replace, delete" in capsys.readouterr().err
+    assert not adapter.table_exists(f"{p}market.fwd_vix_daily")
+
+
+# ---------------------------------------------------------------- prove before deleting (archive)
+
+
+def archive_delete_spec(p: str) -> str:
+    return f"""\
+        version: 1
+        project: cbi-v14
+        default_location: us-central1
+        ops_dataset: {p}ops
+        datasets:
+          {p}ops: {{}}
+          {p}arch: {{}}
+        archive:
+          dataset: {p}arch
+          sources: ["{p}old_backup"]
+          delete_sources: true
+        """
+
+
+def test_archive_never_deletes_a_source_holding_a_routine(adapter: Adapter, ds_prefix: str,
+                                                          project_root: Path, tmp_path: Path) -> None:
+    """Archiving deleted the source dataset with delete_contents=True after checking only
+    its tables. A routine (or model) in it is invisible to a table copy: now the deletion
+    is refused before anything is deleted; the table is archived and proven."""
+    p = ds_prefix
+    adapter.create_dataset(f"{p}old_backup", "us-central1")
+    load_table(adapter, f"{p}old_backup.vix_daily", legacy_tables()[VIX], tmp_path, "us-central1")
+    adapter.execute(f"CREATE FUNCTION `cbi-v14`.`{p}old_backup`.to_pct(x FLOAT64) AS (x / 100)")
+    desired = write_spec(project_root, archive_delete_spec(p))
+    plan, _ = make_plan(adapter, desired, allow_destructive=[f"delete:{p}old_backup"])
+    arc = next(a for a in plan.changes if a.kind == "ArchiveDataset")
+    assert arc.delete_source
+    r = apply_plan(adapter, desired, plan)
+    o = r.by_key()[arc.key]
+    assert o.status == "failed" and f"{p}old_backup.to_pct" in o.detail, o.detail
+    assert f"{p}old_backup" in dict(adapter.list_datasets())
+    assert [x.routine_id for x in adapter.client.list_routines(f"cbi-v14.{p}old_backup")] == ["to_pct"]
+    assert checksum(adapter, f"{p}arch.{p}old_backup__vix_daily") == checksum(adapter, f"{p}old_backup.vix_daily")
+
+
+def test_archive_deletes_a_source_only_after_proving_every_copy(adapter: Adapter, ds_prefix: str,
+                                                                project_root: Path, tmp_path: Path) -> None:
+    """An archive copy with the source's count but other rows (a hand copy, a collision
+    earlier) is never taken as the copy: the deletion is refused and the source stays."""
+    p = ds_prefix
+    adapter.create_dataset(f"{p}old_backup", "us-central1")
+    adapter.create_dataset(f"{p}arch", "us-central1")
+    src = f"{p}old_backup.vix_daily"
+    load_table(adapter, src, legacy_tables()[VIX], tmp_path, "us-central1")
+    fake = f"{p}arch.{p}old_backup__vix_daily"
+    adapter.copy_table(src, fake)
+    adapter.execute(f"UPDATE {adapter.q(fake)} SET close = -1 WHERE close > 30")
+    desired = write_spec(project_root, archive_delete_spec(p))
+    plan, _ = make_plan(adapter, desired, allow_destructive=["delete"])
+    r = apply_plan(adapter, desired, plan)
+    o = next(o for o in r.outcomes if o.kind == "ArchiveDataset")
+    assert o.status == "failed" and "content checksum differs" in o.detail, o.detail
+    assert adapter.count_rows(src) == 1259

@@ -136,7 +136,8 @@ def test_archive_keeps_and_deletes_only_when_allowed():
     assert not arcs["models_backup_oct27"].delete_source
     assert arcs["legacy_models"].keep and not arcs["legacy_models"].delete_source
     allowed = {a.name: a for a in run_case("archive_allow_destructive").actions if a.kind == "ArchiveDataset"}
-    assert allowed["models_backup_oct27"].delete_source
+    # The bare flag never deletes, and never overrides the spec's delete_sources: false.
+    assert not allowed["models_backup_oct27"].delete_source
     assert not allowed["legacy_models"].delete_source  # keep wins over --allow-destructive
 
 

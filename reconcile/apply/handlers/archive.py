@@ -1,13 +1,18 @@
 """The ArchiveDataset handler: every table of a backup dataset copied into the archive
-as `<dataset>__<table>` with counts verified; the source dataset deleted only when the
-plan allows it, the spec does not keep it, and every table has a verified copy now."""
+as `<dataset>__<table>`, each copy proven (schema, count, content checksum); the source
+dataset deleted only when the plan allows it, the spec does not keep it, and every
+object in it is accounted for now: each table has a proven archive copy, and nothing
+a copy job cannot carry as what it is (a view, a snapshot, a routine, a model) is in it.
+Otherwise the deletion is refused before anything is deleted."""
 
 from __future__ import annotations
 
-from reconcile.apply.context import COPYABLE, Context
+from reconcile.apply.context import Context
 from reconcile.apply.handlers.base import HANDLERS
+from reconcile.apply.proof import uncarried_objects, unproven
 from reconcile.apply.results import ActionFailed, Done, done, noop
 from reconcile.plan.actions import ArchiveDataset
+from reconcile.plan.compare.archive import COPIED
 from reconcile.plan.names import archive_name
 
 
@@ -20,35 +25,39 @@ def archive_dataset(ctx: Context, a: ArchiveDataset) -> Done:
     for src, dest, _ in a.tables:
         if not ctx.adapter.table_exists(src):
             raise ActionFailed(f"{src} does not exist")
-        n = ctx.count(src)
         if ctx.adapter.table_exists(dest):
-            have = ctx.count(dest)
-            if have == n:
+            # Identity is never by row count only: an archive name taken by other rows
+            # (a collision, a hand copy) is never counted as this source's copy.
+            why = unproven(ctx, src, dest)
+            if why is None:
                 present.append(dest)
                 continue
-            raise ActionFailed(f"{dest} exists with {have:,} rows, {src} has {n:,}: "
-                               "not overwriting an archive copy", {"archive_rows": have, "source_rows": n})
+            raise ActionFailed(f"{why}: not overwriting an archive table")
         ctx.adapter.copy_table(src, dest)
-        got = ctx.count(dest)
-        if got != n:
-            raise ActionFailed(f"archived {got:,} rows of {src}, it has {n:,}",
-                               {"archive_rows": got, "source_rows": n})
+        why = unproven(ctx, src, dest)
+        if why is not None:
+            raise ActionFailed(f"archive copy not proven: {why}")
         copied.append(dest)
     deleted = False
     if a.delete_source and not a.keep:
-        # Every table of the source must have a verified archive copy, now.
-        tables = [n for n, t in ctx.adapter.list_tables(a.name) if t in COPYABLE]
-        pairs = [(f"{a.name}.{t}", f"{a.archive}.{archive_name(a.name, t)}") for t in tables]
-        absent = [d for _, d in pairs if not ctx.adapter.table_exists(d)]
-        if absent:
-            raise ActionFailed(f"not deleting {a.name}: no archive copy {', '.join(absent)}")
-        counts = ctx.counts([r for p in pairs for r in p])
-        wrong = [f"{s} ({counts[s]:,}) vs {d} ({counts[d]:,})" for s, d in pairs if counts[s] != counts[d]]
-        if wrong:
-            raise ActionFailed(f"not deleting {a.name}: counts differ: {'; '.join(wrong)}")
+        _prove_all_archived(ctx, a)
         ctx.adapter.delete_dataset(a.name)
         ctx.forget(a.name)
         deleted = True
     tail = "; source deleted" if deleted else ("; source kept (spec: keep)" if a.keep else "; source kept")
     return done(f"{len(copied)} table(s) copied to {a.archive}, {len(present)} already there{tail}",
                 copied=copied, already=present, deleted_source=deleted)
+
+
+def _prove_all_archived(ctx: Context, a: ArchiveDataset) -> None:
+    """Every object in the source, listed now: tables each with a proven archive copy;
+    anything else refuses the deletion (nothing has been deleted yet)."""
+    objects = ctx.adapter.list_tables(a.name)
+    others = [f"{a.name}.{n} ({t})" for n, t in objects if t != "TABLE"] + uncarried_objects(ctx, a.name)
+    if others:
+        raise ActionFailed(f"not deleting {a.name}: {', '.join(others)} would be lost (a copy job does not "
+                           "carry it as what it is); archive it by hand, or keep the dataset")
+    problems = [why for n, t in objects if t in COPIED
+                if (why := unproven(ctx, f"{a.name}.{n}", f"{a.archive}.{archive_name(a.name, n)}"))]
+    if problems:
+        raise ActionFailed(f"not deleting {a.name}: {'; '.join(problems)}")

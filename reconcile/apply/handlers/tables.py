@@ -1,15 +1,34 @@
 """Handlers for tables and views: create a table (from its DDL or its columns), add
-compatible columns, create or replace a view whose definition differs."""
+compatible columns (ALTER TABLE ... ADD COLUMN, which works on BigQuery and the
+emulator), create or replace a view whose definition differs."""
 
 from __future__ import annotations
+
+import re
 
 from reconcile import identifiers as ids
 from reconcile.apply.context import Context, sql
 from reconcile.apply.handlers.base import HANDLERS
 from reconcile.apply.results import ActionFailed, Done, done, noop
-from reconcile.bq.sqltext import QuotedIdent
+from reconcile.bq.sqltext import QuotedIdent, qcol
 from reconcile.plan.actions import AddColumns, CreateTable, CreateView
 from reconcile.plan.compare.views import normalize_view_sql
+from reconcile.spec.model import canonical_type, is_bigquery_type
+
+# An ARRAY<...> or STRUCT<...> type as text: type names, field names, <, >, commas, spaces.
+_NESTED_TYPE = re.compile(r"(ARRAY|STRUCT)<[A-Za-z0-9_<>, ]+>")
+
+
+def column_type(type_: str, mode: str) -> str:
+    """A column's type as DDL text, checked (never an unchecked string in SQL): a type
+    BigQuery knows; REPEATED as ARRAY<type>. Added columns are never REQUIRED (BigQuery
+    refuses it), so a REQUIRED mode is refused here before any statement."""
+    t = canonical_type(type_)
+    if not is_bigquery_type(t) or (t.startswith(("ARRAY<", "STRUCT<")) and not _NESTED_TYPE.fullmatch(t)):
+        raise ActionFailed(f"column type {type_!a} is not a BigQuery type")
+    if mode == "REQUIRED":
+        raise ActionFailed("a REQUIRED column cannot be added to an existing table")
+    return f"ARRAY<{t}>" if mode == "REPEATED" else t
 
 
 @HANDLERS.register(CreateTable)
@@ -44,7 +63,19 @@ def add_columns(ctx: Context, a: AddColumns) -> Done:
     missing = [c for c in a.columns if c[0].lower() not in have]
     if not missing:
         return noop("columns present")
-    ctx.adapter.add_columns(a.table, missing)
+    loc = ctx.table_location(a.table)
+    for n, t, m in missing:
+        # ALTER TABLE ... ADD COLUMN changes the data on BigQuery and on the emulator; the
+        # API's schema update (update_table) changes only the emulator's metadata, and the
+        # next MERGE failed "does not have a column named ..." (docs/emulator.md).
+        ctx.adapter.execute(sql("apply/add_column.sql", table=ctx.q(a.table), column=qcol(n),
+                                type=QuotedIdent(column_type(t, m))), location=loc,
+                            what=f"add column {n} to {a.table}")
+    after = {f.name.lower() for f in ctx.adapter.get_schema(a.table) or []}
+    if any(n.lower() not in after for n, _, _ in missing):
+        # The emulator's metadata does not follow its ALTER TABLE: bring it in line (on
+        # BigQuery the ALTER already did, and nothing is left to add).
+        ctx.adapter.add_columns(a.table, [c for c in missing if c[0].lower() not in after])
     return done(f"added {', '.join(f'{n} {t}' for n, t, _ in missing)}",
                 columns=[n for n, _, _ in missing])
 

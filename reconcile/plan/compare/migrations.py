@@ -1,7 +1,8 @@
 """Migrations: copy each legacy table matching a migration into its destination,
 backed up first; a destination that exists with other rows is backed up and
-replaced only with --allow-destructive; a destination where a view (or anything but
-a table) stands, or whose name BigQuery would reject, is blocked with the reason.
+replaced only with an allow naming it (`--allow-destructive replace:TABLE`); a
+destination where a view (or anything but a table) stands, or whose name BigQuery
+would reject, is blocked with the reason.
 
 Reads `blockers()` (a destination may be a declared table in conflict); adds
 `managed_datasets` (the legacy datasets), `managed_tables`, `migration_destinations`
@@ -14,8 +15,9 @@ import fnmatch
 
 from reconcile import identifiers as ids
 from reconcile.plan.actions import BackupTable, MigrateTable
+from reconcile.plan.allows import needs as needs_allow
 from reconcile.plan.names import (
-    MIGRATION_SOURCE_PREFIX, NEEDS_ALLOW, backup_dataset, backup_name, replacement_backup,
+    MIGRATION_SOURCE_PREFIX, backup_dataset, backup_name, replacement_backup,
 )
 from reconcile.plan.state import PlanInputs, PlanState
 from reconcile.snapshot.model import TableState
@@ -89,7 +91,8 @@ def compare(inp: PlanInputs, state: PlanState) -> None:
                     state.add(BackupTable(source=dst, backup=backup, rows=live.rows or 0, blocked_by=blocked))
                 state.add(MigrateTable(source=src, destination=dst, rows=src_rows,
                                        replace_rows=live.rows or 0, backups=((dst, backup),),
-                                       blocked_by=blocked + (() if inp.allow_destructive else (NEEDS_ALLOW,))))
+                                       blocked_by=blocked + (() if inp.allow_destructive.replace(dst)
+                                                             else (needs_allow("replace", dst),))))
                 state.touched.add(dst)
                 continue
             backup = f"{bds}.{backup_name(mg.source_dataset, table)}"
