@@ -9,6 +9,7 @@ answers some requests with errors between the real client and the real emulator.
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from flows.pipeline import concurrency_limit_name
 from flows.reconcile_flow import create, load, reconcile
 from reconcile.cli import main as cli
 from reconcile.apply.lease import lease
+from reconcile.bq.adapter import Adapter
 from reconcile.spec.load import load_spec
 
 pytestmark = [pytest.mark.prefect, pytest.mark.integration,
@@ -41,7 +43,9 @@ def test_reconcile_converges_then_is_a_noop(spec: Path, ds_prefix: str, bq):
     result = arts["reconcile-result-cbi-v14"]
     assert "converged" in result and "No drift" in result
     # per object: outcome, observed values, timings
-    assert f"| ✓ | {ds_prefix}market.vix_daily | MergeLoad | done: merged" in result
+    # into the empty table: one WRITE_EMPTY load job (issue 16), reported as such
+    assert f"| ✓ | {ds_prefix}market.vix_daily | MergeLoad | done: loaded 1,259 file rows into the empty table" \
+        in result
     assert "rows_after=" in result and "**Timings:**" in result
     assert f"{ds_prefix}market.vix_daily" in arts["reconcile-plan-cbi-v14"]
 
@@ -105,11 +109,13 @@ def test_transient_error_is_retried_and_the_run_converges(spec: Path, ds_prefix:
                                                           monkeypatch: pytest.MonkeyPatch):
     with FaultProxy(emulator.endpoint) as proxy:
         monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", proxy.endpoint)
-        # 5 x 503 on creating one dataset: the adapter's 4 attempts fail, Prefect retries the task.
-        proxy.fail("POST", r"/datasets$", times=5, body_contains=f'"{ds_prefix}market"')
+        # 7 x 503 on creating one dataset: the adapter's 6 attempts (1 + 5 retries) fail,
+        # Prefect retries the task, whose first attempt meets the 7th 503 and the next succeeds.
+        attempts = 1 + inspect.signature(Adapter).parameters["retries"].default
+        proxy.fail("POST", r"/datasets$", times=attempts + 1, body_contains=f'"{ds_prefix}market"')
         state = reconcile(spec=str(spec), return_state=True)
     assert state.is_completed(), state.message
-    assert len(proxy.injected) == 5
+    assert len(proxy.injected) == attempts + 1
     runs = {t.name: t for t in task_runs_of(state)}
     retried = [t for n, t in runs.items() if n.endswith(f"CreateDataset {ds_prefix}market")]
     assert len(retried) == 1 and retried[0].run_count == 2
