@@ -10,8 +10,10 @@ warehouse judged after the run as `reconcile apply` does):
 
 and, when the shape has `kill_at`, the first apply runs in a process of its own
 (tests/fuzz/kill_runner.py) and is killed with SIGKILL (by its PID) there; the lease the
-dead run left is broken by its run id (what `reconcile apply --break-lease RUN` does, a
-human's documented step) and the apply is run again before the second plan.
+dead run left is broken by its run id (what `reconcile apply --break-lease RUN --force`
+does, a human's documented step: the fuzzer has seen the process die, so the lease it may
+have renewed a moment before the kill is known dead) and the apply is run again before the
+second plan.
 
 Approvals: the fuzzer passes `--approve-relocation` for every declared dataset it seeded in
 the wrong region when the shape says `approve` (about half the examples), and never passes
@@ -278,7 +280,9 @@ def run_example(shape: W.Shape, endpoint: str, staging_src: Path, root: Path, p:
                                   f"apply (not killed: {shape.kill_at} not reached)",
                                   -9 if killed else 0, "\n".join(out[-5:])))
             if killed and run_id:
-                break_lease(adapter, desired, run_id)
+                # The process is known dead (SIGKILL, waited for): its lease may have been
+                # renewed just before the kill, which the liveness rule would read as alive.
+                break_lease(adapter, desired, run_id, force=True)
         applied, s1 = do_apply(desired, endpoint, approvals)
         rep.steps.append(s1)
         # The second plan: the warehouse read again after the first apply, planned over the
