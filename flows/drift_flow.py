@@ -12,7 +12,6 @@ it reads only, so it may run beside an apply.
 
 from __future__ import annotations
 
-from typing import Optional
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
@@ -20,6 +19,7 @@ from prefect.events import emit_event
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 
+from flows.params import Target, documented
 from flows.pipeline import DEFAULT_SPEC, _flow_run_url, artifact_key, task_session
 from reconcile.apply.results import new_run_id
 from reconcile.apply.session import Scope
@@ -33,8 +33,9 @@ DRIFTED = "Drifted"  # the final state's name on drift (type FAILED)
 
 
 @flow(name="drift-detection", log_prints=True)
-def drift_detection(spec: str = DEFAULT_SPEC, target: str = "local",
-                    only: Optional[list[str]] = None):
+@documented
+def drift_detection(spec: str = DEFAULT_SPEC, target: Target = "local",
+                    only: tuple[str, ...] = ()):
     """Compare the warehouse with the spec; fail (and emit an event) if they differ."""
     logger = get_run_logger()
     desired = load_spec(flow_spec_path(spec))  # a parameter: only a spec in desired_state/ (issue 18)

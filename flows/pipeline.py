@@ -31,7 +31,7 @@ from contextlib import ExitStack, contextmanager
 from typing import Any, Iterator, Sequence
 
 from prefect import get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import task_run
 from prefect.states import Completed, Failed, State
@@ -45,7 +45,7 @@ from reconcile.apply.watch import ResponseWatch
 from reconcile.bq.targets import connect
 from reconcile.plan.actions import Action, Plan, RunTransform
 from reconcile.render.plan import render_markdown
-from reconcile.render.result import RunReport, render_result_markdown
+from reconcile.render.result import RunReport, render_result_markdown, result_rows
 from reconcile.snapshot.model import Snapshot
 from reconcile.snapshot.read import read_snapshot
 from reconcile.spec.load import flow_spec_path, load_spec
@@ -240,7 +240,7 @@ def artifact_key(*parts: str) -> str:
 
 
 def run_pipeline(*, flow_key: str, title: str, spec: str, target: str, dry_run: bool = False,
-                 allow_destructive: bool = False, approvals: Sequence[str] = (),
+                 allow_destructive: bool | Sequence[str] = False, approvals: Sequence[str] = (),
                  only: Sequence[str] = (), kinds: Sequence[str] | None = None,
                  wait_seconds: float = 60.0, extra_actions: Sequence[Action] = (),
                  approval_timeout: int = 0) -> State:
@@ -256,14 +256,15 @@ def run_pipeline(*, flow_key: str, title: str, spec: str, target: str, dry_run: 
     adapter = connect(desired, target, run_id=run_id)
     logger.info("run %s on %s (target %s)%s", run_id, desired.project, target,
                 " — dry run" if dry_run else "")
-    scope = Scope(approvals=tuple(approvals), allow_destructive=allow_destructive,
+    scope = Scope(approvals=tuple(approvals),
+                  allow_destructive=allow_destructive if isinstance(allow_destructive, bool) else tuple(allow_destructive),
                   kinds=tuple(kinds) if kinds else None, only=tuple(only), extra=tuple(extra_actions))
     actions = ActionTasks(ResponseWatch(adapter))
     session = task_session(desired, adapter, run_id=run_id, target=target, scope=scope, actions=actions)
 
     p = session.plan()
     create_markdown_artifact(
-        markdown=render_markdown(p), key=artifact_key(flow_key, "plan", desired.project),
+        markdown=render_markdown(p, for_ui=True), key=artifact_key(flow_key, "plan", desired.project),
         description=f"{title}: plan for {desired.project} (target {target}, run {run_id})")
 
     if approval_timeout and not dry_run:  # approval in the UI (flows/approval.py)
@@ -280,18 +281,29 @@ def run_pipeline(*, flow_key: str, title: str, spec: str, target: str, dry_run: 
     applied = session.apply(p, dry_run=dry_run, wait_seconds=wait_seconds,
                             hold=lambda: apply_slot(desired.project, wait_seconds))
 
+    reason = applied.reason
+    outside = session.outside_scope() if kinds or only else None
+    if outside is not None and outside.drift:
+        # A single-flow run answers for its kinds; it still says the project is not in sync.
+        reason += (f"; outside this run's scope: {outside.summary()} "
+                   "(run reconcile/reconcile, or drift-detection to see it)")
+    report = RunReport(
+        title=title, project=desired.project, target=target, run_id=run_id,
+        converged=applied.converged, reason=reason, outcomes=applied.reported(),
+        after=applied.assessment, dry_run=dry_run, attempts=actions.attempts,
+        timings=applied.timings, not_run=applied.not_run, flow_run_url=_flow_run_url())
     create_markdown_artifact(
-        markdown=render_result_markdown(RunReport(
-            title=title, project=desired.project, target=target, run_id=run_id,
-            converged=applied.converged, reason=applied.reason, outcomes=applied.reported(),
-            after=applied.assessment, dry_run=dry_run, attempts=actions.attempts,
-            timings=applied.timings, not_run=applied.not_run, flow_run_url=_flow_run_url())),
+        markdown=render_result_markdown(report),
         key=artifact_key(flow_key, "result", desired.project),
         description=f"{title}: result for {desired.project} (run {run_id})")
-    logger.info(applied.reason)
+    rows = result_rows(report)
+    if rows:  # the same outcomes, one column per field: sortable and scrollable in the UI
+        create_table_artifact(table=rows, key=artifact_key(flow_key, "outcomes", desired.project),
+                              description=f"{title}: outcomes on {desired.project} (run {run_id})")
+    logger.info(reason)
     if dry_run or applied.converged:
-        return Completed(message=applied.reason)
-    return Failed(message=applied.reason)
+        return Completed(message=reason)
+    return Failed(message=reason)
 
 
 def _flow_run_url() -> str | None:

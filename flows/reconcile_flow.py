@@ -13,10 +13,9 @@ plain JSON values, so deployments and `prefect deployment run --param` can set t
 
 from __future__ import annotations
 
-from typing import Optional
-
 from prefect import flow
 
+from flows.params import Target, documented
 from flows.pipeline import DEFAULT_SPEC, run_pipeline
 from reconcile.plan.actions import (
     Action, AddColumns, ArchiveDataset, BackupTable, CreateDataset, CreateTable, CreateView,
@@ -40,15 +39,12 @@ KINDS: dict[str, tuple[type[Action], ...]] = {
 
 
 @flow(name="reconcile", log_prints=True)
-def reconcile(spec: str = DEFAULT_SPEC, target: str = "local", dry_run: bool = False,
-              allow_destructive: bool = False, approvals: Optional[list[str]] = None,
-              only: Optional[list[str]] = None, wait_seconds: float = 60.0,
+@documented
+def reconcile(spec: str = DEFAULT_SPEC, target: Target = "local", dry_run: bool = False,
+              allow_destructive: tuple[str, ...] = (), approvals: tuple[str, ...] = (),
+              only: tuple[str, ...] = (), wait_seconds: float = 60.0,
               approval_timeout_seconds: int = 3600):
-    """Plan the difference between the spec and the warehouse, apply it, check it converged.
-
-    approvals: wrong-region datasets allowed to be recreated in their declared region.
-    only: restrict to action kinds (e.g. MergeLoad) and/or objects (dataset, dataset.table, globs).
-    wait_seconds: how long to wait for another apply on the same project to finish."""
+    """Plan the difference between the spec and the warehouse, apply it, check it converged."""
     return run_pipeline(flow_key="reconcile", title="Reconcile", spec=spec, target=target,
                         dry_run=dry_run, allow_destructive=allow_destructive,
                         approvals=approvals or [], only=only or [], wait_seconds=wait_seconds,
@@ -56,8 +52,8 @@ def reconcile(spec: str = DEFAULT_SPEC, target: str = "local", dry_run: bool = F
 
 
 def _single(name: str, title: str, *, spec: str, target: str, dry_run: bool,
-            allow_destructive: bool = False, approvals: Optional[list[str]] = None,
-            only: Optional[list[str]] = None, wait_seconds: float = 60.0):
+            allow_destructive: tuple[str, ...] = (), approvals: tuple[str, ...] = (),
+            only: tuple[str, ...] = (), wait_seconds: float = 60.0):
     return run_pipeline(flow_key=name, title=title, spec=spec, target=target, dry_run=dry_run,
                         allow_destructive=allow_destructive, approvals=approvals or [],
                         only=only or [], kinds=[k.__name__ for k in KINDS[name]],
@@ -65,24 +61,27 @@ def _single(name: str, title: str, *, spec: str, target: str, dry_run: bool,
 
 
 @flow(name="create", log_prints=True)
-def create(spec: str = DEFAULT_SPEC, target: str = "local", dry_run: bool = False,
-           only: Optional[list[str]] = None, wait_seconds: float = 60.0):
+@documented
+def create(spec: str = DEFAULT_SPEC, target: Target = "local", dry_run: bool = False,
+           only: tuple[str, ...] = (), wait_seconds: float = 60.0):
     """Create missing datasets, tables and views; add compatible columns."""
     return _single("create", "Create datasets and tables", spec=spec, target=target, dry_run=dry_run,
                    only=only, wait_seconds=wait_seconds)
 
 
 @flow(name="load", log_prints=True)
-def load(spec: str = DEFAULT_SPEC, target: str = "local", dry_run: bool = False,
-         only: Optional[list[str]] = None, wait_seconds: float = 60.0):
+@documented
+def load(spec: str = DEFAULT_SPEC, target: Target = "local", dry_run: bool = False,
+         only: tuple[str, ...] = (), wait_seconds: float = 60.0):
     """Merge staging files not yet in the load ledger (temporary table + MERGE on keys)."""
     return _single("load", "Load staging", spec=spec, target=target, dry_run=dry_run, only=only,
                    wait_seconds=wait_seconds)
 
 
 @flow(name="migrate", log_prints=True)
-def migrate(spec: str = DEFAULT_SPEC, target: str = "local", dry_run: bool = False,
-            allow_destructive: bool = False, only: Optional[list[str]] = None,
+@documented
+def migrate(spec: str = DEFAULT_SPEC, target: Target = "local", dry_run: bool = False,
+            allow_destructive: tuple[str, ...] = (), only: tuple[str, ...] = (),
             wait_seconds: float = 60.0):
     """Back up, then copy legacy tables to their new names; verify exact row counts."""
     return _single("migrate", "Migrate legacy tables", spec=spec, target=target, dry_run=dry_run,
@@ -90,8 +89,9 @@ def migrate(spec: str = DEFAULT_SPEC, target: str = "local", dry_run: bool = Fal
 
 
 @flow(name="archive", log_prints=True)
-def archive(spec: str = DEFAULT_SPEC, target: str = "local", dry_run: bool = False,
-            allow_destructive: bool = False, only: Optional[list[str]] = None,
+@documented
+def archive(spec: str = DEFAULT_SPEC, target: Target = "local", dry_run: bool = False,
+            allow_destructive: tuple[str, ...] = (), only: tuple[str, ...] = (),
             wait_seconds: float = 60.0):
     """Copy backup datasets into the archive dataset (sources deleted only if allowed)."""
     return _single("archive", "Archive backups", spec=spec, target=target, dry_run=dry_run,
@@ -99,7 +99,8 @@ def archive(spec: str = DEFAULT_SPEC, target: str = "local", dry_run: bool = Fal
 
 
 @flow(name="relocate", log_prints=True)
-def relocate(approvals: list[str], spec: str = DEFAULT_SPEC, target: str = "local",
+@documented
+def relocate(approvals: tuple[str, ...], spec: str = DEFAULT_SPEC, target: Target = "local",
              dry_run: bool = False, wait_seconds: float = 60.0):
     """Recreate the approved wrong-region datasets in their declared region, data carried over."""
     return _single("relocate", "Relocate datasets", spec=spec, target=target, dry_run=dry_run,
@@ -107,7 +108,8 @@ def relocate(approvals: list[str], spec: str = DEFAULT_SPEC, target: str = "loca
 
 
 @flow(name="validate", log_prints=True)
-def validate(spec: str = DEFAULT_SPEC, target: str = "local", only: Optional[list[str]] = None,
+@documented
+def validate(spec: str = DEFAULT_SPEC, target: Target = "local", only: tuple[str, ...] = (),
              wait_seconds: float = 60.0):
     """Re-check the data expectations (gates) of tables that changed or are new."""
     return _single("validate", "Validate", spec=spec, target=target, dry_run=False, only=only,
@@ -115,8 +117,9 @@ def validate(spec: str = DEFAULT_SPEC, target: str = "local", only: Optional[lis
 
 
 @flow(name="transforms", log_prints=True)
-def transforms(spec: str = DEFAULT_SPEC, target: str = "local", dry_run: bool = False,
-               only: Optional[list[str]] = None, wait_seconds: float = 60.0):
+@documented
+def transforms(spec: str = DEFAULT_SPEC, target: Target = "local", dry_run: bool = False,
+               only: tuple[str, ...] = (), wait_seconds: float = 60.0):
     """Run the transforms the plan calls for (outputs missing, inputs changed, a fix due)."""
     return _single("transforms", "Transforms", spec=spec, target=target, dry_run=dry_run, only=only,
                    wait_seconds=wait_seconds)

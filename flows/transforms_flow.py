@@ -22,6 +22,7 @@ from typing import Optional
 
 from prefect import flow
 
+from flows.params import Target
 from flows.pipeline import DEFAULT_SPEC, run_pipeline, scheduled_transforms
 from reconcile.apply.handlers.transforms import takes_run_date
 from reconcile.plan.actions import RunTransform
@@ -45,8 +46,8 @@ def scheduled_date() -> dt.date:
 
 
 @flow(name="scheduled-transforms", log_prints=True)
-def run_scheduled_transforms(names: Optional[list[str]] = None, spec: str = DEFAULT_SPEC,
-                             target: str = "local", dry_run: bool = False,
+def run_scheduled_transforms(names: tuple[str, ...] = (), spec: str = DEFAULT_SPEC,
+                             target: Target = "local", dry_run: bool = False,
                              wait_seconds: float = 300.0, run_date: Optional[dt.date] = None):
     """Run the named scheduled transforms (all scheduled ones if `names` is empty).
 
@@ -89,7 +90,7 @@ def backfill_actions(desired, transform: str, start: dt.date, end: dt.date) -> t
 
 @flow(name="backfill", log_prints=True)
 def backfill(transform: str, start: dt.date, end: dt.date, spec: str = DEFAULT_SPEC,
-             target: str = "local", dry_run: bool = False, wait_seconds: float = 300.0):
+             target: Target = "local", dry_run: bool = False, wait_seconds: float = 300.0):
     """Run one transform for every date of a range, one task per date, oldest first.
 
     Idempotent: each date's run MERGEs on the transform's keys, so a second backfill

@@ -266,12 +266,26 @@ class Session:
         self.verify_whole = verify_whole
         self.timings: dict[str, float] = {}
         self._held_lease: Any = None  # the lease as held (reconcile.apply.lease.Held), once taken
+        self.last_snapshot: Snapshot | None = None  # the warehouse as last read (outside_scope)
 
     # ------------------------------------------------------------ reading and planning
     def read(self) -> Snapshot:
         if self.steps.read is not None:
-            return self.steps.read()
-        return read_snapshot(self.adapter, self.desired, target=self.target, parallelism=self.parallelism)
+            snap = self.steps.read()
+        else:
+            snap = read_snapshot(self.adapter, self.desired, target=self.target, parallelism=self.parallelism)
+        self.last_snapshot = snap
+        return snap
+
+    def outside_scope(self) -> Assessment | None:
+        """The drift of the last warehouse read that lies outside this session's scope (a
+        single-flow run answers for its kinds; it still says what else differs). Pure:
+        plans the whole spec over the snapshot already read. None before any read."""
+        if self.last_snapshot is None or (self.scope.kinds is None and not self.scope.only):
+            return None
+        whole = assess(make_plan(self.desired, self.last_snapshot, self.scope.whole()))
+        mine = {a.key for a in assess(self._plan(self.last_snapshot, self.scope, None)).drift}
+        return Assessment(tuple(a for a in whole.drift if a.key not in mine), (), ())
 
     def _plan(self, snapshot: Snapshot, scope: Scope, sources: SourceManifest | None) -> Plan:
         if self.steps.plan is not None:

@@ -27,7 +27,8 @@ from dataclasses import replace
 from typing import Iterable
 
 from reconcile.plan.actions import (
-    Action, BackupTable, ExpectationFailed, MigrateTable, MissingSource, Plan, RunTransform, Validate,
+    Action, AddColumns, BackupTable, CreateDataset, CreateTable, CreateView, ExpectationFailed, MergeLoad,
+    MigrateTable, MissingSource, Plan, RunTransform, Validate,
     phase_of,
 )
 from reconcile.plan import dependencies, graph
@@ -122,7 +123,47 @@ def restrict(p: Plan, kinds: Iterable[str] = (), objects: Iterable[str] = ()) ->
         return True
 
     kept = [a for a in p.actions if keep(a)]
-    return replace(p, actions=tuple(_backups_left_out(kept, p.actions)))
+    return replace(p, actions=tuple(_inputs_left_out(_backups_left_out(kept, p.actions), p.actions)))
+
+
+def _made_by(a: Action) -> tuple[str, ...]:
+    """The tables, views and datasets a change brings into existence (the object graph's
+    `creates`, as far as the action itself tells)."""
+    if isinstance(a, (CreateDataset,)):
+        return (a.name,)
+    if isinstance(a, (CreateTable, CreateView)):
+        return (a.target,)
+    if isinstance(a, MigrateTable):
+        return (a.destination,) if a.replace_rows is None else ()
+    if isinstance(a, RunTransform):  # the outputs its reason says are missing
+        return tuple(o for o in a.outputs if f"output {o} does not exist" in a.reason)
+    return ()
+
+
+def _inputs_left_out(kept: list[Action], every: Iterable[Action]) -> list[Action]:
+    """A kept action whose table (or an input) only an action left out of this run would
+    create is blocked with that reason, instead of failing at apply ("table not found"):
+    a single-flow `validate` or `load` run on a table the `create` step has not made yet."""
+    kept_keys = {a.key for a in kept}
+    made: dict[str, Action] = {}
+    for a in every:
+        if a.key not in kept_keys and not a.diagnostic and not a.needs_attention:
+            for ref in _made_by(a):
+                made.setdefault(ref, a)
+    if not made:
+        return kept
+    out = []
+    for a in kept:
+        if not a.diagnostic and not a.needs_attention and not a.blocked_by:
+            needs = [*a.inputs, *((a.target,) if isinstance(a, (MergeLoad, Validate, AddColumns)) else ())]
+            needs += [ref.split(".", 1)[0] for ref in needs if "." in ref]
+            missing = [ref for ref in dict.fromkeys(needs) if ref in made]
+            if missing:
+                a = replace(a, blocked_by=a.blocked_by + tuple(
+                    f"{ref} does not exist yet: {made[ref].kind} {made[ref].target} makes it, and "
+                    "that step is not in this run" for ref in missing))
+        out.append(a)
+    return out
 
 
 def _backups_left_out(kept: list[Action], every: Iterable[Action]) -> list[Action]:

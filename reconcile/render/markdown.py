@@ -63,8 +63,14 @@ def _md_row(it: Item) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def render_markdown(plan: Plan, *, max_rows_per_kind: int = 50) -> str:
+# What a plan's exit code means, for readers who never see the CLI (the Prefect UI).
+VERDICT = {0: "in sync", 2: "changes pending", 3: "needs a decision", 1: "error"}
+
+
+def render_markdown(plan: Plan, *, max_rows_per_kind: int = 50, for_ui: bool = False) -> str:
     """Markdown for a PR comment or a Prefect artifact, always under MARKDOWN_LIMIT.
+
+    `for_ui`: the Prefect artifact: the verdict in words instead of the CLI's exit code.
 
     Order: a one-line summary, then what is blocked or destructive, then a table of
     counts and stakes per kind, then one folded `<details>` table per kind.
@@ -92,7 +98,7 @@ def render_markdown(plan: Plan, *, max_rows_per_kind: int = 50) -> str:
     about = f"Project {cell(plan.project, _CELL_CHARS)}"
     if plan.snapshot_taken_at:
         about += f", snapshot {cell(plan.snapshot_taken_at, _CELL_CHARS)}"
-    about += f", exit code {plan.exit_code()}"
+    about += (f", {VERDICT.get(plan.exit_code(), 'error')}" if for_ui else f", exit code {plan.exit_code()}")
     if t.unmanaged:
         about += f"; {t.unmanaged:,} unmanaged objects (not touched)"
     if plan.known_gaps:

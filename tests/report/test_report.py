@@ -8,7 +8,9 @@ from reconcile.plan.actions import (
     CreateTable, FlagRecreate, MergeLoad, MissingSource, Plan, RefuseLoad, Unmanaged, Validate,
 )
 from reconcile.apply.executor import Outcome
-from reconcile.render.result import RunReport, assess, format_observed, render_drift_markdown, render_result_markdown
+from reconcile.render.result import (
+    RunReport, assess, format_observed, render_drift_markdown, render_result_markdown, result_rows,
+)
 
 MISSING = MissingSource(table="raw.cftc", source="staging/cftc.parquet")
 REFUSED = RefuseLoad(table="raw.av", source="staging/av.parquet", problems=("placeholder 'TODO' in symbol",))
@@ -64,12 +66,42 @@ def test_result_markdown_lists_each_object_with_outcome_observed_attempts_and_se
         attempts={load.key: 2}, timings={"snapshot": 0.5, "apply": 1.2},
         not_run=[CreateTable(table="m.later")]))
     assert md.startswith("# Reconcile: cbi-v14 — ✗ not converged")
-    assert "| ✓ | m.prices | MergeLoad | done: merged 10 rows | rows_before=0; rows_after=6,380 | 2 | 1.23 |" in md
+    # Three short columns (the UI clips wide tables); observed values and attempts in the outcome.
+    assert ("| m.prices | MergeLoad | ✓ done in 1.23 s: merged 10 rows "
+            "(rows_before=0; rows_after=6,380; 2 attempts) |") in md
+    assert all(line.count(" | ") <= 2 for line in md.splitlines() if line.startswith("| "))
     assert "MERGE" not in md  # statements stay in the repository, not in the report
-    assert "| … | m.later | CreateTable | not run: it depends on an action that failed | | 0 | |" in md
+    assert "| m.later | CreateTable | … not run: it depends on a step that failed |" in md
+    assert "exit code" not in md  # CLI words stay in the CLI
+    rows = result_rows(RunReport(title="Reconcile", project="cbi-v14", target="local", run_id="r1",
+                                 converged=False, reason="", outcomes=outcomes, after=None,
+                                 attempts={load.key: 2}, not_run=[CreateTable(table="m.later")]))
+    assert rows == [{"object": "m.prices", "step": "MergeLoad", "outcome": "done", "detail": "merged 10 rows",
+                     "observed": "rows_before=0; rows_after=6,380", "attempts": 2, "seconds": 1.23},
+                    {"object": "m.later", "step": "CreateTable", "outcome": "not run",
+                     "detail": "it depends on a step that failed", "observed": "", "attempts": 0,
+                     "seconds": 0.0}]
     assert "**FlagRecreate** `market_data`" in md  # still different
     assert "## Known gaps on this target" in md and "raw.cftc2" in md and "no offline CFTC data" in md
     assert "**Timings:** snapshot 0.5s · apply 1.2s" in md
+
+
+def test_drift_counts_the_declared_differences_and_lists_knock_on_steps_under_them():
+    made = CreateTable(table="m.t")
+    gate = Validate(table="m.t", checks=("min_rows",))
+    load = MergeLoad(table="m.u", source="staging/u.parquet", content_hash="h", rows=1, keys=("d",),
+                     blocked_by=(made.key,))
+    p = plan(FLAG, made, gate, load)
+    a = assess(p)
+    assert a.knock_on() == {gate.key: made.key, load.key: made.key}
+    assert [x.key for x in a.declared] == [FLAG.key, made.key]
+    assert a.summary() == "2 difference(s): CreateTable 1, FlagRecreate 1 (and 2 step(s) that follow from them)"
+    md = render_drift_markdown(p, a, target="local", run_id="r1", plan_markdown="PLAN")
+    head = md.partition("## Plan")[0]
+    lines = head.splitlines()
+    i = next(n for n, line in enumerate(lines) if line.startswith("- **CreateTable** `m.t`"))
+    assert lines[i + 1].startswith("  - then **Validate** `m.t`")
+    assert lines[i + 2].startswith("  - then **MergeLoad** `m.u`")
 
 
 def test_drift_markdown_names_each_difference_before_the_plan():
