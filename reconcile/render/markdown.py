@@ -63,6 +63,21 @@ def _md_row(it: Item) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def _ui_row(it: Item) -> str:
+    """The same as `_md_row`, as a list item: the Prefect UI clips wide tables and never
+    wraps a cell; a list item wraps."""
+    reasons = list(it.action.blocked_by)
+    if it.action.needs_attention:
+        reasons.append("needs a decision")
+    if it.action.destructive:
+        reasons.append("destructive")
+    stakes = stakes_text(it.action.stakes)
+    tail = "; ".join(x for x in (stakes, "; ".join(reasons)) if x)
+    # The symbol in bold: a bare `+` or `-` after the bullet would start a nested list.
+    return (f"- **{it.symbol}** `{cell(it.action.target, _CELL_CHARS)}`: {cell(it.line.text, _CELL_CHARS)}"
+            + (f" — {cell(tail, _CELL_CHARS)}" if tail else ""))
+
+
 # What a plan's exit code means, for readers who never see the CLI (the Prefect UI).
 VERDICT = {0: "in sync", 2: "changes pending", 3: "needs a decision", 1: "error"}
 
@@ -70,13 +85,15 @@ VERDICT = {0: "in sync", 2: "changes pending", 3: "needs a decision", 1: "error"
 def render_markdown(plan: Plan, *, max_rows_per_kind: int = 50, for_ui: bool = False) -> str:
     """Markdown for a PR comment or a Prefect artifact, always under MARKDOWN_LIMIT.
 
-    `for_ui`: the Prefect artifact: the verdict in words instead of the CLI's exit code.
+    `for_ui`: the Prefect artifact: the verdict in words instead of the CLI's exit code,
+    and each action a wrapping list item instead of a table row (the UI clips wide tables).
 
     Order: a one-line summary, then what is blocked or destructive, then a table of
     counts and stakes per kind, then one folded `<details>` table per kind.
     """
     if max_rows_per_kind < 0:
         raise ValueError("max_rows_per_kind must be >= 0")
+    row, row_head = (_ui_row, []) if for_ui else (_md_row, _ROW_HEAD)
     described = describe_all(plan, "render_markdown")
     t = tally(plan, described)
     attention = [it for it in described if it.action.is_blocked or it.action.destructive]
@@ -108,8 +125,8 @@ def render_markdown(plan: Plan, *, max_rows_per_kind: int = 50, for_ui: bool = F
     if attention:
         shown = attention[:max_rows_per_kind]
         sections.append(_Section(
-            ["", f"### Blocked or destructive ({len(attention):,})", "", *_ROW_HEAD],
-            [_md_row(it) for it in shown], len(attention) - len(shown)))
+            ["", f"### Blocked or destructive ({len(attention):,})", "", *row_head],
+            [row(it) for it in shown], len(attention) - len(shown)))
 
     by_kind: dict[type[Action], list[Item]] = {}
     for it in described:
@@ -133,8 +150,8 @@ def render_markdown(plan: Plan, *, max_rows_per_kind: int = 50, for_ui: bool = F
         group = by_kind[cls]
         shown = group[:max_rows_per_kind]
         sections.append(_Section(
-            ["", f"<details><summary>{cls.__name__} ({len(group):,})</summary>", "", *_ROW_HEAD],
-            [_md_row(it) for it in shown], len(group) - len(shown), ["", "</details>"]))
+            ["", f"<details><summary>{cls.__name__} ({len(group):,})</summary>", "", *row_head],
+            [row(it) for it in shown], len(group) - len(shown), ["", "</details>"]))
 
     if plan.notes:
         sections.append(_Section(["", "### Notes", ""], [f"- {cell(n, _CELL_CHARS)}" for n in plan.notes]))

@@ -178,19 +178,16 @@ def render_result_markdown(r: RunReport, *, max_rows: int = 300) -> str:
         lines.append("**Outcomes:** " + ", ".join(f"{_STATUS_MARK.get(k, '')} {k} {n}"
                                                    for k, n in sorted(counts.items())))
         lines.append("")
-        # Three short columns, the outcome's text wrapping in its cell: the Prefect UI
-        # clips wide tables at the right edge. The same rows, one column per field, are
-        # the run's table artifact (`result_rows`).
-        lines.append("| object | step | outcome |")
-        lines.append("|---|---|---|")
+        # One line per object, not a table: the Prefect UI does not wrap table cells and
+        # clips wide tables at the right edge; a list wraps. The same outcomes, one column
+        # per field, are the run's table artifact (`result_rows`).
         rows = list(r.outcomes)
         for o in rows[:max_rows]:
-            lines.append("| " + " | ".join([
-                cell(_get(o, "target"), _CELL), cell(_get(o, "kind"), _CELL),
-                cell(_outcome_text(o, r.attempts.get(_get(o, "key"))), 600)]) + " |")
+            lines.append(f"- `{cell(_get(o, 'target'), _CELL)}` · {cell(_get(o, 'kind'), _CELL)} · "
+                         + cell(_outcome_text(o, r.attempts.get(_get(o, "key"))), 600))
         for a in list(r.not_run)[: max(0, max_rows - len(rows))]:
-            lines.append(f"| {cell(a.target, _CELL)} | {a.kind} | "
-                         f"{_STATUS_MARK['not run']} not run: it depends on a step that failed |")
+            lines.append(f"- `{cell(a.target, _CELL)}` · {a.kind} · "
+                         f"{_STATUS_MARK['not run']} not run: it depends on a step that failed")
         hidden = len(rows) + len(r.not_run) - max_rows
         if hidden > 0:
             lines.append("")
@@ -230,7 +227,8 @@ def _outcome_text(o: Any, attempts: int | None) -> str:
     seconds = float(_get(o, "seconds") or 0)
     extra = [x for x in (format_observed(_get(o, "observed")),
                          f"{attempts} attempts" if attempts and attempts > 1 else "") if x]
-    text = f"{_STATUS_MARK.get(status, '')} {status} in {seconds:.2f} s: {_get(o, 'detail')}"
+    took = f" in {seconds:.2f} s" if status in ("done", "failed") or seconds >= 0.005 else ""
+    text = f"{_STATUS_MARK.get(status, '')} {status}{took}: {_get(o, 'detail')}"
     return text + (f" ({'; '.join(extra)})" if extra else "")
 
 

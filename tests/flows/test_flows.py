@@ -46,7 +46,7 @@ def test_reconcile_converges_then_is_a_noop(spec: Path, ds_prefix: str, bq):
     assert "converged" in result and "No drift" in result
     # per object: outcome, observed values, timings
     # into the empty table: one WRITE_EMPTY load job (issue 16), reported as such
-    assert f"| {ds_prefix}market.vix_daily | MergeLoad | ✓ done in " in result
+    assert f"- `{ds_prefix}market.vix_daily` · MergeLoad · ✓ done in " in result
     assert "s: loaded 1,259 file rows into the empty table" in result
     # the table artifact: the same outcomes, one column per field (issue 15)
     table = json.loads(arts["reconcile-outcomes-cbi-v14"])
@@ -101,7 +101,7 @@ def test_single_flow_runs_touch_only_their_kind(spec: Path, ds_prefix: str, bq):
     applied = [t.name.split(" ")[1] for t in task_runs_of(created) if t.name[:3].isdigit()]
     assert applied and set(applied) <= {"CreateDataset", "CreateTable"}
     result = artifacts_of(created)["create-result-cbi-v14"]
-    assert "| MergeLoad |" not in result  # no load ran (the reason names the one left to do)
+    assert "· MergeLoad ·" not in result  # no load ran (the reason names the one left to do)
     # The run answers for its kinds, and says the project still differs elsewhere (issue 15).
     assert "outside this run's scope: 1 difference(s): MergeLoad 1" in created.message, created.message
 
@@ -131,8 +131,8 @@ def test_transient_error_is_retried_and_the_run_converges(spec: Path, ds_prefix:
     assert len(retried) == 1 and retried[0].run_count == 2
     assert all(t.run_count == 1 for n, t in runs.items() if t not in retried)
     result = artifacts_of(state)["reconcile-result-cbi-v14"]
-    assert f"| {ds_prefix}market | CreateDataset | ✓ done in " in result
-    assert "s: created in us-central1 (location=us-central1; 2 attempts) |" in result
+    assert f"- `{ds_prefix}market` · CreateDataset · ✓ done in " in result
+    assert "s: created in us-central1 (location=us-central1; 2 attempts)" in result
 
 
 def test_logic_error_is_not_retried_and_the_run_fails(spec: Path, ds_prefix: str, emulator,

@@ -8,6 +8,7 @@ from reconcile.plan.actions import (
     CreateTable, FlagRecreate, MergeLoad, MissingSource, Plan, RefuseLoad, Unmanaged, Validate,
 )
 from reconcile.apply.executor import Outcome
+from reconcile.render.markdown import render_markdown
 from reconcile.render.result import (
     RunReport, assess, format_observed, render_drift_markdown, render_result_markdown, result_rows,
 )
@@ -66,12 +67,12 @@ def test_result_markdown_lists_each_object_with_outcome_observed_attempts_and_se
         attempts={load.key: 2}, timings={"snapshot": 0.5, "apply": 1.2},
         not_run=[CreateTable(table="m.later")]))
     assert md.startswith("# Reconcile: cbi-v14 — ✗ not converged")
-    # Three short columns (the UI clips wide tables); observed values and attempts in the outcome.
-    assert ("| m.prices | MergeLoad | ✓ done in 1.23 s: merged 10 rows "
-            "(rows_before=0; rows_after=6,380; 2 attempts) |") in md
-    assert all(line.count(" | ") <= 2 for line in md.splitlines() if line.startswith("| "))
+    # One wrapping line per object (the UI clips wide tables); observed values and attempts in it.
+    assert ("- `m.prices` · MergeLoad · ✓ done in 1.23 s: merged 10 rows "
+            "(rows_before=0; rows_after=6,380; 2 attempts)") in md
+    assert not [line for line in md.splitlines() if line.startswith("|")]
     assert "MERGE" not in md  # statements stay in the repository, not in the report
-    assert "| m.later | CreateTable | … not run: it depends on a step that failed |" in md
+    assert "- `m.later` · CreateTable · … not run: it depends on a step that failed" in md
     assert "exit code" not in md  # CLI words stay in the CLI
     rows = result_rows(RunReport(title="Reconcile", project="cbi-v14", target="local", run_id="r1",
                                  converged=False, reason="", outcomes=outcomes, after=None,
@@ -115,3 +116,14 @@ def test_drift_markdown_names_each_difference_before_the_plan():
 def test_observed_values_are_compact():
     assert format_observed({"rows": 6380, "ok": True, "loc": "US", "steps": ["a", "b"], "x": None}) == \
         'rows=6,380; ok=true; loc=US; steps=["a", "b"]; x=none'
+
+
+def test_plan_markdown_for_the_ui_has_no_wide_tables_and_no_exit_code():
+    long = CreateTable(table="m." + "t" * 60, blocked_by=("a reason " * 20,))
+    p = plan(FLAG, long, CreateTable(table="m.b"))
+    ui = render_markdown(p, for_ui=True)
+    pr = render_markdown(p)
+    assert "exit code 3" in pr and "exit code" not in ui and "needs a decision" in ui
+    wide = [line for line in ui.splitlines() if line.startswith("|") and line.count("|") > 5]
+    assert not wide, wide  # only the four-number summary table stays a table
+    assert f"`{long.table}`" in ui and "a reason a reason" in ui
