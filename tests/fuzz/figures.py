@@ -32,6 +32,7 @@ class Stats:
     violations: dict = field(default_factory=dict)  # invariant -> {message: shape json}
     counterexample: str | None = None  # the last failing shape (Hypothesis replays the shrunk one last)
     counterexample_messages: list = field(default_factory=list)
+    excluded: tuple = ()  # features left out of a full run (FUZZ_EXCLUDE)
 
     def record(self, rep) -> None:
         self.examples += 1
@@ -80,6 +81,7 @@ def write(stats: Stats) -> None:
            "killed": stats.killed, "shapes": len(stats.shapes), "rows_checked": stats.rows_checked,
            "features": dict(sorted(stats.features.items())),
            "violations": {k: v for k, v in sorted(stats.violations.items())},
+           "excluded_features": list(stats.excluded),
            "counterexample": stats.counterexample, "counterexample_messages": stats.counterexample_messages,
            "machine": f"{platform.machine()} {platform.system()}, Python {platform.python_version()}",
            "at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
@@ -95,5 +97,7 @@ def write(stats: Stats) -> None:
             f"{stats.seed or 'derandomized'}) in {stats.seconds:.0f} s: **{len(stats.shapes)} distinct warehouse "
             f"shapes** built from the demo's real rows, plan -> apply -> plan -> apply each ({stats.killed} with "
             f"`kill -9` of the first apply), **{stats.rows_checked:,} rows checked** against their sources; "
-            f"{verdict}. Details in [`tests/fuzz/results.json`](tests/fuzz/results.json).")
+            f"{verdict}"
+            + (f" (features left out of this run: {', '.join(stats.excluded)})" if stats.excluded else "")
+            + ". Details in [`tests/fuzz/results.json`](tests/fuzz/results.json).")
     update_block("fuzz", text)
