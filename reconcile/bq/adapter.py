@@ -289,6 +289,27 @@ class Adapter:
         except gexc.GoogleAPICallError as e:
             raise BigQueryError(f"{what} failed: {e.message if hasattr(e, 'message') else e}") from e
 
+    def dry_run(self, sql: str, *, location: str | None = None, params: Sequence[Any] = (),
+                what: str = "dry run") -> tuple[str | None, tuple[str, ...]]:
+        """BigQuery's own reading of a statement, without running it: (statementType, the
+        tables it references as `dataset.table` in this project, or `project.dataset.table`).
+        A dry run is free and changes nothing
+        (https://cloud.google.com/bigquery/docs/running-queries#dry-run)."""
+        cfg = bigquery.QueryJobConfig(dry_run=True, use_query_cache=False, query_parameters=list(params),
+                                      labels=self._labels())
+        location = self._where(location, sql)
+
+        def run():
+            job = self.client.query(sql, job_config=cfg, location=location, project=self.project)
+            refs = tuple(f"{t.dataset_id}.{t.table_id}" if t.project == self.project
+                         else f"{t.project}.{t.dataset_id}.{t.table_id}" for t in job.referenced_tables or ())
+            return job.statement_type, refs
+
+        try:
+            return self._retry(what, run)
+        except gexc.GoogleAPICallError as e:
+            raise BigQueryError(f"{what} failed: {e.message if hasattr(e, 'message') else e}") from e
+
     def execute(self, sql: str, *, location: str | None = None, what: str = "statement",
                 params: Sequence[Any] = ()) -> int | None:
         """Run a DDL/DML statement; return the number of affected rows if known. One job id

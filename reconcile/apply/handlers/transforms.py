@@ -20,7 +20,7 @@ from sqlglot.tokens import TokenType
 from reconcile.apply.context import Context
 from reconcile.apply.handlers.base import HANDLERS
 from reconcile.apply.results import ActionFailed, Done, done
-from reconcile.apply.sqlgate import checked_transform_sql
+from reconcile.apply.sqlgate import checked_transform_sql, confirm_by_dry_run
 from reconcile.plan.actions import RunTransform
 from reconcile.plan.names import TRANSFORM_SOURCE_PREFIX, transform_fingerprint
 
@@ -95,6 +95,8 @@ def run_transform(ctx: Context, a: RunTransform) -> Done:
     if takes_run_date(script):
         day = _run_date(a)
         script = bind_run_date(script, day)
+    if not ctx.adapter.emulator:  # BigQuery's own reading must agree with the parser's (issue 18)
+        confirm_by_dry_run(ctx, a.name, script, loc)
     ctx.adapter.execute(script, location=loc, what=f"transform {a.name}"
                         + (f" for {day.isoformat()}" if day else ""))
     missing = [o for o in a.outputs if not ctx.adapter.table_exists(o)]
