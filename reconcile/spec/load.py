@@ -25,6 +25,7 @@ from pydantic import ValidationError
 
 from reconcile import identifiers as ids
 from reconcile.spec import sqlparse
+from reconcile.spec import references
 from reconcile.spec.model import _no_case_duplicates
 from reconcile.spec.model import (
     DEFAULT_PLACEHOLDERS,
@@ -390,9 +391,7 @@ def load_spec(path: str | Path, root: str | Path | None = None) -> DesiredState:
         **merged,
         **resolved,
     )
-    from reconcile.spec import references
-
-    return desired.model_copy(update={"file_references": references.scan(desired)})
+    return desired.model_copy(update={"file_references": references.scan(desired, read_text_file)})
 
 
 def _check_retire(disp: str, m: dict[str, Any], archive: Archive | None, ops_dataset: str) -> None:

@@ -15,6 +15,7 @@ Reads files; no BigQuery.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from reconcile.spec import sqlparse, sqlrefs
 from reconcile.spec.model import DesiredState, FileReference, SpecError
@@ -39,19 +40,15 @@ def scanned_files(desired: DesiredState) -> list[str]:
     return sorted(found)
 
 
-def _read(desired: DesiredState, rel: str) -> str:
-    from reconcile.spec.load import read_text_file
-
-    return read_text_file(Path(desired.root) / rel, rel, "", SCAN_FILE_CAP, "")
-
-
-def scan(desired: DesiredState) -> list[FileReference]:
+def scan(desired: DesiredState, read_text: Callable[..., str]) -> list[FileReference]:
     """Every reference to a legacy dataset's table in the spec's SQL files and the scanned
-    files, by file and line. Raises SpecError (file, line) on a file that does not parse."""
+    files, by file and line. `read_text` is the loader's file reader (reconcile.spec.load:
+    regular files only, capped, a SpecError naming the file). Raises SpecError (file, line)
+    on a file that does not parse."""
     out: list[FileReference] = []
     spec_sql = sorted(desired.sql_info)
     for rel in spec_sql + [f for f in scanned_files(desired) if f not in desired.sql_info]:
-        text = _read(desired, rel)
+        text = read_text(Path(desired.root) / rel, rel, "", SCAN_FILE_CAP, "")
         try:
             if rel.endswith(".py"):
                 refs, kind = sqlrefs.python_sql(text, desired.project), "Python"
