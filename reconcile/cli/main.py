@@ -155,8 +155,9 @@ def cmd_refs(args) -> int:
         snapshot = read_snapshot(connect(desired, args.target), desired, target=args.target, references=True)
     found = references.find(desired, snapshot)
     if args.fix:
+        # The diff on stdout, except beside a JSON report (which must stay one document).
         for _, diff in refs.fix(desired, found):
-            sys.stdout.write(diff)
+            (sys.stderr if args.format == "json" else sys.stdout).write(diff)
         desired = _load(args)  # the files as rewritten
         found = references.find(desired, snapshot)
     legacy = desired.legacy_datasets(snapshot.datasets)
