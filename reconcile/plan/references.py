@@ -92,11 +92,9 @@ def find(desired: DesiredState, snapshot: Snapshot) -> list[Reference]:
     legacy = set(desired.legacy_datasets(snapshot.datasets))
     out: list[Reference] = []
     for ref, t in sorted(snapshot.tables.items()):
+        # A declared view is the spec's: its SQL file is scanned instead (what apply creates).
         if t.type == "VIEW" and t.view_sql is not None and ref not in desired.views:
             out += _live(desired, ref, "view", t.view_sql, legacy)
-        elif t.type == "VIEW" and ref in desired.views:
-            # A declared view is the spec's: its SQL file is scanned (what apply will create).
-            continue
     for ref, r in sorted((snapshot.routines or {}).items()):
         out += _live(desired, ref, "routine", r.definition, legacy)
     for f in desired.file_references:

@@ -32,17 +32,12 @@ _STATEMENTS = (exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Subquery, e
                exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Alter, exp.TruncateTable)
 
 
-def _local(node: exp.Expr) -> set[str]:
-    return {c.alias for c in node.find_all(exp.CTE) if c.alias}
-
-
 def _tables(node: exp.Expr, project: str | None) -> Iterable[tuple[exp.Table, str]]:
     """(node, "dataset.table") of each warehouse table a statement names."""
-    local = _local(node)
     for t in node.find_all(exp.Table):
         name, ds, catalog = t.name, t.db, t.catalog
-        if not name or not ds or (not ds and name in local):
-            continue
+        if not name or not ds:
+            continue  # a common table expression, an UNNEST alias, a TEMP table: no dataset
         if ds.upper() == "INFORMATION_SCHEMA" or name.upper().startswith("INFORMATION_SCHEMA"):
             continue
         if catalog and project and catalog != project:
