@@ -117,3 +117,14 @@ def test_fix_rewrites_the_sql_file_through_the_parser_and_waivers_lift_the_rest(
     # and --fix changes nothing more
     code, out = run(capsys, legacy, "--fix")
     assert code == 0 and "--- a/" not in out and report.read_text() == text
+
+
+def test_a_scanned_file_that_does_not_parse_is_bad_input(project_root: Path, capsys, monkeypatch) -> None:
+    """Exit 1 with the file and line: the spec does not load, so nothing connects (no
+    emulator is named here at all)."""
+    monkeypatch.delenv("BIGQUERY_EMULATOR_HOST", raising=False)
+    (project_root / "scripts").mkdir()
+    (project_root / "scripts" / "bad.sql").write_text("SELECT 1;\nSELECT * FROM (old.crude\n")
+    (project_root / "desired_state" / "spec.yaml").write_text(spec_text("t_"))
+    code, out = run(capsys, project_root)
+    assert code == 1 and "scripts/bad.sql: line 2: reference scan: unbalanced parentheses" in out, out
