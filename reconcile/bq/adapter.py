@@ -555,6 +555,17 @@ class Adapter:
             return []
         return sorted((t.table_id, t.table_type or "TABLE") for t in items)
 
+    def routine_body(self, dataset: str, routine: str) -> str | None:
+        """A routine's body (routines.get), for the reference scan where INFORMATION_SCHEMA.ROUTINES
+        does not give it (the emulator elides it in `ddl`: docs/emulator.md). None: not found.
+        https://cloud.google.com/bigquery/docs/reference/rest/v2/routines/get"""
+        ref = f"{self.project}.{ids.check_dataset(dataset)}.{routine}"
+        try:
+            r = self._retry(f"get routine {dataset}.{routine}", self.client.get_routine, ref)
+        except gexc.NotFound:
+            return None
+        return r.body
+
     def dataset_objects(self, dataset: str) -> dict[str, list[str]]:
         """What a relocation must carry beside tables and views, by kind (only kinds present):
         ROUTINE, MODEL (routines.list, models.list), LEGACY_SQL_VIEW, POLICY_TAG (`table.column`)

@@ -138,6 +138,33 @@ def cmd_demo(args) -> int:
     return EXIT_OK
 
 
+def cmd_refs(args) -> int:
+    """What still reads a legacy dataset (reconcile.review.refs); --fix rewrites SQL files."""
+    from reconcile.plan import references
+    from reconcile.review import refs
+    from reconcile.snapshot.model import Snapshot
+    from reconcile.snapshot.read import read_snapshot
+
+    desired = _load(args)
+    if args.snapshot:
+        snapshot = Snapshot.load(args.snapshot)
+        if snapshot.project != desired.project:
+            raise CliError(f"{args.snapshot}: project: snapshot is of {snapshot.project!r}, "
+                           f"spec is {desired.project!r}")
+    else:
+        snapshot = read_snapshot(connect(desired, args.target), desired, target=args.target, references=True)
+    found = references.find(desired, snapshot)
+    if args.fix:
+        # The diff on stdout, except beside a JSON report (which must stay one document).
+        for _, diff in refs.fix(desired, found):
+            (sys.stderr if args.format == "json" else sys.stdout).write(diff)
+        desired = _load(args)  # the files as rewritten
+        found = references.find(desired, snapshot)
+    legacy = desired.legacy_datasets(snapshot.datasets)
+    sys.stdout.write(refs.report(found, args.format, legacy, views_read=snapshot.routines is not None))
+    return refs.exit_code(found)
+
+
 def cmd_local(args) -> int:
     import json
 
@@ -189,7 +216,7 @@ def cmd_status(args) -> int:
 
 COMMANDS = {"plan": cmd_plan, "apply": cmd_apply, "snapshot": cmd_snapshot, "demo": cmd_demo,
             "local": cmd_local, "spec-diff": cmd_spec_diff, "lint": cmd_lint, "pr-comment": cmd_pr_comment,
-            "status": cmd_status}
+            "status": cmd_status, "refs": cmd_refs}
 
 
 def main(argv: list[str] | None = None) -> int:

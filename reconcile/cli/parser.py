@@ -144,6 +144,17 @@ def build_parser() -> Parser:
                                       "ingestion, latest gate results")
     _common(p)
 
+    p = sub.add_parser("refs", help="what still reads a legacy dataset: live views and routines, the spec's "
+                                    "SQL, scanned files; --fix rewrites SQL files",
+                       epilog="Exit codes: 0 no reference remains (waived ones aside), 3 references "
+                              "remain, 1 error. Docs: docs/references.md.")
+    _common(p)
+    p.add_argument("--snapshot", metavar="FILE",
+                   help="read views and routines from a saved snapshot (no credentials, no BigQuery)")
+    p.add_argument("--fix", action="store_true",
+                   help="rewrite the SQL files that name a migrated table to its new name, through the "
+                        "parser, and print the diff (files inside the project only; never live views)")
+
     p = sub.add_parser("demo", help="demo warehouse from real public data")
     dsub = p.add_subparsers(dest="demo_command", metavar="ACTION")
     s = dsub.add_parser("seed", help="build the cbi-v14 audit-time warehouse and the staging folder")

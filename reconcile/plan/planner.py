@@ -64,6 +64,7 @@ def plan(desired: DesiredState, snapshot: Snapshot, sources: SourceManifest | No
                                                 order(actions))
     notes = tuple(f"approval for {name} ignored: not a declared dataset"
                   for name in sorted(inputs.approvals - set(desired.datasets))) + tuple(graph_notes)
+    notes += tuple(state.notes)
     notes += budget_notes(ordered, desired, snapshot)  # cross-region copies vs daily quotas
     return Plan(project=desired.project, actions=tuple(ordered),
                 snapshot_taken_at=snapshot.taken_at, notes=notes)

@@ -83,6 +83,9 @@ class PlanState:
     # migration destination -> source table. Added by migrations; read by transforms
     # (a gate or a transform output may be a table only a migration creates).
     migration_destinations: dict[str, str] = field(default_factory=dict)
+    # Notes for the plan (what waits on a human but is not drift: a retirement not yet
+    # possible or waiting for its allow). Added by archive; read by plan().
+    notes: list[str] = field(default_factory=list)
 
     @classmethod
     def start(cls, desired: DesiredState) -> "PlanState":

@@ -233,7 +233,7 @@ def _describe_migrate_table(a: MigrateTable) -> Line:
 @_describes(ArchiveDataset)
 def _describe_archive_dataset(a: ArchiveDataset) -> Line:
     rows = sum(r for _, _, r in a.tables)
-    text = (f"archive dataset {a.name} into {a.archive} "
+    text = (f"{'retire' if a.matched_by == 'retire' else 'archive'} dataset {a.name} into {a.archive} "
             f"({_count(len(a.tables), 'table')}, {_count(rows, 'row')})")
     if a.delete_source:
         text += f", then delete dataset {a.name}"

@@ -65,6 +65,14 @@ class DatasetState(_M):
     objects: dict[str, list[str]] | None = None
 
 
+class RoutineState(_M):
+    """A routine (function, procedure), read for the reference scan: its type and the SQL
+    it runs (None: it could not be read)."""
+
+    type: str = "ROUTINE"
+    definition: str | None = None
+
+
 class LedgerEntry(_M):
     table: str
     source: str
@@ -86,6 +94,8 @@ class Snapshot(_M):
     observations: dict[str, dict[str, Any]] = Field(default_factory=dict)
     # Relocation checkpoints found in ops: dataset -> last completed step.
     checkpoints: dict[str, str] = Field(default_factory=dict)
+    # Routines ("dataset.name"), read only for the reference scan (issue 17); None: not read.
+    routines: dict[str, RoutineState] | None = None
     requests: int = 0  # HTTP requests the snapshot took
 
     def tables_in(self, dataset: str) -> dict[str, TableState]:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from reconcile import identifiers as ids
 from reconcile.bq.sqltext import qdataset, qtable, render_sql
 from reconcile.snapshot.model import ColumnState, DatasetState, LedgerEntry, Snapshot, TableState, jsonable
+from reconcile.snapshot import routines
 from reconcile.snapshot.observe import observe_many, strip_comments
 from reconcile.spec.model import canonical_type
 
@@ -178,7 +179,8 @@ def run_concurrently(fns: list[Callable[[], Any]], parallelism: int) -> list[Any
 
 
 def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str = "local",
-                  now: dt.datetime | None = None, parallelism: int = READ_PARALLELISM) -> Snapshot:
+                  now: dt.datetime | None = None, parallelism: int = READ_PARALLELISM,
+                  references: bool | None = None) -> Snapshot:
     """Read the live state of the adapter's project in few requests (see the plan above).
 
     `desired` (a spec.DesiredState) narrows what is read: COLUMNS only for datasets whose
@@ -189,7 +191,10 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
     The queries run in three rounds, those of one round concurrently (at most
     `parallelism` at once; 1 runs everything in sequence, with the same requests):
     TABLES and COLUMNS; then PARTITIONS, VIEWS, the ledger and the checkpoints, and the
-    observations (they need TABLES' types and COLUMNS' columns)."""
+    observations (they need TABLES' types and COLUMNS' columns).
+
+    `references` (default: when the spec may delete a dataset) also reads, for the
+    reference scan, every dataset's views and ROUTINES (reconcile.snapshot.routines)."""
     from reconcile.bq.adapter import array_param
 
     started = time.monotonic()
@@ -310,6 +315,10 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
 
     # 5. view definitions, where the spec declares views
     want_views = set(datasets) if desired is None else {ref.split(".", 1)[0] for ref in desired.views}
+    if references is None:
+        references = desired is not None and routines.wanted(desired)
+    if references:  # what reads a legacy dataset may be any view (issue 17)
+        want_views = set(datasets)
     view_jobs: list[int] = []
     for loc, names in by_location.items():
         read = [ds for ds in names if ds in want_views
@@ -318,6 +327,9 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
             view_jobs.append(len(round2))
             round2.append(query_job(_union("snapshot/views.sql", project, chunk), loc,
                                     f"snapshot VIEWS ({loc}, {len(chunk)} datasets)"))
+
+    routine_jobs = routines.jobs(by_location, round2, query_job, project, _union, CHUNK_DATASETS) \
+        if references else []
 
     # 5b. objects beside tables (routines, models, ...) of datasets a relocation would move:
     #     what it must carry or refuse (reconcile.plan.compare.datasets). Few datasets, if any.
@@ -368,6 +380,7 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
         for r in results2[i]:
             view_sql[f"{r['dataset_name']}.{r['table_name']}"] = r["view_definition"]
 
+    found_routines = routines.collect(adapter, [results2[i] for i in routine_jobs]) if references else None
     tables: dict[str, TableState] = {}
     for ref, typ in sorted(types.items()):
         rows = rows_of.get(ref)
@@ -395,5 +408,5 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
     return Snapshot(
         project=project, taken_at=taken.isoformat(), target=target, datasets=datasets,
         tables=tables, ledger=ledger, observations=observations, checkpoints=checkpoints,
-        requests=requests,
+        routines=found_routines, requests=requests,
     )

@@ -25,11 +25,13 @@ from pydantic import ValidationError
 
 from reconcile import identifiers as ids
 from reconcile.spec import sqlparse
+from reconcile.spec import references
 from reconcile.spec.model import _no_case_duplicates
 from reconcile.spec.model import (
     DEFAULT_PLACEHOLDERS,
     EXPECTATION_KINDS,
     Archive,
+    References,
     DesiredState,
     SpecError,
     SpecFile,
@@ -329,6 +331,7 @@ def load_spec(path: str | Path, root: str | Path | None = None) -> DesiredState:
     merged: dict[str, Any] = {
         "targets": {}, "datasets": {}, "tables": {}, "views": {}, "expectations": {},
         "transforms": {}, "loads": [], "migrations": [], "waivers": [],
+        "references": References(), "retire": [],
     }
     origin: dict[tuple[str, str], str] = {}
     archive: Archive | None = None
@@ -352,6 +355,13 @@ def load_spec(path: str | Path, root: str | Path | None = None) -> DesiredState:
             origin[("loads", str(len(merged["loads"]) - 1))] = f"{d}: loads[{i}]"
         merged["migrations"].extend(sf.migrations)
         merged["waivers"].extend(sf.waivers)
+        if sf.references is not None:  # issue 17: scans and waivers of every file, together
+            merged["references"] = References(scan=merged["references"].scan + sf.references.scan,
+                                              waivers=merged["references"].waivers + sf.references.waivers)
+        for ds in sf.retire:
+            if ds in merged["retire"]:
+                raise SpecError(d, "retire", f"{ds!r} is already retired in another file")
+            merged["retire"].append(ds)
         if sf.archive is not None:
             if archive is not None:
                 raise SpecError(d, "archive", "declared in more than one file")
@@ -368,7 +378,8 @@ def load_spec(path: str | Path, root: str | Path | None = None) -> DesiredState:
     if not merged["targets"]:
         merged["targets"] = {"local": Target(type="local"), "bigquery": Target(type="bigquery")}
 
-    return DesiredState(
+    _check_retire(main_disp, merged, archive, ops_dataset)
+    desired = DesiredState(
         project=main.project,
         default_location=default_location,
         ops_dataset=ops_dataset,
@@ -380,6 +391,23 @@ def load_spec(path: str | Path, root: str | Path | None = None) -> DesiredState:
         **merged,
         **resolved,
     )
+    return desired.model_copy(update={"file_references": references.scan(desired, read_text_file)})
+
+
+def _check_retire(disp: str, m: dict[str, Any], archive: Archive | None, ops_dataset: str) -> None:
+    """A retired dataset is a legacy one, archived before it is deleted: never a declared
+    dataset, the ops or archive dataset, or one the archive keeps."""
+    for i, ds in enumerate(m["retire"]):
+        field = f"retire[{i}]"
+        if ds in m["datasets"] or ds == ops_dataset:
+            raise SpecError(disp, field, f"{ds!r} is a declared dataset: only legacy datasets are retired")
+        if archive is None:
+            raise SpecError(disp, field, "retiring a dataset archives it first: declare 'archive'")
+        if ds == archive.dataset:
+            raise SpecError(disp, field, f"{ds!r} is the archive dataset")
+        if archive.keeps(ds):
+            raise SpecError(disp, field, f"{ds!r} is in archive.keep (archived, never deleted): "
+                            "remove it from one of the two")
 
 
 def _read_sql(root: Path, rel: str, disp: str, field: str, what: str = "") -> str:

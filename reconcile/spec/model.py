@@ -20,7 +20,7 @@ import fnmatch
 import functools
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Iterable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -370,6 +370,14 @@ class Migration(_Model):
     def source_dataset(self) -> str:
         return self.source.split(".")[0]
 
+    def matches(self, dataset: str, table: str) -> bool:
+        """Whether this migration takes `dataset.table`."""
+        return dataset == self.source_dataset and fnmatch.fnmatchcase(table, self.pattern)
+
+    def destination(self, table: str) -> str:
+        """Where this migration copies `table` ("dataset.table")."""
+        return f"{self.to}.{self.rename.apply(table)}"
+
     @property
     def pattern(self) -> str:
         return self.source.split(".")[1]
@@ -461,6 +469,59 @@ class Waiver(_Model):
         return v.strip()
 
 
+class ReferenceWaiver(_Model):
+    """A reference to a legacy dataset accepted, with the reason (like a lint waiver): it
+    no longer blocks that dataset's deletion or retirement. `object` is what holds the
+    reference (a view or routine "dataset.name", or a file path); `reads` the legacy
+    table it reads (both may be globs)."""
+
+    object: str
+    reads: str = "*"
+    reason: str
+
+    @field_validator("object", "reads", "reason")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be empty")
+        return v.strip()
+
+    def matches(self, holder: str, legacy: str) -> bool:
+        return fnmatch.fnmatchcase(holder, self.object) and fnmatch.fnmatchcase(legacy, self.reads)
+
+
+class References(_Model):
+    """Where else the legacy datasets may be read from: files under the project root
+    (globs, `**` for any depth) scanned for SQL — .sql files parsed whole, .py files'
+    string literals found through Python's ast — beside the spec's own SQL files and
+    the live views and routines; and the references accepted, with a reason."""
+
+    scan: list[str] = Field(default_factory=list)
+    waivers: list[ReferenceWaiver] = Field(default_factory=list)
+
+    @field_validator("scan")
+    @classmethod
+    def _globs(cls, v: list[str]) -> list[str]:
+        for g in v:
+            if not g.strip() or "\x00" in g:
+                raise ValueError("empty or invalid path pattern")
+            if g.startswith("/") or ".." in Path(g).parts:
+                raise ValueError(f"path pattern {g!r} escapes the project directory")
+            if not g.endswith((".sql", ".py")):
+                raise ValueError(f"path pattern {g!r}: only .sql and .py files are scanned")
+        return v
+
+
+class FileReference(_Model):
+    """One reference to a legacy dataset's table in a file (the spec's SQL files and the
+    scanned ones), read at load time so the planner never reads a file."""
+
+    file: str  # relative to the project root
+    line: int
+    table: str  # "dataset.table" as written (a wildcard table keeps its '*')
+    kind: Literal["spec SQL", "SQL file", "Python"]
+
+
 class KnownGap(_Model):
     """A gate this target's data cannot meet, declared with the reason (like dbt's
     `severity: warn`, per target): still checked and reported every run, but it does
@@ -525,6 +586,19 @@ class SpecFile(_Model):
     transforms: dict[str, Transform] = Field(default_factory=dict)
     staging_dir: str | None = None
     waivers: list[Waiver] = Field(default_factory=list)
+    # Issue 17 (references and retirement): where else legacy datasets are read, and the
+    # legacy datasets to delete once migrated, verified, archived and unreferenced.
+    references: References | None = None
+    retire: list[str] = Field(default_factory=list)
+
+    @field_validator("retire")
+    @classmethod
+    def _retire(cls, v: list[str]) -> list[str]:
+        for ds in v:
+            ids.check_dataset(ds)
+        if len(set(v)) != len(v):
+            raise ValueError("a dataset listed twice")
+        return v
 
 
 # Values the migration plan calls placeholders when they appear in staging data.
@@ -553,6 +627,11 @@ class DesiredState(_Model):
     expectations: dict[str, Expectations]
     transforms: dict[str, Transform]
     waivers: list[Waiver] = Field(default_factory=list)  # lint rules waived per object
+    references: References = Field(default_factory=References)
+    retire: list[str] = Field(default_factory=list)  # legacy datasets to delete once safe
+    # Every reference to a legacy dataset's table in the spec's SQL files and the scanned
+    # files (reconcile.spec.references), read at load time.
+    file_references: list[FileReference] = Field(default_factory=list)
     # Resolved from files at load time, so the planner never reads a file.
     ddl_statements: dict[str, str] = Field(default_factory=dict)
     ddl_columns: dict[str, list[tuple[str, str, str]]] = Field(default_factory=dict)
@@ -585,6 +664,32 @@ class DesiredState(_Model):
         tr = self.transforms.get(name)
         info = self.sql_info.get(tr.sql) if tr else None
         return list(info.creates) if info else []
+
+    def legacy_datasets(self, live: "Iterable[str]" = ()) -> list[str]:
+        """The datasets the spec migrates from, archives or retires (of the live ones, for
+        archive patterns): the ones whose references matter."""
+        out = {mg.source_dataset for mg in self.migrations} | set(self.retire)
+        if self.archive is not None:
+            out |= {ds for ds in live if self.archive.matches(ds)}
+            out |= {p for p in self.archive.sources if not any(c in p for c in "*?[")}
+        return sorted(ds for ds in out if ds not in self.datasets)
+
+    def is_legacy(self, dataset: str) -> bool:
+        """Whether a dataset is one the spec migrates from, archives or retires."""
+        if dataset in self.datasets:
+            return False
+        if dataset in self.retire or any(mg.source_dataset == dataset for mg in self.migrations):
+            return True
+        return self.archive is not None and self.archive.matches(dataset)
+
+    def migrated_name(self, ref: str) -> str | None:
+        """The new name of a legacy table under the spec's migrations ("dataset.table"), or
+        None: the first migration whose source matches it decides (as the planner's)."""
+        ds, _, table = ref.partition(".")
+        for mg in self.migrations:
+            if mg.matches(ds, table):
+                return mg.destination(table)
+        return None
 
     def location_of(self, dataset: str) -> str:
         d = self.datasets.get(dataset)

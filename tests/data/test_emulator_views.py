@@ -26,3 +26,21 @@ def test_view_over_information_schema_reads_back_rewritten(adapter: Adapter, ds_
     stored = adapter.view_definitions(ds)["counts"]
     assert "INFORMATION_SCHEMA.PARTITIONS" not in stored.upper().replace("`", "")
     assert normalize_view_sql(stored) != normalize_view_sql(body)
+
+
+def test_schemata_query_fails_with_comment_lines_in_its_text(adapter: Adapter, ds_prefix: str) -> None:
+    """The migration plan's location check (sql/checks/core_locations.sql) sent with its
+    comment lines fails on the emulator (its SCHEMATA rewrite emits a creation time DuckDB
+    cannot read); sent as every template is, comment lines dropped, it answers (issue 17)."""
+    from reconcile.bq.adapter import BigQueryError, array_param
+    from reconcile.bq.sqltext import qregion, render_sql, statement
+
+    ds = f"{ds_prefix}core"
+    adapter.create_dataset(ds, "us-central1")
+    params = [array_param("core", "STRING", [ds])]
+    with pytest.raises(BigQueryError, match="timestamp"):
+        adapter.query(render_sql("checks/core_locations.sql", region=qregion("us-central1")), params,
+                      location="us-central1")
+    rows = adapter.query(statement("checks/core_locations.sql", region=qregion("us-central1")), params,
+                         location="us-central1")
+    assert rows == [{"schema_name": ds, "location": "us-central1"}]

@@ -3,7 +3,11 @@ as `<dataset>__<table>`, each copy proven (schema, count, content checksum); the
 dataset deleted only when the plan allows it, the spec does not keep it, and every
 object in it is accounted for now: each table has a proven archive copy, and nothing
 a copy job cannot carry as what it is (a view, a snapshot, a routine, a model) is in it.
-Otherwise the deletion is refused before anything is deleted."""
+Otherwise the deletion is refused before anything is deleted.
+
+What still reads the dataset is read again here, just before deleting (issue 17): a view or
+routine created since the plan (a saved plan's fingerprint does not cover views outside the
+spec) refuses the deletion, naming it, unless the spec waives it."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from reconcile.apply.context import Context
 from reconcile.apply.handlers.base import HANDLERS
 from reconcile.apply.proof import uncarried_objects, unproven
 from reconcile.apply.results import ActionFailed, Done, done, noop
+from reconcile.plan import references
 from reconcile.plan.actions import ArchiveDataset
 from reconcile.plan.compare.archive import COPIED
 from reconcile.plan.names import archive_name
@@ -41,12 +46,23 @@ def archive_dataset(ctx: Context, a: ArchiveDataset) -> Done:
     deleted = False
     if a.delete_source and not a.keep:
         _prove_all_archived(ctx, a)
+        _nothing_reads_it(ctx, a)
         ctx.adapter.delete_dataset(a.name)
         ctx.forget(a.name)
         deleted = True
     tail = "; source deleted" if deleted else ("; source kept (spec: keep)" if a.keep else "; source kept")
     return done(f"{len(copied)} table(s) copied to {a.archive}, {len(present)} already there{tail}",
                 copied=copied, already=present, deleted_source=deleted)
+
+
+def _nothing_reads_it(ctx: Context, a: ArchiveDataset) -> None:
+    """The references to the dataset, read now (views, routines, the spec's files as loaded)."""
+    from reconcile.snapshot.read import read_snapshot
+
+    live = read_snapshot(ctx.adapter, ctx.d, references=True)
+    still = references.blocking(references.find(ctx.d, live), a.name)
+    if still:
+        raise ActionFailed(f"not deleting {a.name}: {'; '.join(still)}", {"references": still})
 
 
 def _prove_all_archived(ctx: Context, a: ArchiveDataset) -> None:

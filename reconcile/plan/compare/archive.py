@@ -15,8 +15,18 @@ holds an object no copy job carries with its type (a view, a materialized view, 
 snapshot or clone) is not deleted: the deletion is refused, with the reason, before
 anything runs.
 
+Retirement (issue 17): a dataset the spec lists under `retire` is archived the same way
+(same action, same proof before deleting) and deleted only when every table is migrated
+and its copy verified (the ledger records the copy, counts verified, at the source's
+current row count), every table has its archive copy (proven again by schema, count and
+checksum by the executor before it deletes), nothing in it is lost by a copy, and no
+reference to it remains (reconcile.plan.references; waivable per reference). Until then
+the plan says, in a note, which condition is missing; the deletion still needs
+`--allow-destructive delete:DATASET`, and with the allow a missing condition blocks it.
+A deletion an archive's `delete_sources` asks for is blocked by references the same way.
+
 Reads `blockers()` (the archive dataset may be flagged); adds `managed_datasets`
-(each archived dataset). Pure.
+(each archived dataset) and `notes` (retirements waiting). Pure.
 """
 
 from __future__ import annotations
@@ -25,7 +35,8 @@ import fnmatch
 
 from reconcile.plan.actions import ArchiveDataset
 from reconcile.plan.allows import needs as needs_allow
-from reconcile.plan.names import RELOCATION_SUFFIX, archive_name
+from reconcile.plan.names import MIGRATION_SOURCE_PREFIX, RELOCATION_SUFFIX, archive_name
+from reconcile.plan import references
 from reconcile.plan.state import PlanInputs, PlanState
 
 # What an archive copy job carries as what it is: a table stays a table. A snapshot or
@@ -46,7 +57,29 @@ def matched_by(inp: PlanInputs, ds: str) -> str | None:
         return None
     if ds in arc.sources:
         return ds
+    if ds in d.retire:
+        return "retire"
     return next((p for p in arc.sources if fnmatch.fnmatchcase(ds, p)), None)
+
+
+def retire_missing(inp: PlanInputs, ds: str, refs: list) -> list[str]:
+    """Which of a retirement's conditions `ds` does not meet yet (empty: it may be deleted)."""
+    d, s = inp.desired, inp.snapshot
+    out = []
+    for ref, t in sorted(inp.tables_in(ds).items()):
+        if t.type != "TABLE":
+            continue
+        dst = d.migrated_name(ref)
+        if dst is None:
+            out.append(f"{ref} is not migrated: no migration takes it")
+        elif dst not in s.tables:
+            out.append(f"{ref} is not migrated yet ({dst} does not exist)")
+        elif not any(e.table == dst and e.source == MIGRATION_SOURCE_PREFIX + ref and e.rows == (t.rows or 0)
+                     for e in s.ledger):
+            out.append(f"{ref} -> {dst}: no verified copy of its {t.rows or 0:,} rows recorded in the ledger")
+    if s.routines is None:
+        out.append("references not read (the snapshot holds no views and routines scan): re-read the warehouse")
+    return out + references.blocking(refs, ds)
 
 
 def _columns(t) -> list | None:
@@ -58,6 +91,8 @@ def compare(inp: PlanInputs, state: PlanState) -> None:
     if arc is None:
         return
     sources = {ds: pat for ds in sorted(s.datasets) if (pat := matched_by(inp, ds)) is not None}
+    refs = references.find(inp.desired, s) if any(
+        arc.delete_sources or ds in inp.desired.retire for ds in sources) else []
     # Every archive name, and who maps to it: two sources on one name is a block naming both.
     claims: dict[str, list[str]] = {}
     for ds in sources:
@@ -87,8 +122,12 @@ def compare(inp: PlanInputs, state: PlanState) -> None:
                 refused.append(f"{dest} exists and is not a copy of {ref} ({have.rows or 0:,} rows vs "
                                f"{t.rows or 0:,}{', other columns' if (have.rows or 0) == (t.rows or 0) else ''}): "
                                "not overwriting it; rename or remove it by hand")
-        wanted = arc.delete_sources and not keep
+        retired = ds in inp.desired.retire
+        wanted = (arc.delete_sources and not keep) or retired
         allowed = inp.allow_destructive.delete(ds)
+        # Nothing still reads it (and, retired, every table migrated and verified).
+        missing = retire_missing(inp, ds, refs) if retired else (
+            references.blocking(refs, ds) if wanted else [])
         # Prove before deleting: what no copy job carries as what it is would be lost.
         uncarried = [f"{ref} ({t.type})" for ref, t in sorted(inp.tables_in(ds).items())
                      if t.type not in CARRIED]
@@ -96,6 +135,18 @@ def compare(inp: PlanInputs, state: PlanState) -> None:
             refused.append(f"not deleting {ds}: {', '.join(uncarried)} cannot be archived as what it is by "
                            "a copy job; archive it by hand, or keep the dataset")
         blocked = state.blockers(f"{arc.dataset}.x") + tuple(refused)
+        if wanted and allowed:
+            blocked += tuple(missing)
+        if retired and not allowed:
+            # The spec's standing intent, not drift: the plan says what is missing and
+            # copies what it can; the deletion waits for the allow.
+            state.notes.append(f"retire {ds}: " + ("waiting for: " + "; ".join(missing) if missing else
+                               f"ready (migrated, verified, archived, unreferenced): delete it with "
+                               f"--allow-destructive delete:{ds}"))
+            if to_copy or refused:
+                state.add(ArchiveDataset(name=ds, archive=arc.dataset, tables=tuple(to_copy),
+                                         delete_source=False, keep=keep, matched_by=pattern, blocked_by=blocked))
+            continue
         if to_copy or refused or (wanted and allowed):
             state.add(ArchiveDataset(name=ds, archive=arc.dataset, tables=tuple(to_copy),
                                      delete_source=wanted and allowed, keep=keep,
@@ -104,4 +155,4 @@ def compare(inp: PlanInputs, state: PlanState) -> None:
             # Copied, and the spec asks for the deletion: it waits for an allow naming it.
             state.add(ArchiveDataset(name=ds, archive=arc.dataset, tables=(), delete_source=True,
                                      keep=keep, matched_by=pattern,
-                                     blocked_by=blocked + (needs_allow("delete", ds),)))
+                                     blocked_by=blocked + tuple(missing) + (needs_allow("delete", ds),)))

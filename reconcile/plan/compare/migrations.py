@@ -11,8 +11,6 @@ and `touched` (each destination copied). Pure.
 
 from __future__ import annotations
 
-import fnmatch
-
 from reconcile import identifiers as ids
 from reconcile.plan.actions import BackupTable, MigrateTable
 from reconcile.plan.allows import needs as needs_allow
@@ -48,8 +46,7 @@ def required_backups(desired: DesiredState, source: str, destination: str,
         return ((destination, replacement_backup(desired, destination, replace_rows)),)
     sds, table = source.split(".", 1)
     for mg in desired.migrations:
-        if (mg.source_dataset == sds and fnmatch.fnmatchcase(table, mg.pattern)
-                and f"{mg.to}.{mg.rename.apply(table)}" == destination):
+        if mg.matches(sds, table) and mg.destination(table) == destination:
             return ((source, f"{backup_dataset(desired)}.{backup_name(sds, table)}"),) if mg.backup else ()
     return ()
 
@@ -62,10 +59,10 @@ def compare(inp: PlanInputs, state: PlanState) -> None:
     for mg in d.migrations:
         state.managed_datasets.add(mg.source_dataset)
         sources = sorted(r for r, t in inp.tables_in(mg.source_dataset).items()
-                         if t.type == "TABLE" and fnmatch.fnmatchcase(r.split(".", 1)[1], mg.pattern))
+                         if t.type == "TABLE" and mg.matches(mg.source_dataset, r.split(".", 1)[1]))
         for src in sources:
             table = src.split(".", 1)[1]
-            dst = f"{mg.to}.{mg.rename.apply(table)}"
+            dst = mg.destination(table)
             state.migration_destinations[dst] = src
             state.managed_tables.add(dst)
             src_rows = inp.rows(src)

@@ -320,6 +320,33 @@ class _Differ:
                     stakes.append(Stake("datasets", p))
         self.add("archive", name, "modified", lines, bad, where=file, stakes=stakes)
 
+    # ------------------------------------------------------------ retire and references (issue 17)
+    def retire(self) -> None:
+        """A dataset added to `retire` will be deleted (once migrated, verified, archived and
+        unreferenced, with an allow): destructive, like turning delete_sources on."""
+        old = {ds: None for ds in (self.b.retire if self.b else [])}
+        new = {ds: None for ds in self.h.retire}
+        self.compare("retire", old, new,
+                     added=lambda k, n: Found(["deleted once migrated, verified, archived and unreferenced "
+                                               f"(with --allow-destructive delete:{k})"],
+                                              [f"retire {k}: the dataset would be deleted"],
+                                              [Stake("datasets", k)]),
+                     removed=lambda k, o: Found(["no longer retired: kept"]))
+
+    def references(self) -> None:
+        """Scanned paths and waivers: a waiver added lets a deletion go ahead past a reader."""
+        def state(d: DesiredState | None) -> dict[str, str]:
+            if d is None:
+                return {}
+            out = {f"scan {g}": "" for g in d.references.scan}
+            out |= {f"waiver {w.object} reads {w.reads}": w.reason for w in d.references.waivers}
+            return out
+
+        self.compare("references", state(self.b), state(self.h),
+                     added=lambda k, n: Found([f"reason: {n}"] if n else ["scanned for references"]),
+                     removed=lambda k, o: Found([f"was: {o}"] if o else ["no longer scanned"]),
+                     modified=lambda k, o, n: Found([f"reason: {o} -> {n}"] if o != n else []))
+
     # ------------------------------------------------------------ expectations
     def expectations(self) -> None:
         def modified(p: str, o: Any, n: Any) -> Found:

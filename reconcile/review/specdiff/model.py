@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 # The sections of a spec, in the order a diff reports them.
 SECTIONS = ("settings", "targets", "datasets", "tables", "views", "loads", "migrations", "archive",
-            "expectations", "transforms", "waivers")
+            "retire", "references", "expectations", "transforms", "waivers")
 SYMBOL = {"added": "+", "removed": "-", "modified": "~", "renamed": "→"}
 
 
