@@ -7,7 +7,10 @@ also bill network transfer. A plan that needs more is split over days: the note 
 many runs (one a day) it takes, so the apply is not stopped part-way by `quotaExceeded`.
 
 Counted: BackupTable and MigrateTable whose two ends are in different locations (a backup
-within one location is a table snapshot, not a copy job), and a `copy`-strategy
+within one location is a table snapshot, not a copy job), except a MigrateTable whose source's
+backup lies in the destination's location: the executor copies from that backup in-region
+(`in_region_backup`, reconcile.apply.handlers.migrations), so a backed-up and migrated legacy
+table crosses regions once; and a `copy`-strategy
 RelocateDataset (each table is copied out across regions once; the copy back is in-region).
 Pure: locations come from the snapshot, or from the spec for datasets the plan creates.
 """
@@ -35,6 +38,18 @@ def _location(ds: str, desired: DesiredState, snapshot: Snapshot) -> str | None:
     return desired.location_of(ds) if ds in desired.datasets else None
 
 
+def in_region_backup(a: MigrateTable, desired: DesiredState, snapshot: Snapshot) -> str | None:
+    """The source's backup the migration copies from in-region (None: it copies from the
+    source): a backup in the destination's location when the source is in another."""
+    src, dst = a.ends()
+    s_loc = _location(src.split(".", 1)[0], desired, snapshot)
+    d_loc = _location(dst.split(".", 1)[0], desired, snapshot)
+    if not s_loc or not d_loc or ids.same_location(s_loc, d_loc):
+        return None
+    return next((bk for of, bk in a.backups if of == src
+                 and ids.same_location(_location(bk.split(".", 1)[0], desired, snapshot), d_loc)), None)
+
+
 def cross_region_copies(actions: Iterable[Action], desired: DesiredState, snapshot: Snapshot) -> Counter:
     """destination table -> cross-region copy jobs the plan's unblocked actions send to it."""
     out: Counter = Counter()
@@ -43,6 +58,8 @@ def cross_region_copies(actions: Iterable[Action], desired: DesiredState, snapsh
             continue
         if isinstance(a, (BackupTable, MigrateTable)):
             src, dst = a.ends()
+            if isinstance(a, MigrateTable) and in_region_backup(a, desired, snapshot):
+                continue
             s_loc = _location(src.split(".", 1)[0], desired, snapshot)
             d_loc = _location(dst.split(".", 1)[0], desired, snapshot)
             if s_loc and d_loc and not ids.same_location(s_loc, d_loc):
