@@ -10,7 +10,8 @@ Counted: BackupTable and MigrateTable whose two ends are in different locations 
 within one location is a table snapshot, not a copy job), except a MigrateTable whose source's
 backup lies in the destination's location: the executor copies from that backup in-region
 (`in_region_backup`, reconcile.apply.handlers.migrations), so a backed-up and migrated legacy
-table crosses regions once; and a `copy`-strategy
+table crosses regions once; an ArchiveDataset's copies into an archive in another location
+(reconcile.apply.handlers.archive: one copy job per table); and a `copy`-strategy
 RelocateDataset (each table is copied out across regions once; the copy back is in-region).
 Pure: locations come from the snapshot, or from the spec for datasets the plan creates.
 """
@@ -22,7 +23,7 @@ from collections import Counter
 from collections.abc import Iterable
 
 from reconcile import identifiers as ids
-from reconcile.plan.actions import Action, BackupTable, MigrateTable, RelocateDataset
+from reconcile.plan.actions import Action, ArchiveDataset, BackupTable, MigrateTable, RelocateDataset
 from reconcile.plan.names import RELOCATION_SUFFIX
 from reconcile.snapshot.model import Snapshot
 from reconcile.spec.model import DesiredState
@@ -64,6 +65,12 @@ def cross_region_copies(actions: Iterable[Action], desired: DesiredState, snapsh
             d_loc = _location(dst.split(".", 1)[0], desired, snapshot)
             if s_loc and d_loc and not ids.same_location(s_loc, d_loc):
                 out[dst] += 1
+        elif isinstance(a, ArchiveDataset):
+            s_loc = _location(a.name, desired, snapshot)
+            d_loc = _location(a.archive, desired, snapshot)
+            if s_loc and d_loc and not ids.same_location(s_loc, d_loc):
+                for _, dest, _ in a.tables:
+                    out[dest] += 1
         elif isinstance(a, RelocateDataset) and a.strategy == "copy" and a.resume_step is None:
             for t in a.table_names:
                 out[f"{a.name}{RELOCATION_SUFFIX}.{t}"] += 1

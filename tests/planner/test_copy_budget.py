@@ -78,3 +78,16 @@ def test_a_plan_with_cross_region_copies_says_so() -> None:
     assert [n for n in p.notes if n.startswith("cross-region copies:")] == [
         "cross-region copies: 1 copy job(s) across regions (BigQuery allows 2,000 per project and 100 per "
         "destination table per day)"]
+
+
+def test_archive_copies_into_another_region_are_counted() -> None:
+    """An ArchiveDataset copies each table with a copy job (handlers/archive.py): across
+    regions when the archive is elsewhere; within one location it is not counted."""
+    from reconcile.plan.actions import ArchiveDataset
+
+    snap, _ = _legacy(0)
+    far = ArchiveDataset(name="legacy", archive="archive", tables=(("legacy.a", "archive.legacy__a", 3),
+                                                                   ("legacy.b", "archive.legacy__b", 4)))
+    near = ArchiveDataset(name="legacy_bak", archive="legacy", tables=(("legacy_bak.a", "legacy.x", 3),))
+    copies = cross_region_copies([far, near], None, snap)
+    assert dict(copies) == {"archive.legacy__a": 1, "archive.legacy__b": 1}
