@@ -37,8 +37,9 @@ def _relocate_dataset(a: RelocateDataset, desired: DesiredState, project: str) -
     if a.strategy == "replica":
         left = [step for step in remaining_steps(a.resume_step, "replica") if step != "done"]
         stmts = dict(a.statements)
+        found = "(DROP REPLICA of the old replica, found when it runs)"
         return (f"would relocate {a.name} to {a.to_location} by dataset replication: {', '.join(left)}",
-                {"steps": left, "sql": [stmts.get(step, "(DROP REPLICA of the old replica, found when it runs)") for step in left]})
+                {"steps": left, "sql": [stmts.get(step, found) for step in left]})
     steps = remaining_steps(a.resume_step)
     return (f"would relocate {a.name} ({len(a.table_names)} tables, {a.rows:,} rows) to "
             f"{a.to_location} through {a.name}{RELOCATION_SUFFIX}: {', '.join(steps)}", {"steps": list(steps)})

@@ -11,7 +11,9 @@ within one location is a table snapshot, not a copy job), except a MigrateTable 
 backup lies in the destination's location: the executor copies from that backup in-region
 (`in_region_backup`, reconcile.apply.handlers.migrations), so a backed-up and migrated legacy
 table crosses regions once; an ArchiveDataset's copies into an archive in another location
-(reconcile.apply.handlers.archive: one copy job per table); and a `copy`-strategy
+(reconcile.apply.handlers.archive: one copy job per table), except a table whose backup
+(taken by this plan, or already there) lies in the archive's location: the handler copies
+that backup in-region; and a `copy`-strategy
 RelocateDataset (each table is copied out across regions once; the copy back is in-region).
 Pure: locations come from the snapshot, or from the spec for datasets the plan creates.
 """
@@ -24,7 +26,7 @@ from collections.abc import Iterable
 
 from reconcile import identifiers as ids
 from reconcile.plan.actions import Action, ArchiveDataset, BackupTable, MigrateTable, RelocateDataset
-from reconcile.plan.names import RELOCATION_SUFFIX
+from reconcile.plan.names import RELOCATION_SUFFIX, backup_dataset, backup_name
 from reconcile.snapshot.model import Snapshot
 from reconcile.spec.model import DesiredState
 
@@ -51,9 +53,29 @@ def in_region_backup(a: MigrateTable, desired: DesiredState, snapshot: Snapshot)
                  and ids.same_location(_location(bk.split(".", 1)[0], desired, snapshot), d_loc)), None)
 
 
+def _backups_of(actions: list[Action], desired: DesiredState | None, snapshot: Snapshot) -> dict[str, set[str]]:
+    """table -> its backups: taken by the plan's unblocked BackupTables, or (the migration
+    backup's name, from the spec) already in the snapshot."""
+    out: dict[str, set[str]] = {}
+    for a in actions:
+        if isinstance(a, BackupTable) and not a.is_blocked:
+            out.setdefault(a.source, set()).add(a.backup)
+    if desired is not None:
+        for a in actions:
+            if isinstance(a, ArchiveDataset):
+                for src, _, _ in a.tables:
+                    sds, t = src.split(".", 1)
+                    bk = f"{backup_dataset(desired)}.{backup_name(sds, t)}"
+                    if bk in snapshot.tables:
+                        out.setdefault(src, set()).add(bk)
+    return out
+
+
 def cross_region_copies(actions: Iterable[Action], desired: DesiredState, snapshot: Snapshot) -> Counter:
     """destination table -> cross-region copy jobs the plan's unblocked actions send to it."""
     out: Counter = Counter()
+    actions = list(actions)
+    backups = _backups_of(actions, desired, snapshot)
     for a in actions:
         if a.is_blocked:
             continue
@@ -69,8 +91,10 @@ def cross_region_copies(actions: Iterable[Action], desired: DesiredState, snapsh
             s_loc = _location(a.name, desired, snapshot)
             d_loc = _location(a.archive, desired, snapshot)
             if s_loc and d_loc and not ids.same_location(s_loc, d_loc):
-                for _, dest, _ in a.tables:
-                    out[dest] += 1
+                for src, dest, _ in a.tables:
+                    if not any(ids.same_location(_location(bk.split(".", 1)[0], desired, snapshot), d_loc)
+                               for bk in backups.get(src, ())):
+                        out[dest] += 1
         elif isinstance(a, RelocateDataset) and a.strategy == "copy" and a.resume_step is None:
             for t in a.table_names:
                 out[f"{a.name}{RELOCATION_SUFFIX}.{t}"] += 1

@@ -91,3 +91,8 @@ def test_archive_copies_into_another_region_are_counted() -> None:
     near = ArchiveDataset(name="legacy_bak", archive="legacy", tables=(("legacy_bak.a", "legacy.x", 3),))
     copies = cross_region_copies([far, near], None, snap)
     assert dict(copies) == {"archive.legacy__a": 1, "archive.legacy__b": 1}
+    # legacy.a is backed up into the archive's location by this plan: its archive copy is
+    # made from that backup in-region (handlers/archive.py); the backup is the one crossing.
+    bk = BackupTable(source="legacy.a", backup="archive.backup__legacy__a", rows=3)
+    copies = cross_region_copies([bk, far], None, snap)
+    assert dict(copies) == {"archive.backup__legacy__a": 1, "archive.legacy__b": 1}

@@ -3,17 +3,23 @@ as `<dataset>__<table>`, each copy proven (schema, count, content checksum); the
 dataset deleted only when the plan allows it, the spec does not keep it, and every
 object in it is accounted for now: each table has a proven archive copy, and nothing
 a copy job cannot carry as what it is (a view, a snapshot, a routine, a model) is in it.
-Otherwise the deletion is refused before anything is deleted."""
+Otherwise the deletion is refused before anything is deleted.
+
+A source table whose migration backup (taken into the archive dataset by BackupTable) lies in
+the archive's location, while the source does not, is copied from that proven backup in-region,
+not across regions a second time (https://cloud.google.com/bigquery/quotas#copy_jobs); the
+archive copy is proven against the source either way. reconcile.plan.budget counts the same."""
 
 from __future__ import annotations
 
+from reconcile import identifiers as ids
 from reconcile.apply.context import Context
 from reconcile.apply.handlers.base import HANDLERS
 from reconcile.apply.proof import uncarried_objects, unproven
 from reconcile.apply.results import ActionFailed, Done, done, noop
 from reconcile.plan.actions import ArchiveDataset
 from reconcile.plan.compare.archive import COPIED
-from reconcile.plan.names import archive_name
+from reconcile.plan.names import archive_name, backup_dataset, backup_name
 
 
 @HANDLERS.register(ArchiveDataset)
@@ -33,7 +39,7 @@ def archive_dataset(ctx: Context, a: ArchiveDataset) -> Done:
                 present.append(dest)
                 continue
             raise ActionFailed(f"{why}: not overwriting an archive table")
-        ctx.adapter.copy_table(src, dest)
+        ctx.adapter.copy_table(_in_region_backup(ctx, src, a.archive) or src, dest)
         why = unproven(ctx, src, dest)
         if why is not None:
             raise ActionFailed(f"archive copy not proven: {why}")
@@ -47,6 +53,19 @@ def archive_dataset(ctx: Context, a: ArchiveDataset) -> Done:
     tail = "; source deleted" if deleted else ("; source kept (spec: keep)" if a.keep else "; source kept")
     return done(f"{len(copied)} table(s) copied to {a.archive}, {len(present)} already there{tail}",
                 copied=copied, already=present, deleted_source=deleted)
+
+
+def _in_region_backup(ctx: Context, src: str, archive: str) -> str | None:
+    """The source's proven migration backup to copy from (None: copy from the source): one in
+    the archive's location when the source is in another."""
+    arc_loc = ctx.need_dataset(archive)
+    if ids.same_location(ctx.table_location(src), arc_loc):
+        return None
+    sds, table = src.split(".", 1)
+    bk = f"{backup_dataset(ctx.d)}.{backup_name(sds, table)}"
+    if not ids.same_location(ctx.location(bk.split(".", 1)[0]), arc_loc) or not ctx.adapter.table_exists(bk):
+        return None
+    return bk if unproven(ctx, src, bk) is None else None
 
 
 def _prove_all_archived(ctx: Context, a: ArchiveDataset) -> None:
