@@ -35,9 +35,11 @@ def _create_dataset(a: CreateDataset, desired: DesiredState, project: str) -> tu
 @DESCRIBERS.register(RelocateDataset)
 def _relocate_dataset(a: RelocateDataset, desired: DesiredState, project: str) -> tuple[str, dict]:
     if a.strategy == "replica":
-        return (f"would relocate {a.name} to {a.to_location} by dataset replication: "
-                f"{', '.join(step for step, _ in a.statements)}",
-                {"steps": [step for step, _ in a.statements], "sql": [q for _, q in a.statements]})
+        left = [step for step in remaining_steps(a.resume_step, "replica") if step != "done"]
+        stmts = dict(a.statements)
+        found = "(DROP REPLICA of the old replica, found when it runs)"
+        return (f"would relocate {a.name} to {a.to_location} by dataset replication: {', '.join(left)}",
+                {"steps": left, "sql": [stmts.get(step, found) for step in left]})
     steps = remaining_steps(a.resume_step)
     return (f"would relocate {a.name} ({len(a.table_names)} tables, {a.rows:,} rows) to "
             f"{a.to_location} through {a.name}{RELOCATION_SUFFIX}: {', '.join(steps)}", {"steps": list(steps)})

@@ -1,6 +1,7 @@
 """Relocation: one dataset moved to another region, step by step, resumable after a crash.
 
-BigQuery cannot move a dataset, so an approved RelocateDataset copies it out to
+The `replica` strategy is reconcile.apply.replication. The `copy` strategy, here: BigQuery
+cannot move a dataset, so an approved RelocateDataset copies it out to
 `<name>__relocating` in the new region, verifies, deletes the old dataset, recreates it
 in the new region, copies back, verifies and drops the temporary dataset. Each step in
 RELOCATION_STEPS is recorded in `<ops>.relocation_checkpoints` once complete; a resumed
@@ -13,13 +14,12 @@ verified once more right before it is deleted.
 
 from __future__ import annotations
 
+import json
 import logging
 
 from reconcile import identifiers as ids
-import json
-import time
-
 from reconcile.apply.context import EXECUTOR_LOG, Context, pause, sql
+from reconcile.apply.replication import REPLICA_STEPS, replicate
 from reconcile.apply.results import ActionFailed, Done, done
 from reconcile.bq.sqltext import QuotedIdent, qtable
 from reconcile.plan.actions import RelocateDataset
@@ -43,10 +43,6 @@ PROPERTIES_RECORD = "_reconcile_dataset__properties"
 BEGIN = "begin"
 # What the copy strategy carries by copy job (a SNAPSHOT table would come back a TABLE).
 COPYABLE = frozenset({"TABLE", "CLONE"})
-# The replica strategy's steps (https://cloud.google.com/bigquery/docs/data-replication).
-REPLICA_STEPS = ("add_replica", "wait_replica", "promote", "drop_replica", "done")
-REPLICA_WAIT_S = 600.0
-REPLICA_POLL_S = 15.0
 
 
 def remaining_steps(resume_step: str | None, strategy: str = "copy") -> tuple[str, ...]:
@@ -292,45 +288,3 @@ def _canon(v):
     if isinstance(v, list):
         return sorted(json.dumps(x, sort_keys=True) for x in v)
     return json.dumps(v, sort_keys=True) if isinstance(v, dict) else (None if v is None else str(v))
-
-
-def replicate(ctx: Context, a: RelocateDataset) -> Done:
-    """The replica strategy: the planned statements (checked by the SQL layer when planned),
-    each step checkpointed. Nothing is deleted: the old replica is dropped only after the new
-    one is complete and promoted. https://cloud.google.com/bigquery/docs/data-replication"""
-    from reconcile.bq.adapter import param
-    from reconcile.bq.sqltext import check_replica_statement
-
-    if a.name == ctx.ops:
-        raise ActionFailed(f"{a.name} is the ops dataset: move it by hand")
-    stmts = dict(a.statements)
-    for step in ("add_replica", "promote", "drop_replica"):
-        loc = a.from_location if step == "drop_replica" else a.to_location
-        try:
-            check_replica_statement(step, stmts.get(step, ""), ctx.adapter.project, a.name, loc)
-        except ValueError as e:
-            raise ActionFailed(f"replica statement refused: {e}") from None
-    steps: list[str] = []
-    for step in remaining_steps(a.resume_step, "replica"):
-        if step == "add_replica":
-            ctx.adapter.execute(stmts[step], location=a.from_location, what=f"add replica of {a.name}")
-        elif step == "wait_replica":
-            deadline = time.monotonic() + REPLICA_WAIT_S
-            while True:
-                rows = ctx.adapter.query(stmts[step], [param("dataset", a.name), param("location", a.to_location)],
-                                         location=a.to_location, what=f"replica of {a.name}")
-                if rows and rows[0].get("replicas") and rows[0].get("ready"):
-                    break
-                if time.monotonic() > deadline:
-                    raise ActionFailed(f"the replica of {a.name} in {a.to_location} is not complete yet: "
-                                       "apply again later to resume")
-                time.sleep(REPLICA_POLL_S)
-        elif step == "promote":
-            ctx.adapter.execute(stmts[step], location=a.to_location, what=f"promote replica of {a.name}")
-        elif step == "drop_replica":
-            ctx.adapter.execute(stmts[step], location=a.to_location, what=f"drop old replica of {a.name}")
-        ctx.checkpoint(a.name, step)
-        steps.append(step)
-        pause(f"relocate:{step}")
-    return done(f"relocated {a.name} to {a.to_location} by dataset replication", steps=steps,
-                to_location=a.to_location)

@@ -112,7 +112,10 @@ def _io_migrate_table(a: MigrateTable, c: IOContext) -> IO:
 def _io_archive_dataset(a: ArchiveDataset, c: IOContext) -> IO:
     sources = tuple(src for src, _, _ in a.tables)
     drops = tuple(sorted(c.inp.tables_in(a.name))) if a.delete_source and not a.keep else ()
-    return IO(reads=sources, creates=tuple(dest for _, dest, _ in a.tables), drops=drops,
+    # After the backups this plan takes of them: the executor copies an archive table from a
+    # proven backup in the archive's location rather than across regions again.
+    taken = tuple(bk for src in sources for bk in c.backups.get(src, ()))
+    return IO(reads=sources + taken, creates=tuple(dest for _, dest, _ in a.tables), drops=drops,
               datasets=(a.archive,), inputs=sources)
 
 

@@ -145,3 +145,59 @@ def test_migration_refuses_an_unexpected_destination(adapter: Adapter, ds_prefix
     assert o.observed == {"destination_rows": 1259, "source_rows": 8321}
     assert checksum(adapter, f"{p}legacy.crude_oil_prices") == before_src
     assert checksum(adapter, f"{p}market.fwd_crude_oil_prices") == before_dst
+
+
+def test_a_backed_up_migrated_and_archived_legacy_table_crosses_regions_once(
+        strict, ds_prefix: str, project_root: Path, tmp_path: Path) -> None:
+    """Issue 12, R8 (https://cloud.google.com/bigquery/quotas#copy_jobs), through the strict
+    harness, which counts cross-region copy jobs: legacy tables in US, backed up into the
+    archive dataset, migrated into a dataset, and archived (kept), all in us-central1. Each
+    table crosses regions once (its backup); the migration and the archive copy the proven
+    backup in-region (before: three cross-region copy jobs per table). Rows and checksums are
+    the source's; the plan counts the same."""
+    from reconcile.bq.adapter import local_client
+    sad = Adapter(local_client("cbi-v14", strict.endpoint), "cbi-v14", emulator=True, retry_delay=0.05)
+    p = ds_prefix
+    t = legacy_tables()
+    sad.create_dataset(f"{p}legacy", "US")
+    load_table(sad, f"{p}legacy.crude_oil_prices", t["forecasting_data_warehouse.crude_oil_prices"], tmp_path, "US")
+    load_table(sad, f"{p}legacy.vix_daily", t["forecasting_data_warehouse.vix_daily"], tmp_path, "US")
+    sums = {n: checksum(sad, f"{p}legacy.{n}") for n in ("crude_oil_prices", "vix_daily")}
+    desired = write_spec(project_root, f"""\
+        version: 1
+        project: cbi-v14
+        default_location: us-central1
+        ops_dataset: {p}ops
+        datasets:
+          {p}market: {{}}
+          {p}ops: {{}}
+          {p}arch: {{}}
+        migrations:
+          - {{source: "{p}legacy.*", to: {p}market, rename: {{prefix: fwd_}}}}
+        archive:
+          dataset: {p}arch
+          sources: ["{p}legacy"]
+          keep: ["{p}legacy"]
+        """)
+    plan, _ = make_plan(sad, desired)
+    assert sorted(a.kind for a in plan.changes if a.kind != "CreateDataset") == \
+        ["ArchiveDataset"] + ["BackupTable"] * 2 + ["MigrateTable"] * 2
+    assert [n for n in plan.notes if n.startswith("cross-region copies:")] == [
+        "cross-region copies: 2 copy job(s) across regions (BigQuery allows 2,000 per project and 100 per "
+        "destination table per day)"]
+    strict.reset()
+    result = apply_plan(sad, desired, plan)
+    assert result.ok, [(o.key, o.detail) for o in result.outcomes if o.status != "done"]
+    backups = {n: f"{p}arch.{backup_name(p + 'legacy', n)}" for n in sums}
+    # One cross-region copy job per table: into its backup; none into the migrated or archived tables.
+    assert strict.strict.copies == {"project": 2, **{bk: 1 for bk in backups.values()}}
+    assert strict.strict.refused == []
+    for n, bk in backups.items():
+        mig = result.by_key()[f"MigrateTable:{p}market.fwd_{n}"]
+        assert mig.observed["copied_from"] == bk and mig.observed["rows"] == sums[n][0]
+        assert checksum(sad, f"{p}market.fwd_{n}") == sums[n] == checksum(sad, bk)
+        assert sad.client.get_table(f"cbi-v14.{p}market.fwd_{n}").table_type == "TABLE"
+        assert checksum(sad, f"{p}arch.{p}legacy__{n}") == sums[n]
+    assert sorted(result.by_key()[f"ArchiveDataset:{p}legacy"].observed["copied"]) == \
+        sorted(f"{p}arch.{p}legacy__{n}" for n in sums)
+    assert_converged(sad, desired)

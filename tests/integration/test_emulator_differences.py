@@ -185,3 +185,23 @@ def test_failed_query_is_an_error_not_an_empty_result(adapter: Adapter, ds_prefi
     assert raw["jobComplete"] and raw.get("errors") and not raw.get("rows")
     with pytest.raises(BigQueryError, match="missing"):
         adapter.query(f"SELECT nope FROM `{ds}.missing`", location="us-central1")
+
+
+def test_no_replication_but_a_location_patch_moves_a_dataset(raw_emulator, ds_prefix: str) -> None:
+    """The emulator has no dataset replication; it does accept a datasets.patch of `location`
+    (BigQuery does not), which is how the strict harness emulates a promotion (R10). Talks to
+    the emulator itself even under --strict-bigquery (the harness answers replication)."""
+    from reconcile.bq.adapter import local_client
+
+    adapter = Adapter(local_client("cbi-v14", raw_emulator.endpoint), "cbi-v14", emulator=True)
+    ds = f"{ds_prefix}a"
+    adapter.create_dataset(ds, "US")
+    _table_with_rows(adapter, f"{ds}.t", 3, location="US")
+    with pytest.raises(BigQueryError):
+        adapter.execute(f"ALTER SCHEMA `{adapter.project}`.`{ds}` ADD REPLICA `us-central1` "
+                        "OPTIONS(location = 'us-central1')", location="US")
+    d = adapter.client.get_dataset(f"{adapter.project}.{ds}")
+    d._properties["location"] = "us-central1"
+    adapter.client.update_dataset(d, ["location"])
+    assert adapter.dataset_location(ds) == "us-central1"
+    assert adapter.count_rows(f"{ds}.t") == 3

@@ -302,3 +302,40 @@ def test_parquet_loads_infer_lists(sad: Adapter, strict, ds_prefix: str, tmp_pat
     sad.load_parquet(parquet(tmp_path, "x.parquet", pa.table({"x": pa.array([1], pa.int64())})), f"{ds_prefix}d.t")
     loads = strict.strict.loads
     assert loads and all((c.get("parquetOptions") or {}).get("enableListInference") is True for c in loads)
+
+
+# ------------------------------------------------------------------ R10 dataset replication
+
+def test_replication_statements_follow_bigquerys_preconditions(sad: Adapter, strict, ds_prefix: str) -> None:
+    """R10 (https://cloud.google.com/bigquery/docs/data-replication): a replica is added once,
+    promoted only when its first sync is complete, and the primary is never dropped; the
+    region's SCHEMATA_REPLICAS lists the replicas; the promoted dataset keeps its tables."""
+    ds = f"{ds_prefix}d"
+    sad.create_dataset(ds, "US")
+    sad.execute(f"CREATE TABLE `{PROJECT}.{ds}.t` AS SELECT 1 AS a UNION ALL SELECT 2", location="US")
+    schema = f"`{PROJECT}`.`{ds}`"
+    strict.replicas.sync_reads = 1
+    sad.execute(f"ALTER SCHEMA {schema} ADD REPLICA `us-central1` OPTIONS(location = 'us-central1')", location="US")
+    with pytest.raises(BigQueryError, match="Already Exists"):
+        sad.execute(f"ALTER SCHEMA {schema} ADD REPLICA `us-central1` OPTIONS(location = 'us-central1')",
+                    location="US", what="add again")
+    with pytest.raises(BigQueryError, match="not complete"):
+        sad.execute(f"ALTER SCHEMA {schema} SET OPTIONS(primary_replica = 'us-central1')", location="us-central1")
+    view = ("SELECT location, replica_primary_assigned AS p, creation_complete AS c "
+            "FROM `region-us-central1`.INFORMATION_SCHEMA.SCHEMATA_REPLICAS WHERE schema_name = @d ORDER BY location")
+    from reconcile.bq.adapter import param
+
+    # The first full sync completes after one read (sync_reads = 1).
+    assert sad.query(view, [param("d", ds)], location="us-central1") == [
+        {"location": "US", "p": True, "c": True}, {"location": "us-central1", "p": False, "c": False}]
+    assert sad.query(view, [param("d", ds)], location="us-central1") == [
+        {"location": "US", "p": True, "c": True}, {"location": "us-central1", "p": False, "c": True}]
+    with pytest.raises(BigQueryError, match="primary replica"):
+        sad.execute(f"ALTER SCHEMA {schema} DROP REPLICA `US`", location="us-central1", what="drop primary")
+    sad.execute(f"ALTER SCHEMA {schema} SET OPTIONS(primary_replica = 'us-central1')", location="us-central1")
+    sad.execute(f"ALTER SCHEMA {schema} DROP REPLICA `US`", location="us-central1")
+    assert sad.query(view, [param("d", ds)], location="us-central1") == [
+        {"location": "us-central1", "p": True, "c": True}]
+    assert sad.dataset_location(ds) == "us-central1"  # (also refreshes the adapter's lookup)
+    assert sad.count_rows(f"{ds}.t") == 2
+    assert [s for s, _, _ in strict.replicas.statements] == ["add_replica", "promote", "drop_replica"]

@@ -43,6 +43,12 @@ R9  non-table objects: routines are the emulator's own; models are held here (`a
     listed by `models.list`; deleting a dataset with `deleteContents` destroys both, and what
     was destroyed is recorded in `destroyed` for a test to assert nothing was lost.
     https://cloud.google.com/bigquery/docs/managing-datasets#delete-datasets
+R10 cross-region dataset replication, emulated (tests/support/strict_replicas.py): ADD REPLICA,
+    SET OPTIONS(primary_replica=...), DROP REPLICA answered as done DDL jobs with BigQuery's
+    preconditions, the replicas kept as records and `region-x`.INFORMATION_SCHEMA.SCHEMATA_REPLICAS
+    answered from them; the promotion moves the dataset in place (the emulator keeps one copy).
+    https://cloud.google.com/bigquery/docs/data-replication,
+    https://cloud.google.com/bigquery/docs/information-schema-schemata-replicas
 R0  a failed `jobs.query` is an HTTP error (the emulator answers `jobComplete` with an
     `errors` list), so a failing read never looks like an empty result.
     https://cloud.google.com/bigquery/docs/reference/rest/v2/jobs/query
@@ -67,6 +73,7 @@ from sqlglot import exp
 
 from reconcile.identifiers import normalize_location, same_location
 from tests.support.loopback_proxy import LoopbackProxy
+from tests.support.strict_replicas import ReplicaError, Replicas, query_results
 
 BQ = "/bigquery/v2/projects/"
 DEFAULT_HIDDEN = (("_4f1d0c2b9e8a7d6c5b4a39281706f5e4d3c2b1a0", "US"), ("_script7a3e0c1d5b9f", "US"))
@@ -111,7 +118,7 @@ class StrictStats:
 
 
 class StrictBigQuery(LoopbackProxy):
-    """The emulator as BigQuery would answer (rules R0-R9 above), on 127.0.0.1."""
+    """The emulator as BigQuery would answer (rules R0-R10 above), on 127.0.0.1."""
 
     def __init__(self, upstream: str, project: str, *, hidden_datasets=DEFAULT_HIDDEN,
                  project_copy_limit: int = PROJECT_CROSS_REGION_COPIES_PER_DAY,
@@ -129,6 +136,7 @@ class StrictBigQuery(LoopbackProxy):
         self._failures: list[Failure] = []
         self._lose: list[str] = []                # job kinds whose next answer is lost (run, then reset)
         self._mu = threading.RLock()
+        self.replicas = Replicas(self)  # R10
 
     # ------------------------------------------------------------------ test controls
     def reset(self) -> None:
@@ -136,6 +144,7 @@ class StrictBigQuery(LoopbackProxy):
             self._failures.clear()
             self._lose.clear()
             self.strict = StrictStats()
+            self.replicas.reset()
             self.project_copy_limit = PROJECT_CROSS_REGION_COPIES_PER_DAY
             self.table_copy_limit = TABLE_CROSS_REGION_COPIES_PER_DAY
 
@@ -286,6 +295,9 @@ class StrictBigQuery(LoopbackProxy):
         get_m = re.match(rf"^{BQ}([^/]+)/(jobs|queries)/([^/?]+)$", p)
         if method == "GET" and get_m:
             synthetic = self._jobs.get(get_m.group(3))
+            if synthetic is not None and "errorResult" not in synthetic["status"]:  # R10: a done DDL job
+                body = query_results(synthetic) if get_m.group(2) == "queries" else json.dumps(synthetic).encode()
+                return 200, body, {"Content-Type": "application/json"}
             if synthetic is not None:
                 if get_m.group(2) == "queries":
                     err = synthetic["status"]["errorResult"]
@@ -333,6 +345,19 @@ class StrictBigQuery(LoopbackProxy):
                 raise _Refuse("R4", 409, "duplicate",
                               f"Already Exists: Job {self.project}:{ref.get('location') or 'US'}.{jid}")
         f = self._take_failure(kind, job)
+        if kind == "query" and f is None and Replicas.is_replica_statement(conf["query"].get("query", "")):
+            # R10: replication statements are answered here (the emulator cannot parse them).
+            try:
+                self.replicas.run(conf["query"]["query"], ref.get("location"))
+                done = self.replicas.job_resource(job)
+            except ReplicaError as e:  # a DDL job BigQuery accepted and failed
+                with self._mu:
+                    self.strict.refused.append(f"R10: {e.message}")
+                done = self.replicas.job_resource(job, error=(e.reason, e.message))
+            with self._mu:
+                if jid:
+                    self._jobs[jid] = done
+            return 200, json.dumps(done).encode(), {"Content-Type": "application/json"}
         if kind == "query":
             q = conf["query"]
             sql = self._check_query(q.get("query", ""), ref.get("location"), q.get("queryParameters", []))
@@ -445,6 +470,8 @@ class StrictBigQuery(LoopbackProxy):
             rewritten = _COLUMNS_REF.sub(lambda m: self._columns_with_pseudo(m.group(0), m.group(1)), rewritten)
         # R6: the region-level TABLE_STORAGE, answered from the region's PARTITIONS
         rewritten = _STORAGE_REF.sub(lambda m: self._table_storage(m.group(1)[len("region-"):]), rewritten)
+        # R10: the region-level SCHEMATA_REPLICAS, answered from the replica records
+        rewritten = self.replicas.rewrite(rewritten)
         return rewritten if rewritten != sql else None
 
     def _columns_with_pseudo(self, whole: str, qualifier: str) -> str:

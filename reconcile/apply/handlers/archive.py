@@ -7,10 +7,16 @@ Otherwise the deletion is refused before anything is deleted.
 
 What still reads the dataset is read again here, just before deleting (issue 17): a view or
 routine created since the plan (a saved plan's fingerprint does not cover views outside the
-spec) refuses the deletion, naming it, unless the spec waives it."""
+spec) refuses the deletion, naming it, unless the spec waives it.
+
+A source table whose migration backup (taken into the archive dataset by BackupTable) lies in
+the archive's location, while the source does not, is copied from that proven backup in-region,
+not across regions a second time (https://cloud.google.com/bigquery/quotas#copy_jobs); the
+archive copy is proven against the source either way. reconcile.plan.budget counts the same."""
 
 from __future__ import annotations
 
+from reconcile import identifiers as ids
 from reconcile.apply.context import Context
 from reconcile.apply.handlers.base import HANDLERS
 from reconcile.apply.proof import uncarried_objects, unproven
@@ -18,7 +24,7 @@ from reconcile.apply.results import ActionFailed, Done, done, noop
 from reconcile.plan import references
 from reconcile.plan.actions import ArchiveDataset
 from reconcile.plan.compare.archive import COPIED
-from reconcile.plan.names import archive_name
+from reconcile.plan.names import archive_name, backup_dataset, backup_name
 
 
 @HANDLERS.register(ArchiveDataset)
@@ -38,7 +44,7 @@ def archive_dataset(ctx: Context, a: ArchiveDataset) -> Done:
                 present.append(dest)
                 continue
             raise ActionFailed(f"{why}: not overwriting an archive table")
-        ctx.adapter.copy_table(src, dest)
+        ctx.adapter.copy_table(_in_region_backup(ctx, src, a.archive) or src, dest)
         why = unproven(ctx, src, dest)
         if why is not None:
             raise ActionFailed(f"archive copy not proven: {why}")
@@ -63,6 +69,19 @@ def _nothing_reads_it(ctx: Context, a: ArchiveDataset) -> None:
     still = references.blocking(references.find(ctx.d, live), a.name)
     if still:
         raise ActionFailed(f"not deleting {a.name}: {'; '.join(still)}", {"references": still})
+
+
+def _in_region_backup(ctx: Context, src: str, archive: str) -> str | None:
+    """The source's proven migration backup to copy from (None: copy from the source): one in
+    the archive's location when the source is in another."""
+    arc_loc = ctx.need_dataset(archive)
+    if ids.same_location(ctx.table_location(src), arc_loc):
+        return None
+    sds, table = src.split(".", 1)
+    bk = f"{backup_dataset(ctx.d)}.{backup_name(sds, table)}"
+    if not ids.same_location(ctx.location(bk.split(".", 1)[0]), arc_loc) or not ctx.adapter.table_exists(bk):
+        return None
+    return bk if unproven(ctx, src, bk) is None else None
 
 
 def _prove_all_archived(ctx: Context, a: ArchiveDataset) -> None:

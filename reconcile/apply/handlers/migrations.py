@@ -6,7 +6,16 @@ approved plan says so and a whole backup of it exists.
 Backup first is enforced here, whatever part of the plan runs (`--only MigrateTable`, a
 flow's single task, a resumed run): every backup the migration requires (carried on the
 action, and derived again from the spec) must exist and match its table by schema, count
-and content checksum (reconcile.apply.proof), or nothing is copied or deleted."""
+and content checksum (reconcile.apply.proof), or nothing is copied or deleted.
+
+Each legacy table crosses regions once (https://cloud.google.com/bigquery/quotas#copy_jobs:
+2,000 cross-region copy jobs per project per day, and each bills transfer): when the source's
+proven backup lies in the destination's location and the source does not, the migration copies
+from the backup with an in-region copy job, then proves the destination against the source
+(schema, count, checksum). Not a clone: a clone reports table_type CLONE and keeps a link to a
+base table that expires, and the migrated table must be a plain table
+(https://cloud.google.com/bigquery/docs/table-clones-intro). reconcile.plan.budget counts the
+same way (`in_region_backup`)."""
 
 from __future__ import annotations
 
@@ -80,27 +89,51 @@ def migrate_table(ctx: Context, a: MigrateTable) -> Done:
             raise ActionFailed(f"{a.destination} has {have:,} rows, the approved plan replaces "
                                f"{a.replace_rows:,}: re-plan", {"destination_rows": have})
         # Its rows go only once their backup is there, whole (taken by this plan or an earlier run).
-        _prove_backups(ctx, a)
+        proven = _prove_backups(ctx, a)
         ctx.adapter.delete_table(a.destination)
         replaced = have
     else:
-        _prove_backups(ctx, a)
-    ctx.adapter.copy_table(a.source, a.destination)
+        proven = _prove_backups(ctx, a)
+    via = _in_region_backup(ctx, a, proven)
+    ctx.adapter.copy_table(via or a.source, a.destination)
     pause("migrate:copied")
     got = ctx.count(a.destination)
     if got != n:
         raise ActionFailed(f"copied {got:,} rows, {a.source} has {n:,}: source untouched",
                            {"destination_rows": got, "source_rows": n})
+    if via is not None:
+        # A copy of a copy: proven against the original itself, not only counted.
+        why = unproven(ctx, a.source, a.destination)
+        if why is not None:
+            raise ActionFailed(f"copied from backup {via}, not proven: {why}: source untouched",
+                               {"destination_rows": got, "source_rows": n})
     ctx.record_ledger([{"table_ref": a.destination, "source": ledger_source,
                         "content_hash": f"rows:{n}", "rows": n, "rows_inserted": n}])
     extra = f", replacing {replaced:,} rows (backed up)" if replaced is not None else ""
+    if via is not None:
+        return done(f"copied {n:,} rows in-region from backup {via} (one cross-region copy per table), "
+                    f"schema, count and checksum verified against {a.source}{extra}",
+                    rows=n, replaced_rows=replaced, copied_from=via)
     return done(f"copied {n:,} rows, counts verified{extra}", rows=n, replaced_rows=replaced)
 
 
-def _prove_backups(ctx: Context, a: MigrateTable) -> None:
-    """Refuse the migration unless each backup it requires exists and is a proven copy."""
+def _in_region_backup(ctx: Context, a: MigrateTable, proven: list[tuple[str, str]]) -> str | None:
+    """The proven backup of the source to copy from instead (None: copy from the source): one
+    in the destination's location when the source is in another, so the table crosses
+    regions once (its backup did)."""
+    dst_loc = ctx.table_location(a.destination)
+    if ids.same_location(ctx.table_location(a.source), dst_loc):
+        return None
+    return next((bk for of, bk in proven
+                 if of == a.source and ids.same_location(ctx.table_location(bk), dst_loc)), None)
+
+
+def _prove_backups(ctx: Context, a: MigrateTable) -> list[tuple[str, str]]:
+    """Refuse the migration unless each backup it requires exists and is a proven copy;
+    the (table, backup) pairs proven."""
     need = dict.fromkeys(a.backups + required_backups(ctx.d, a.source, a.destination, a.replace_rows))
     problems = [p for of, bk in need if (p := unproven(ctx, of, bk)) is not None]
     if problems:
         raise ActionFailed("backup first: " + "; ".join(problems) + f": not migrating {a.source}",
                            {"backups": [bk for _, bk in need]})
+    return list(need)

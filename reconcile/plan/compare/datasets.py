@@ -156,10 +156,17 @@ def compare(inp: PlanInputs, state: PlanState) -> None:
                        sum(t.rows or 0 for t in temp.values()))
             resumed = "replica" if checkpoint in ("add_replica", "wait_replica", "promote", "drop_replica") \
                 else "copy"
+            # A resumed replica relocation carries its statements again while the dataset is
+            # still primary in its old location; after the promotion the snapshot no longer
+            # says where it was, and the executor finds the old replica itself.
+            moved = live is None or ids.same_location(live.location, want)
+            steps = replica_steps(inp, name, live.location, want) if resumed == "replica" and not moved else ()
+            if resumed == "replica" and moved:
+                steps = tuple((s_, q) for s_, q in replica_steps(inp, name, want, want) if s_ != "drop_replica")
             state.add(RelocateDataset(name=name, from_location=live.location if live else "?",
                                       to_location=want, table_names=tuple(names), rows=rows,
                                       resume_step=checkpoint, strategy=resumed,
-                                      objects=objects_at_stake(inp, name)))
+                                      objects=objects_at_stake(inp, name), statements=steps))
             state.managed_datasets.add(name + RELOCATION_SUFFIX)
         elif live is None:
             a = state.add(CreateDataset(name=name, location=want, description=spec.description,
