@@ -15,6 +15,7 @@ from apply_helpers import apply_plan, assert_converged, checksum, load_table, ma
 from reconcile.plan.actions import MigrateTable, Plan
 from reconcile.bq.adapter import Adapter
 from reconcile.demo.data import legacy_tables
+from reconcile.bq.adapter import param
 from reconcile.plan.names import NEEDS_ALLOW, backup_name
 
 pytestmark = pytest.mark.integration
@@ -201,3 +202,60 @@ def test_a_backed_up_migrated_and_archived_legacy_table_crosses_regions_once(
     assert sorted(result.by_key()[f"ArchiveDataset:{p}legacy"].observed["copied"]) == \
         sorted(f"{p}arch.{p}legacy__{n}" for n in sums)
     assert_converged(sad, desired)
+
+
+# ---------------------------------------------------------------- adoption (issue 13)
+
+
+def _hand_copy(adapter: Adapter, p: str, tmp: Path, *, other_rows: bool) -> str:
+    """market.fwd_vix_daily made by hand before the tool ran: the source's rows, or as many
+    rows of another real table (the crude prices, cut to the same count)."""
+    t = legacy_tables()
+    adapter.create_dataset(f"{p}market", "us-central1")
+    rows = t["forecasting_data_warehouse.vix_daily"]
+    if other_rows:
+        other = t["forecasting_data_warehouse.crude_oil_prices"].slice(0, rows.num_rows)
+        rows = other.rename_columns(rows.column_names).cast(rows.schema)
+    dest = f"{p}market.fwd_vix_daily"
+    load_table(adapter, dest, rows, tmp, "us-central1")
+    return dest
+
+
+def test_a_hand_copy_with_the_source_rows_is_adopted_with_its_backup_and_record(
+        adapter: Adapter, ds_prefix: str, project_root: Path, tmp_path: Path) -> None:
+    p = ds_prefix
+    seed_legacy(adapter, p, tmp_path)
+    dest = _hand_copy(adapter, p, tmp_path, other_rows=False)
+    desired = write_spec(project_root, spec_text(p))
+    plan, _ = make_plan(adapter, desired, allow_destructive=[f"delete:{p}bk_20251027"])
+    keys = {a.key for a in plan.changes}
+    # Before: a same-count table was taken as the copy, with no record and no backup.
+    assert f"MigrateTable:{dest}" in keys and f"BackupTable:{p}legacy.vix_daily" in keys
+    result = apply_plan(adapter, desired, plan)
+    assert result.ok, [(o.key, o.detail) for o in result.outcomes if o.status != "done"]
+    out = result.by_key()[f"MigrateTable:{dest}"]
+    assert out.observed.get("adopted") is True and "adopted and recorded" in out.detail
+    assert checksum(adapter, f"{p}arch.{backup_name(p + 'legacy', 'vix_daily')}") == \
+        checksum(adapter, f"{p}legacy.vix_daily")
+    # A later change to the adopted table (as the spec's transforms make) is not drift.
+    adapter.execute(f"INSERT INTO {adapter.q(dest)} (date, close) VALUES (DATE '2030-01-02', 12.5)")
+    again, _ = make_plan(adapter, desired, allow_destructive=[f"delete:{p}bk_20251027"])
+    assert not [a for a in again.actions if a.target == dest], [a.key for a in again.actions if a.target == dest]
+
+
+def test_a_same_count_table_with_other_rows_is_never_adopted_nor_touched(
+        adapter: Adapter, ds_prefix: str, project_root: Path, tmp_path: Path) -> None:
+    p = ds_prefix
+    seed_legacy(adapter, p, tmp_path)
+    dest = _hand_copy(adapter, p, tmp_path, other_rows=True)
+    before = checksum(adapter, dest)
+    assert before[0] == checksum(adapter, f"{p}legacy.vix_daily")[0]
+    desired = write_spec(project_root, spec_text(p))
+    plan, _ = make_plan(adapter, desired)
+    result = apply_plan(adapter, desired, plan)
+    out = result.by_key()[f"MigrateTable:{dest}"]
+    assert out.status == "failed" and "is not its copy" in out.detail and "not adopted" in out.detail
+    assert checksum(adapter, dest) == before
+    ledger = adapter.query(f"SELECT COUNT(*) AS n FROM {adapter.q(p + 'ops.load_ledger')} WHERE table_ref = @t",
+                           [param("t", dest)])
+    assert ledger == [{"n": 0}]

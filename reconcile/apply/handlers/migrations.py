@@ -79,12 +79,21 @@ def migrate_table(ctx: Context, a: MigrateTable) -> Done:
             if have != n:
                 raise ActionFailed(f"{a.destination} exists with {have:,} rows, {a.source} has {n:,}; "
                                    "the plan expected no table: re-plan", {"destination_rows": have, "source_rows": n})
-            # Copied before a crash, not yet recorded: record it.
-            if not ctx.ledger_has(a.destination, ledger_source, f"rows:{n}"):
-                ctx.record_ledger([{"table_ref": a.destination, "source": ledger_source,
-                                    "content_hash": f"rows:{n}", "rows": n, "rows_inserted": n}])
-                return done(f"already copied ({n:,} rows); recorded", rows=n)
-            return noop(f"already copied ({n:,} rows)", rows=n)
+            if ctx.ledger_has(a.destination, ledger_source, f"rows:{n}"):
+                return noop(f"already copied ({n:,} rows)", rows=n)
+            # Copied before a crash and not yet recorded, or made by hand: adopted only as a
+            # proven copy (schema, count, checksum; a count alone is no identity), and only
+            # once the backups the migration requires exist, as for a copy (issue 13).
+            _prove_backups(ctx, a)
+            why = unproven(ctx, a.source, a.destination)
+            if why is not None:
+                raise ActionFailed(f"{a.destination} holds {have:,} rows like {a.source} but is not its copy "
+                                   f"({why}): not adopted, left as it is; a human decides (rename it, or "
+                                   f"allow replace:{a.destination})", {"destination_rows": have, "source_rows": n})
+            ctx.record_ledger([{"table_ref": a.destination, "source": ledger_source,
+                                "content_hash": f"rows:{n}", "rows": n, "rows_inserted": n}])
+            return done(f"already a proven copy of {a.source} ({n:,} rows): adopted and recorded", rows=n,
+                        adopted=True)
         if have != a.replace_rows:
             raise ActionFailed(f"{a.destination} has {have:,} rows, the approved plan replaces "
                                f"{a.replace_rows:,}: re-plan", {"destination_rows": have})

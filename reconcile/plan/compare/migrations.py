@@ -81,6 +81,16 @@ def compare(inp: PlanInputs, state: PlanState) -> None:
                 if entry is not None and entry.rows == src_rows:
                     continue
                 if entry is None and live.rows == src_rows:
+                    # Already there with the source's count but no record of this tool's copy
+                    # (a hand copy, or a crash before the record): adopted by the executor only
+                    # as a proven copy, after the backup the migration takes (issue 13). The
+                    # record then keeps the spec's own transforms' later changes from reading
+                    # as drift.
+                    backup = f"{bds}.{backup_name(mg.source_dataset, table)}"
+                    if mg.backup and backup not in s.tables:
+                        state.add(BackupTable(source=src, backup=backup, rows=src_rows, blocked_by=blocked))
+                    state.add(MigrateTable(source=src, destination=dst, rows=src_rows, blocked_by=blocked,
+                                           backups=((src, backup),) if mg.backup else ()))
                     continue
                 # The destination exists with other rows: replacing it is destructive.
                 backup = replacement_backup(d, dst, live.rows or 0)
