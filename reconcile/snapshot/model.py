@@ -19,6 +19,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 SNAPSHOT_VERSION = 1
 
+# The tool's own tables in the ops dataset that the snapshot reads (reconcile.plan.names
+# lists all of them).
+LEDGER_TABLE = "load_ledger"  # every load, migration and transform build
+CHECKPOINTS_TABLE = "relocation_checkpoints"  # every completed relocation step
+TEMP_TABLES_TABLE = "temp_tables"  # every temporary load table the tool made, with its creation time
+# A load goes through "<dataset>._reconcile_tmp_<digest>" (reconcile.apply.handlers.loads).
+# A table under this name is the tool's only while `temp_tables` records it with the
+# table's own creation time; any other is a human's (reconcile.plan.compare.unmanaged).
+TMP_PREFIX = "_reconcile_tmp_"
+
 
 def jsonable(value: Any) -> Any:
     """A query result value as JSON-friendly data: dates as ISO strings, numbers as int/float."""
@@ -72,6 +82,13 @@ class LedgerEntry(_M):
     rows: int
     loaded_at: str | None = None
     run_id: str | None = None
+    # The file's first key column, its min and max (as strings: CAST back to the column's
+    # type when observed) and the file's rows inside that range (non-null key): what the
+    # table must still hold for the file to count as loaded (None in older ledgers).
+    key_column: str | None = None
+    key_min: str | None = None
+    key_max: str | None = None
+    key_rows: int | None = None
 
 
 class Snapshot(_M):
@@ -86,6 +103,9 @@ class Snapshot(_M):
     observations: dict[str, dict[str, Any]] = Field(default_factory=dict)
     # Relocation checkpoints found in ops: dataset -> last completed step.
     checkpoints: dict[str, str] = Field(default_factory=dict)
+    # Tables under a temporary-table name (TMP_PREFIX) that ops records this tool made,
+    # with the same creation time: its crash leftovers. Any other is not the tool's.
+    own_temp_tables: list[str] = Field(default_factory=list)
     requests: int = 0  # HTTP requests the snapshot took
 
     def tables_in(self, dataset: str) -> dict[str, TableState]:

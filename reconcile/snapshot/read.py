@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from reconcile import identifiers as ids
 from reconcile.bq.sqltext import qdataset, qtable, render_sql
-from reconcile.snapshot.model import ColumnState, DatasetState, LedgerEntry, Snapshot, TableState, jsonable
+from reconcile.snapshot.model import TMP_PREFIX, ColumnState, DatasetState, Snapshot, TableState
 from reconcile.snapshot.observe import observe_many, strip_comments
+from reconcile.snapshot.ops import checkpoints_from, ledger_from, ops_queries, own_temp_tables
 from reconcile.spec.model import canonical_type
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ log = logging.getLogger(__name__)
 #      VIEWS       datasets where the spec declares views (and that hold a view)
 #   1  load ledger, if <ops>.load_ledger exists
 #   1  relocation checkpoints, if <ops>.relocation_checkpoints exists
+#   1  temporary tables the tool made, if <ops>.temp_tables exists
 #   per location, per at most 1,000 existing tables with expectations, one UNION ALL of
 #      their scans (all a table's metrics in one branch: reconcile.snapshot.observe)
 #
@@ -66,8 +68,6 @@ log = logging.getLogger(__name__)
 
 CHUNK_DATASETS = 100
 PARTITIONS_MAX_TABLES = 1000
-LEDGER_TABLE = "load_ledger"
-CHECKPOINTS_TABLE = "relocation_checkpoints"
 
 _TABLE_TYPES = {
     "BASE TABLE": "TABLE",
@@ -243,10 +243,13 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
 
     # 2. tables (all datasets)
     types: dict[str, str] = {}
+    created: dict[str, int | None] = {}  # creation times of tables under a temporary-table name
     for i in table_chunks:
         for r in results1[i]:
             ref = f"{r['dataset_name']}.{r['table_name']}"
             types[ref] = table_type(r["table_type"], r.get("base_table_name"), r.get("snapshot_time_ms"))
+            if r["table_name"].startswith(TMP_PREFIX):
+                created[ref] = None if r.get("created_ms") is None else int(r["created_ms"])
     in_dataset: dict[str, list[str]] = {}
     for ref in sorted(types):
         in_dataset.setdefault(ref.split(".", 1)[0], []).append(ref.split(".", 1)[1])
@@ -327,20 +330,13 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
                                                                    desired.location_of(name)):
                 datasets[name] = datasets[name].model_copy(update={"objects": adapter.dataset_objects(name)})
 
-    # 6. load ledger and relocation checkpoints in the ops dataset
+    # 6. the tool's records in ops: load ledger, relocation checkpoints, temporary tables
     ops = desired.ops_dataset if desired is not None else "ops"
-    ledger_job = checkpoints_job = None
+    ops_jobs: dict[str, int] = {}
     if ops in datasets:
-        loc = datasets[ops].location
-        if f"{ops}.{LEDGER_TABLE}" in types:
-            ledger_job = len(round2)
-            round2.append(query_job(strip_comments(render_sql(
-                "snapshot/ledger.sql", table=qtable(project, ops, LEDGER_TABLE))), loc, "snapshot load ledger"))
-        if f"{ops}.{CHECKPOINTS_TABLE}" in types:
-            checkpoints_job = len(round2)
-            round2.append(query_job(strip_comments(render_sql(
-                "snapshot/checkpoints.sql", table=qtable(project, ops, CHECKPOINTS_TABLE))), loc,
-                "snapshot relocation checkpoints"))
+        for name, sql, what in ops_queries(project, ops, types):
+            ops_jobs[name] = len(round2)
+            round2.append(query_job(sql, datasets[ops].location, what))
 
     # 7. expectation observations: batched, one UNION ALL per location (and per 1,000
     # tables), run among this round's queries
@@ -375,18 +371,12 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
             rows = 0
         tables[ref] = TableState(type=typ, rows=rows, columns=cols_of(ref), view_sql=view_sql.get(ref))
 
-    ledger: list[LedgerEntry] = []
-    checkpoints: dict[str, str] = {}
-    if ledger_job is not None:
-        for r in results2[ledger_job]:
-            ledger.append(LedgerEntry(
-                table=r["table_ref"] or "", source=r["source"] or "",
-                content_hash=r["content_hash"] or "", rows=int(r["rows"] or 0),
-                loaded_at=jsonable(r["loaded_at"]), run_id=r["run_id"]))
-    if checkpoints_job is not None:
-        for r in results2[checkpoints_job]:
-            if r["dataset"] is not None and r["step"] is not None:
-                checkpoints[r["dataset"]] = r["step"]
+    def ops_rows(name: str) -> list[dict[str, Any]]:
+        return results2[ops_jobs[name]] if name in ops_jobs else []
+
+    ledger = ledger_from(ops_rows("ledger"))
+    checkpoints = checkpoints_from(ops_rows("checkpoints"))
+    own_temp = own_temp_tables(ops_rows("temp_tables"), created)
     observations = dict(sorted(observations.items()))
 
     requests = adapter.requests.count - first_request
@@ -395,5 +385,5 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
     return Snapshot(
         project=project, taken_at=taken.isoformat(), target=target, datasets=datasets,
         tables=tables, ledger=ledger, observations=observations, checkpoints=checkpoints,
-        requests=requests,
+        own_temp_tables=own_temp, requests=requests,
     )

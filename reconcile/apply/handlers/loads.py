@@ -23,22 +23,55 @@ from reconcile.apply.results import ActionFailed, Done, done, noop
 from reconcile.bq.sqltext import QuotedIdent, qcol, qtable
 from reconcile.plan.actions import MergeLoad
 from reconcile.bq.adapter import BigQueryError
+from reconcile.plan.names import TMP_PREFIX
 from reconcile.spec.sources import bytes_hash, private_copy
 
 log = logging.getLogger(EXECUTOR_LOG)
 
 # Temporary load tables are dropped at once; the expiry only cleans up after a crash
 # (on BigQuery: the emulator ignores table expirations, see docs/emulator.md).
-TMP_PREFIX = "_reconcile_tmp_"
 TMP_EXPIRY_MS = 24 * 3600 * 1000
+# Names tried for one load's temporary table when the first ones are taken by tables
+# this tool did not make (left alone, DESIGN.md "Ownership").
+TMP_ALTERNATES = 9
 
 
 def tmp_table_for(a: MergeLoad) -> str:
     """The temporary table of one load: fixed per (table, file path), so a rerun finds
-    and drops a leftover from a crashed run before loading again."""
+    a leftover of its own crashed run (recorded in ops) and drops it before loading again."""
     ds = a.table.split(".", 1)[0]
     digest = hashlib.sha256(f"{a.table}<-{a.source}".encode()).hexdigest()[:8]
     return f"{ds}.{TMP_PREFIX}{digest}"
+
+
+def _make_tmp(ctx: Context, a: MergeLoad) -> str:
+    """Create this load's temporary table and record it in ops (with its creation time).
+
+    A table already under the name is dropped only if ops records that this tool made it
+    (same name, same creation time): a leftover of a crashed run, whose rows would be
+    merged twice. Any other table there is someone else's: left alone (the planner lists
+    it, exit 3), and the load goes through the next name (`<name>_1`, ...)."""
+    base = tmp_table_for(a)
+    for tmp in [base] + [f"{base}_{i}" for i in range(1, TMP_ALTERNATES + 1)]:
+        created = ctx.adapter.table_created_ms(tmp)
+        if created is not None:
+            if not ctx.temp_is_ours(tmp, created):
+                log.warning("%s: %s exists and no ops record says this tool made it: left alone, "
+                            "loading through another name", a.key, tmp)
+                continue
+            ctx.adapter.delete_table(tmp)  # our crashed run's leftover: its rows would be merged twice
+        if not ctx.adapter.create_table(tmp, [(c, t, "NULLABLE") for c, t in a.columns],
+                                        description=f"reconcile: temporary load of {a.source} (run {ctx.run_id})",
+                                        expires_ms=TMP_EXPIRY_MS):
+            continue  # made by someone else since the look: never ours
+        made = ctx.adapter.table_created_ms(tmp)
+        if made is None:
+            raise ActionFailed(f"{tmp} vanished right after it was created: table untouched")
+        ctx.record_temp(tmp, made)
+        return tmp
+    raise ActionFailed(f"every temporary-table name of this load ({base}, {base}_1 .. _{TMP_ALTERNATES}) "
+                       "is taken by a table this tool did not make: move or delete them by hand; "
+                       "table untouched")
 
 
 def merge_sql(ctx_project: str, a: MergeLoad, tmp: str) -> str:
@@ -149,11 +182,7 @@ def merge_load(ctx: Context, a: MergeLoad) -> Done:
         fast = _into_empty(ctx, a, path, raw, loc)
         if fast is not None:
             return fast
-    tmp = tmp_table_for(a)
-    ctx.adapter.delete_table(tmp)  # a leftover of a crashed run would double the rows
-    ctx.adapter.create_table(tmp, [(c, t, "NULLABLE") for c, t in a.columns],
-                             description=f"reconcile: temporary load of {a.source} (run {ctx.run_id})",
-                             expires_ms=TMP_EXPIRY_MS)
+    tmp = _make_tmp(ctx, a)
     try:
         _load_file(ctx, path, raw, a.table, tmp, loc)
         staged = ctx.count(tmp)
