@@ -101,6 +101,9 @@ class Snapshot(_M):
     ledger: list[LedgerEntry] = Field(default_factory=list)
     # Expectation observations per table: metric name -> observed value.
     observations: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # Per existing load target: its rows, distinct declared keys and, per file the ledger
+    # records, the distinct keys in that file's key range (reconcile.snapshot.loadchecks).
+    load_checks: dict[str, dict[str, Any]] = Field(default_factory=dict)
     # Relocation checkpoints found in ops: dataset -> last completed step.
     checkpoints: dict[str, str] = Field(default_factory=dict)
     # Tables under a temporary-table name (TMP_PREFIX) that ops records this tool made,

@@ -2,10 +2,11 @@
 the BigQuery adapter in a number of requests that grows with datasets and
 regions, never with tables: one dataset list, then per batch of datasets one
 UNION ALL query each over TABLES, PARTITIONS (row counts) and, only where the
-spec declares a schema, COLUMNS; then the tables that have expectations, observed
-in one UNION ALL query per location and 1,000 tables (built by
-reconcile.snapshot.observe), and one read of the load ledger. Independent queries run
-concurrently (bounded), in two rounds after the dataset list.
+spec declares a schema, COLUMNS; then the tables that have expectations and the load
+targets, observed in one UNION ALL query per location and 1,000 tables (built by
+reconcile.snapshot.observe and .loadchecks), and one read each of the ops records.
+Independent queries run concurrently (bounded), in two rounds after the dataset list
+(three when the load ledger exists: the load checks need its key ranges).
 
 It only reads (SELECTs and metadata lists; never a write or a DDL statement), and
 only through the adapter it is given: it builds no client.
@@ -24,6 +25,7 @@ from reconcile import identifiers as ids
 from reconcile.bq.sqltext import qdataset, qtable, render_sql
 from reconcile.snapshot.model import TMP_PREFIX, ColumnState, DatasetState, Snapshot, TableState
 from reconcile.snapshot.observe import observe_many, strip_comments
+from reconcile.snapshot.loadchecks import load_metrics, split
 from reconcile.snapshot.ops import checkpoints_from, ledger_from, ops_queries, own_temp_tables
 from reconcile.spec.model import canonical_type
 
@@ -50,15 +52,18 @@ log = logging.getLogger(__name__)
 #   1  load ledger, if <ops>.load_ledger exists
 #   1  relocation checkpoints, if <ops>.relocation_checkpoints exists
 #   1  temporary tables the tool made, if <ops>.temp_tables exists
-#   per location, per at most 1,000 existing tables with expectations, one UNION ALL of
-#      their scans (all a table's metrics in one branch: reconcile.snapshot.observe)
+#   per location, per at most 1,000 existing tables with expectations or loads, one UNION
+#      ALL of their scans (all a table's metrics in one branch: reconcile.snapshot.observe;
+#      a load target's keys and ledger key ranges: reconcile.snapshot.loadchecks)
 #
 # After the dataset list, the queries run in two rounds, each round's concurrently (at
 # most READ_PARALLELISM at once): TABLES and COLUMNS (COLUMNS for the datasets the spec
 # names, before TABLES says which hold tables); then PARTITIONS, VIEWS, ledger,
 # checkpoints and observations, which need TABLES (and COLUMNS, for the observations).
+# When the load ledger exists and a load target does, the observations wait for it (a
+# third round: the load checks measure each loaded file's key range from the ledger).
 # Under BigQuery's latency (about a second a query) the snapshot takes about one dataset
-# list and two queries' time, whatever the number of queries.
+# list and two or three queries' time, whatever the number of queries.
 #
 # CHUNK_DATASETS bounds the size of one query's text (and BigQuery's limit of 1,000
 # tables referenced per query); it is not a cost knob: on BigQuery each query bills at
@@ -186,10 +191,10 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
     the tables with expectations observed in batched queries. With `desired=None`
     every dataset's COLUMNS and VIEWS are read and nothing is observed.
 
-    The queries run in three rounds, those of one round concurrently (at most
-    `parallelism` at once; 1 runs everything in sequence, with the same requests):
-    TABLES and COLUMNS; then PARTITIONS, VIEWS, the ledger and the checkpoints, and the
-    observations (they need TABLES' types and COLUMNS' columns)."""
+    The queries run in rounds, those of one round concurrently (at most `parallelism`
+    at once; 1 runs everything in sequence, with the same requests): TABLES and COLUMNS;
+    then PARTITIONS, VIEWS, the ops records, and the observations (they need TABLES' types
+    and COLUMNS' columns), which wait for a third round when the load ledger exists."""
     from reconcile.bq.adapter import array_param
 
     started = time.monotonic()
@@ -338,21 +343,34 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
             ops_jobs[name] = len(round2)
             round2.append(query_job(sql, datasets[ops].location, what))
 
-    # 7. expectation observations: batched, one UNION ALL per location (and per 1,000
-    # tables), run among this round's queries
-    observations: dict[str, dict[str, Any]] = {}
-    if expectations:
+    # 7. expectation observations and load checks: batched, one UNION ALL per location
+    # (and per 1,000 tables). Among this round's queries; in a third round when the load
+    # ledger exists, whose key ranges the load checks need (reconcile.snapshot.loadchecks).
+    observed: dict[str, dict[str, Any]] = {}
+    load_targets = ({ld.table for ld in desired.loads if types.get(ld.table) in _OBSERVED}
+                    if desired is not None else set())
+
+    def observe(ledger: list[Any], into: list[Callable[[], Any]]) -> None:
+        from reconcile.bq.adapter import param
+
+        extra = {ref: (wanted, [param(n, v) for n, v in params]) for ref, (wanted, params)
+                 in load_metrics(desired, {ref: cols_of(ref) for ref in load_targets}, ledger).items()}
+        refs = sorted(set(expectations) | set(extra))
+        if not refs:
+            return
+
         def observe_query(sql: str, params: list[Any], loc: str) -> list[dict[str, Any]]:
             return run(sql, loc, f"snapshot observations ({loc})", params)
 
-        def collect(fns: list[Callable[[], Any]]) -> list[Any]:
-            round2.extend(fns)
-            return []
-
         observe_many(observe_query, project,
-                     [(ref, datasets[ref.split(".", 1)[0]].location, exp, cols_of(ref))
-                      for ref, exp in expectations.items()],
-                     list(desired.placeholder_values), run_all=collect, out=observations)
+                     [(ref, datasets[ref.split(".", 1)[0]].location, expectations.get(ref), cols_of(ref))
+                      for ref in refs],
+                     list(desired.placeholder_values), run_all=lambda fns: into.extend(fns) or [],
+                     out=observed, extra=extra)
+
+    ledger_first = "ledger" in ops_jobs and bool(load_targets)
+    if desired is not None and not ledger_first:
+        observe([], round2)
     results2 = run_concurrently(round2, parallelism)
 
     rows_of: dict[str, int] = {}
@@ -377,6 +395,11 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
     ledger = ledger_from(ops_rows("ledger"))
     checkpoints = checkpoints_from(ops_rows("checkpoints"))
     own_temp = own_temp_tables(ops_rows("temp_tables"), created)
+    if ledger_first:  # round 3
+        round3: list[Callable[[], Any]] = []
+        observe(ledger, round3)
+        run_concurrently(round3, parallelism)
+    observations, load_checks = split(observed, set(expectations), load_targets)
     observations = dict(sorted(observations.items()))
 
     requests = adapter.requests.count - first_request
@@ -385,5 +408,5 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
     return Snapshot(
         project=project, taken_at=taken.isoformat(), target=target, datasets=datasets,
         tables=tables, ledger=ledger, observations=observations, checkpoints=checkpoints,
-        own_temp_tables=own_temp, requests=requests,
+        own_temp_tables=own_temp, load_checks=dict(sorted(load_checks.items())), requests=requests,
     )

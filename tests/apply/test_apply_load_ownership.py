@@ -24,7 +24,7 @@ from apply_helpers import (
 from test_apply_loads import load_spec_text, view_files
 from reconcile.apply import executor
 from reconcile.apply.context import Context
-from reconcile.bq.adapter import Adapter
+from reconcile.bq.adapter import Adapter, param
 from reconcile.plan.actions import MergeLoad, Unmanaged
 
 pytestmark = pytest.mark.integration
@@ -103,3 +103,65 @@ def test_a_recorded_crash_leftover_is_dropped_before_the_load(
     assert adapter.count_rows(f"{p}raw.weather_granular") == real.num_rows  # merged once, not twice
     assert_plan_exit = make_plan(adapter, desired)[0].exit_code()
     assert assert_plan_exit == 0
+
+
+def test_duplicate_keys_in_the_target_block_the_load(
+        adapter: Adapter, ds_prefix: str, project_root: Path, staging_src: Path) -> None:
+    p = ds_prefix
+    desired, real = _setup(adapter, p, project_root, staging_src)
+    # One of the rows loaded by hand once more: the target holds its key twice.
+    pq.write_table(real.slice(42, 1), project_root / "again.parquet")
+    adapter.load_parquet(project_root / "again.parquet", f"{p}raw.weather_granular")
+    before = checksum(adapter, f"{p}raw.weather_granular")
+
+    plan, snap = make_plan(adapter, desired)
+    assert snap.load_checks[f"{p}raw.weather_granular"] == {"rows": 101, "load_keys:date,station": 100}
+    load = _weather_load(plan)
+    assert load.is_blocked and plan.exit_code() == 3
+    assert load.blocked_by == (f"{p}raw.weather_granular already holds duplicate keys on (date, station): 1 rows "
+                               "repeat a key another row has; a MERGE would update every copy and keep them: "
+                               "remove the duplicates by hand, then re-plan",)
+    r = apply_plan(adapter, desired, plan)
+    assert statuses(r)[WEATHER_KEY.format(p=p)] == "blocked"
+    assert checksum(adapter, f"{p}raw.weather_granular") == before  # not merged into
+
+
+def test_rows_deleted_outside_the_tool_are_loaded_again(
+        adapter: Adapter, ds_prefix: str, project_root: Path, staging_src: Path) -> None:
+    p = ds_prefix
+    desired, real = _setup(adapter, p, project_root, staging_src, first=0)
+    # A ledger made before its key columns existed (the old DDL): it keeps working.
+    adapter.execute(f"CREATE TABLE {adapter.q(p + 'ops.load_ledger')} (table_ref STRING, source STRING, "
+                    "content_hash STRING, `rows` INT64, rows_inserted INT64, rows_updated INT64, "
+                    "loaded_at TIMESTAMP, run_id STRING)", location="us-central1")
+    r = apply_plan(adapter, desired, make_plan(adapter, desired)[0])
+    assert r.ok, [(o.key, o.detail) for o in r.outcomes]
+    weather = f"{p}raw.weather_granular"
+    full = checksum(adapter, weather)
+    ledger = adapter.query(f"SELECT key_column, key_min, key_max, key_rows FROM {adapter.q(p + 'ops.load_ledger')} "
+                           "WHERE table_ref = @t", [param("t", weather)])
+    dates = real.column("date").to_pylist()
+    assert ledger == [{"key_column": "date", "key_min": min(dates).isoformat(), "key_max": max(dates).isoformat(),
+                       "key_rows": real.num_rows}]
+    assert make_plan(adapter, desired)[0].exit_code() == 0
+
+    # Rows deleted outside the tool: the file is in the ledger, the table lacks its rows.
+    adapter.execute(f"DELETE FROM {adapter.q(weather)} WHERE date < DATE '2013-01-01'", location="us-central1")
+    gone = sum(1 for d in dates if d < dt.date(2013, 1, 1))
+    assert gone and adapter.count_rows(weather) == real.num_rows - gone
+    plan, _ = make_plan(adapter, desired)
+    load = _weather_load(plan)
+    assert [a.key for a in plan.changes] == [load.key, f"Validate:{weather}"] and not load.blocked_by
+    assert load.reload == f"{gone:,} rows of staging/weather_granular.parquet missing from {weather}"
+    r = apply_plan(adapter, desired, plan)
+    assert statuses(r)[load.key] == "done", [(o.key, o.detail) for o in r.outcomes]
+    assert checksum(adapter, weather) == full  # restored, nothing doubled
+    assert make_plan(adapter, desired)[0].exit_code() == 0
+
+    # Every row deleted (203 -> 0 in issue 18): the same, through the empty-table load.
+    adapter.execute(f"DELETE FROM {adapter.q(weather)} WHERE TRUE", location="us-central1")
+    plan, _ = make_plan(adapter, desired)
+    assert _weather_load(plan).reload == f"{real.num_rows:,} rows of staging/weather_granular.parquet missing from {weather}"
+    assert apply_plan(adapter, desired, plan).ok
+    assert checksum(adapter, weather) == full
+    assert make_plan(adapter, desired)[0].exit_code() == 0

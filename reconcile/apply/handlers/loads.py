@@ -3,7 +3,10 @@
 file -> temporary table (load job) -> exact count -> one MERGE -> ledger row. Never
 WRITE_TRUNCATE: rows already in the table are updated or kept, never dropped. The
 file must still have the bytes the gate passed (its content hash), and a file already
-in the load ledger is not loaded again. The file is read once, into a private copy:
+in the load ledger is not loaded again unless the plan says the table lost its rows
+(`MergeLoad.reload`). The ledger row keeps the file's first-key range
+(`load_key_range`), by which the next snapshot sees such a loss. The temporary table is
+the tool's only while ops records it (`_make_tmp`). The file is read once, into a private copy:
 the hash is of it and the load job sends it. Into an empty table whose columns are the
 file's, the load job writes the table itself with WRITE_EMPTY (BigQuery refuses it if
 rows appeared meanwhile, and the MERGE path runs instead): one job instead of a load,
@@ -122,6 +125,45 @@ def _load_file(ctx: Context, path: Path, raw: bytes, table: str, dest: str, loca
                                     data=buf.getvalue(), write_empty=write_empty)
 
 
+def _value_text(v) -> str:
+    """A key value as the ledger keeps it: a string BigQuery CASTs back to the column's type."""
+    import datetime as dt
+
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, dt.datetime):
+        return v.isoformat(sep=" ")
+    if isinstance(v, float):
+        return repr(v)
+    return v.isoformat() if hasattr(v, "isoformat") else str(v)
+
+
+def load_key_range(ctx: Context, a: MergeLoad, path: Path, raw: bytes) -> dict:
+    """The ledger's key columns of this load: the file's first key column, its min and
+    max, and the file's rows with a key there (reconcile.snapshot.loadchecks). Read from
+    the same private copy that is loaded; {} when the column has no usable range."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    key = a.keys[0]
+    try:
+        if path.suffix.lower() == ".csv":
+            from reconcile.spec.sources import read_csv
+
+            col = read_csv(pa.BufferReader(raw), ctx.d.columns_of(a.table) or []).column(key)
+        else:
+            col = pq.read_table(pa.BufferReader(raw), columns=[key]).column(key)
+        mm = pc.min_max(col).as_py()
+    except (KeyError, pa.ArrowException) as e:
+        log.info("%s: no key range for the ledger (%s)", a.key, e)
+        return {}
+    if mm["min"] is None or mm["max"] is None:
+        return {}
+    return {"key_column": key, "key_min": _value_text(mm["min"]), "key_max": _value_text(mm["max"]),
+            "key_rows": len(col) - col.null_count}
+
+
 def _loads_as_is(ctx: Context, a: MergeLoad) -> bool:
     """Whether the file's columns are the table's, in order and type (a load job into the
     table then writes what the MERGE would: the gate has made the keys unique)."""
@@ -150,7 +192,8 @@ def _into_empty(ctx: Context, a: MergeLoad, path: Path, raw: bytes, loc: str) ->
                            {"loaded_rows": written, "file_rows": a.rows})
     pause("merge:merged")
     ctx.record_ledger([{"table_ref": a.table, "source": a.source, "content_hash": a.content_hash,
-                        "rows": a.rows, "rows_inserted": written, "rows_updated": 0}])
+                        "rows": a.rows, "rows_inserted": written, "rows_updated": 0,
+                        **load_key_range(ctx, a, path, raw)}])
     return done(f"loaded {a.rows:,} file rows into the empty table in one load job (WRITE_EMPTY); "
                 f"table 0 -> {written:,} rows",
                 file_rows=a.rows, rows_before=0, rows_after=written, inserted=written, updated=0)
@@ -176,7 +219,9 @@ def merge_load(ctx: Context, a: MergeLoad) -> Done:
     loc = ctx.table_location(a.table)
     if not ctx.adapter.table_exists(a.table):
         raise ActionFailed(f"{a.table} does not exist")
-    if ctx.ledger_has(a.table, a.source, a.content_hash):
+    # A reload (the table lost rows of a file the ledger records) merges again: MERGE
+    # on the keys is idempotent, so what is still there is left as it is.
+    if not a.reload and ctx.ledger_has(a.table, a.source, a.content_hash):
         return noop("this file (same content hash) is already in the load ledger")
     if ctx.count(a.table) == 0:
         fast = _into_empty(ctx, a, path, raw, loc)
@@ -199,7 +244,8 @@ def merge_load(ctx: Context, a: MergeLoad) -> Done:
     inserted = stats.inserted if stats.inserted is not None else after - before
     updated = stats.updated if stats.updated is not None else stats.affected - inserted
     ctx.record_ledger([{"table_ref": a.table, "source": a.source, "content_hash": a.content_hash,
-                        "rows": a.rows, "rows_inserted": inserted, "rows_updated": updated}])
+                        "rows": a.rows, "rows_inserted": inserted, "rows_updated": updated,
+                        **load_key_range(ctx, a, path, raw)}])
     return done(f"merged {a.rows:,} file rows on ({', '.join(a.keys)}): {inserted:,} inserted, "
                 f"{updated:,} updated; table {before:,} -> {after:,} rows",
                 file_rows=a.rows, rows_before=before, rows_after=after, inserted=inserted,
