@@ -18,18 +18,15 @@ from typing import Any
 from reconcile import identifiers as ids
 from reconcile.apply.results import ActionFailed
 from reconcile.bq.adapter import Adapter, param
-from reconcile.bq.sqltext import QuotedIdent, load_sql, qcol, qtable, render_text
+from reconcile.bq.sqltext import QuotedIdent, load_sql, qtable, render_text
 from reconcile.plan.actions import Plan
-from reconcile.plan.names import CHECKPOINTS_TABLE, LEDGER_TABLE, TEMP_TABLES_TABLE
+from reconcile.plan.names import CHECKPOINTS_TABLE, KEY_RANGES_TABLE, LEDGER_TABLE, TEMP_TABLES_TABLE
 from reconcile.spec.model import DesiredState
 
 # The executor's log name, kept from before it was split into modules: the CLI prints
 # its warnings as "WARNING reconcile.apply.executor: ...", and log filters match it.
 EXECUTOR_LOG = "reconcile.apply.executor"
 
-# The ledger's key columns, added to older ledgers on first use (sql/ops/load_ledger.sql).
-LEDGER_KEY_COLUMNS = (("key_column", "STRING"), ("key_min", "STRING"), ("key_max", "STRING"),
-                      ("key_rows", "INT64"))
 # Table types a copy job carries (views are not data: they are recreated from their SQL).
 COPYABLE = frozenset({"TABLE", "SNAPSHOT", "CLONE"})
 
@@ -147,22 +144,8 @@ class Context:
             if ref not in self._ops_ready:
                 stmt = sql(create_sql or f"ops/{name}.sql", table=qtable(self.adapter.project, self.ops, name))
                 self.adapter.execute(stmt, location=loc, what=f"create {ref}")
-                if name == LEDGER_TABLE:
-                    self._upgrade_ledger(ref, loc)
                 self._ops_ready.add(ref)
         return ref, loc
-
-    def _upgrade_ledger(self, ref: str, loc: str) -> None:
-        """Add the key columns to a ledger made before them (sql/ops/load_ledger.sql):
-        ALTER TABLE for the data, then the metadata where the emulator's ALTER left it
-        behind (docs/emulator.md); nothing once the ledger has them."""
-        have = {f.name.lower() for f in self.adapter.get_schema(ref) or []}
-        missing = [(n, t) for n, t in LEDGER_KEY_COLUMNS if n not in have]
-        for n, t in missing:
-            self.adapter.execute(sql("ops/load_ledger_add_column.sql", table=self.q(ref), column=qcol(n),
-                                     type=QuotedIdent(t)), location=loc, what=f"add {n} to {ref}")
-        if missing:
-            self.adapter.add_columns(ref, [(n, t, "NULLABLE") for n, t in missing])
 
     def ledger_has(self, table: str, source: str, content_hash: str) -> bool:
         if self.location(self.ops) is None or not self.adapter.table_exists(f"{self.ops}.{LEDGER_TABLE}"):
@@ -180,12 +163,17 @@ class Context:
                  "rows": int(e["rows"]), "rows_inserted": int(e.get("rows_inserted") or 0),
                  "rows_updated": int(e.get("rows_updated") or 0), "loaded_at": now,
                  "run_id": self.run_id} for e in entries]
-        # A load's key range (load_key_range), when every entry has one: one INSERT has one
-        # column list, and a NULL parameter is a STRING, which an INT64 column refuses.
-        if entries and all(e.get("key_rows") is not None for e in entries):
-            for row, e in zip(rows, entries):
-                row.update({n: e[n] for n, _ in LEDGER_KEY_COLUMNS})
         self.adapter.insert_rows_dml(ref, rows, location=loc)
+
+    def record_key_range(self, table: str, source: str, content_hash: str, key_range: dict[str, Any]) -> None:
+        """Record a merged file's first-key range (handlers.loads.load_key_range), just
+        before its ledger row: how the snapshot sees the file's rows deleted since."""
+        ref, loc = self.ops_table(KEY_RANGES_TABLE)
+        self.adapter.insert_rows_dml(ref, [{
+            "table_ref": table, "source": source, "content_hash": content_hash,
+            "key_column": key_range["key_column"], "key_min": key_range["key_min"],
+            "key_max": key_range["key_max"], "key_rows": int(key_range["key_rows"]),
+            "recorded_at": dt.datetime.now(dt.timezone.utc), "run_id": self.run_id}], location=loc)
 
     # -------------------------------------------------------------- temporary tables
     def record_temp(self, ref: str, created_ms: int) -> None:

@@ -24,6 +24,7 @@ SNAPSHOT_VERSION = 1
 LEDGER_TABLE = "load_ledger"  # every load, migration and transform build
 CHECKPOINTS_TABLE = "relocation_checkpoints"  # every completed relocation step
 TEMP_TABLES_TABLE = "temp_tables"  # every temporary load table the tool made, with its creation time
+KEY_RANGES_TABLE = "load_key_ranges"  # every merged file's first-key range
 # A load goes through "<dataset>._reconcile_tmp_<digest>" (reconcile.apply.handlers.loads).
 # A table under this name is the tool's only while `temp_tables` records it with the
 # table's own creation time; any other is a human's (reconcile.plan.compare.unmanaged).
@@ -82,9 +83,9 @@ class LedgerEntry(_M):
     rows: int
     loaded_at: str | None = None
     run_id: str | None = None
-    # The file's first key column, its min and max (as strings: CAST back to the column's
-    # type when observed) and the file's rows inside that range (non-null key): what the
-    # table must still hold for the file to count as loaded (None in older ledgers).
+    # From <ops>.load_key_ranges: the file's first key column, its min and max (strings,
+    # CAST back to the column's type when observed) and the file's rows with a key there:
+    # what the table must still hold for the file to count as loaded (None if not recorded).
     key_column: str | None = None
     key_min: str | None = None
     key_max: str | None = None

@@ -1,5 +1,6 @@
-"""The snapshot's reads of the tool's own records in the ops dataset: the load ledger, the
-relocation checkpoints and the temporary tables the tool made.
+"""The snapshot's reads of the tool's own records in the ops dataset: the load ledger and
+the key ranges of the files it records, the relocation checkpoints and the temporary
+tables the tool made.
 
 `ops_queries` says which of them to read (only those whose table exists: one query
 each, whatever the number of tables in the warehouse); the `*_from` functions turn
@@ -13,11 +14,12 @@ from typing import Any
 
 from reconcile.bq.sqltext import qtable, render_sql
 from reconcile.snapshot.model import (
-    CHECKPOINTS_TABLE, LEDGER_TABLE, TEMP_TABLES_TABLE, TMP_PREFIX, LedgerEntry, jsonable,
+    CHECKPOINTS_TABLE, KEY_RANGES_TABLE, LEDGER_TABLE, TEMP_TABLES_TABLE, TMP_PREFIX, LedgerEntry, jsonable,
 )
 from reconcile.snapshot.observe import strip_comments
 
 _READS = (("ledger", LEDGER_TABLE, "snapshot/ledger.sql", "snapshot load ledger"),
+          ("key_ranges", KEY_RANGES_TABLE, "snapshot/load_key_ranges.sql", "snapshot load key ranges"),
           ("checkpoints", CHECKPOINTS_TABLE, "snapshot/checkpoints.sql", "snapshot relocation checkpoints"),
           ("temp_tables", TEMP_TABLES_TABLE, "snapshot/temp_tables.sql", "snapshot temporary tables"))
 
@@ -32,15 +34,19 @@ def _int(v: Any) -> int | None:
     return None if v is None else int(v)
 
 
-def ledger_from(rows: list[dict[str, Any]]) -> list[LedgerEntry]:
-    """Ledger rows as entries. The key columns (key_column, key_min, key_max, key_rows)
-    exist only in ledgers written since they were added: older rows read as None."""
-    return [LedgerEntry(table=r.get("table_ref") or "", source=r.get("source") or "",
-                        content_hash=r.get("content_hash") or "", rows=int(r.get("rows") or 0),
-                        loaded_at=jsonable(r.get("loaded_at")), run_id=r.get("run_id"),
-                        key_column=r.get("key_column"), key_min=r.get("key_min"), key_max=r.get("key_max"),
-                        key_rows=_int(r.get("key_rows")))
-            for r in rows]
+def ledger_from(rows: list[dict[str, Any]], key_ranges: list[dict[str, Any]] = ()) -> list[LedgerEntry]:
+    """Ledger rows as entries, each with the latest key range recorded for its file
+    (table, source, content hash); None where none was (loads made before ranges were)."""
+    ranges = {(r["table_ref"], r["source"], r["content_hash"]): r for r in key_ranges}  # latest last
+    out = []
+    for r in rows:
+        k = ranges.get((r["table_ref"], r["source"], r["content_hash"]), {})
+        out.append(LedgerEntry(table=r["table_ref"] or "", source=r["source"] or "",
+                               content_hash=r["content_hash"] or "", rows=int(r["rows"] or 0),
+                               loaded_at=jsonable(r["loaded_at"]), run_id=r["run_id"],
+                               key_column=k.get("key_column"), key_min=k.get("key_min"),
+                               key_max=k.get("key_max"), key_rows=_int(k.get("key_rows"))))
+    return out
 
 
 def checkpoints_from(rows: list[dict[str, Any]]) -> dict[str, str]:

@@ -6,7 +6,7 @@ spec declares a schema, COLUMNS; then the tables that have expectations and the 
 targets, observed in one UNION ALL query per location and 1,000 tables (built by
 reconcile.snapshot.observe and .loadchecks), and one read each of the ops records.
 Independent queries run concurrently (bounded), in two rounds after the dataset list
-(three when the load ledger exists: the load checks need its key ranges).
+(three when the loads' key ranges exist in ops: the load checks need them).
 
 It only reads (SELECTs and metadata lists; never a write or a DDL statement), and
 only through the adapter it is given: it builds no client.
@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 #      COLUMNS     datasets whose tables the spec declares or sets expectations on
 #                  (other than a bare min_rows, a COUNT(*) whatever the columns)
 #      VIEWS       datasets where the spec declares views (and that hold a view)
-#   1  load ledger, if <ops>.load_ledger exists
+#   1  load ledger, if <ops>.load_ledger exists (and 1 for <ops>.load_key_ranges)
 #   1  relocation checkpoints, if <ops>.relocation_checkpoints exists
 #   1  temporary tables the tool made, if <ops>.temp_tables exists
 #   per location, per at most 1,000 existing tables with expectations or loads, one UNION
@@ -60,8 +60,8 @@ log = logging.getLogger(__name__)
 # most READ_PARALLELISM at once): TABLES and COLUMNS (COLUMNS for the datasets the spec
 # names, before TABLES says which hold tables); then PARTITIONS, VIEWS, ledger,
 # checkpoints and observations, which need TABLES (and COLUMNS, for the observations).
-# When the load ledger exists and a load target does, the observations wait for it (a
-# third round: the load checks measure each loaded file's key range from the ledger).
+# When <ops>.load_key_ranges exists and a load target does, the observations wait for it
+# (a third round: the load checks measure each loaded file's recorded key range).
 # Under BigQuery's latency (about a second a query) the snapshot takes about one dataset
 # list and two or three queries' time, whatever the number of queries.
 #
@@ -194,7 +194,7 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
     The queries run in rounds, those of one round concurrently (at most `parallelism`
     at once; 1 runs everything in sequence, with the same requests): TABLES and COLUMNS;
     then PARTITIONS, VIEWS, the ops records, and the observations (they need TABLES' types
-    and COLUMNS' columns), which wait for a third round when the load ledger exists."""
+    and COLUMNS' columns), which wait for a third round when the loads' key ranges exist."""
     from reconcile.bq.adapter import array_param
 
     started = time.monotonic()
@@ -344,8 +344,8 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
             round2.append(query_job(sql, datasets[ops].location, what))
 
     # 7. expectation observations and load checks: batched, one UNION ALL per location
-    # (and per 1,000 tables). Among this round's queries; in a third round when the load
-    # ledger exists, whose key ranges the load checks need (reconcile.snapshot.loadchecks).
+    # (and per 1,000 tables). Among this round's queries; in a third round when the ledger's
+    # key ranges exist: the load checks need them (reconcile.snapshot.loadchecks).
     observed: dict[str, dict[str, Any]] = {}
     load_targets = ({ld.table for ld in desired.loads if types.get(ld.table) in _OBSERVED}
                     if desired is not None else set())
@@ -368,7 +368,7 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
                      list(desired.placeholder_values), run_all=lambda fns: into.extend(fns) or [],
                      out=observed, extra=extra)
 
-    ledger_first = "ledger" in ops_jobs and bool(load_targets)
+    ledger_first = "key_ranges" in ops_jobs and bool(load_targets)
     if desired is not None and not ledger_first:
         observe([], round2)
     results2 = run_concurrently(round2, parallelism)
@@ -392,7 +392,7 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
     def ops_rows(name: str) -> list[dict[str, Any]]:
         return results2[ops_jobs[name]] if name in ops_jobs else []
 
-    ledger = ledger_from(ops_rows("ledger"))
+    ledger = ledger_from(ops_rows("ledger"), ops_rows("key_ranges"))
     checkpoints = checkpoints_from(ops_rows("checkpoints"))
     own_temp = own_temp_tables(ops_rows("temp_tables"), created)
     if ledger_first:  # round 3

@@ -130,16 +130,12 @@ def test_rows_deleted_outside_the_tool_are_loaded_again(
         adapter: Adapter, ds_prefix: str, project_root: Path, staging_src: Path) -> None:
     p = ds_prefix
     desired, real = _setup(adapter, p, project_root, staging_src, first=0)
-    # A ledger made before its key columns existed (the old DDL): it keeps working.
-    adapter.execute(f"CREATE TABLE {adapter.q(p + 'ops.load_ledger')} (table_ref STRING, source STRING, "
-                    "content_hash STRING, `rows` INT64, rows_inserted INT64, rows_updated INT64, "
-                    "loaded_at TIMESTAMP, run_id STRING)", location="us-central1")
     r = apply_plan(adapter, desired, make_plan(adapter, desired)[0])
     assert r.ok, [(o.key, o.detail) for o in r.outcomes]
     weather = f"{p}raw.weather_granular"
     full = checksum(adapter, weather)
-    ledger = adapter.query(f"SELECT key_column, key_min, key_max, key_rows FROM {adapter.q(p + 'ops.load_ledger')} "
-                           "WHERE table_ref = @t", [param("t", weather)])
+    ledger = adapter.query(f"SELECT key_column, key_min, key_max, key_rows FROM "
+                           f"{adapter.q(p + 'ops.load_key_ranges')} WHERE table_ref = @t", [param("t", weather)])
     dates = real.column("date").to_pylist()
     assert ledger == [{"key_column": "date", "key_min": min(dates).isoformat(), "key_max": max(dates).isoformat(),
                        "key_rows": real.num_rows}]

@@ -4,8 +4,8 @@ file -> temporary table (load job) -> exact count -> one MERGE -> ledger row. Ne
 WRITE_TRUNCATE: rows already in the table are updated or kept, never dropped. The
 file must still have the bytes the gate passed (its content hash), and a file already
 in the load ledger is not loaded again unless the plan says the table lost its rows
-(`MergeLoad.reload`). The ledger row keeps the file's first-key range
-(`load_key_range`), by which the next snapshot sees such a loss. The temporary table is
+(`MergeLoad.reload`). Beside its ledger row, `<ops>.load_key_ranges` keeps the file's
+first-key range (`load_key_range`), by which the next snapshot sees such a loss. The temporary table is
 the tool's only while ops records it (`_make_tmp`). The file is read once, into a private copy:
 the hash is of it and the load job sends it. Into an empty table whose columns are the
 file's, the load job writes the table itself with WRITE_EMPTY (BigQuery refuses it if
@@ -164,6 +164,16 @@ def load_key_range(ctx: Context, a: MergeLoad, path: Path, raw: bytes) -> dict:
             "key_rows": len(col) - col.null_count}
 
 
+def _record(ctx: Context, a: MergeLoad, path: Path, raw: bytes, *, inserted: int, updated: int) -> None:
+    """The file's key range, then its ledger row (a crash between them leaves a range and
+    no ledger row: the file is merged again, which MERGE makes harmless)."""
+    key_range = load_key_range(ctx, a, path, raw)
+    if key_range:
+        ctx.record_key_range(a.table, a.source, a.content_hash, key_range)
+    ctx.record_ledger([{"table_ref": a.table, "source": a.source, "content_hash": a.content_hash,
+                        "rows": a.rows, "rows_inserted": inserted, "rows_updated": updated}])
+
+
 def _loads_as_is(ctx: Context, a: MergeLoad) -> bool:
     """Whether the file's columns are the table's, in order and type (a load job into the
     table then writes what the MERGE would: the gate has made the keys unique)."""
@@ -191,9 +201,7 @@ def _into_empty(ctx: Context, a: MergeLoad, path: Path, raw: bytes, loc: str) ->
         raise ActionFailed(f"loaded {written:,} rows into the empty {a.table}, the file has {a.rows:,}",
                            {"loaded_rows": written, "file_rows": a.rows})
     pause("merge:merged")
-    ctx.record_ledger([{"table_ref": a.table, "source": a.source, "content_hash": a.content_hash,
-                        "rows": a.rows, "rows_inserted": written, "rows_updated": 0,
-                        **load_key_range(ctx, a, path, raw)}])
+    _record(ctx, a, path, raw, inserted=written, updated=0)
     return done(f"loaded {a.rows:,} file rows into the empty table in one load job (WRITE_EMPTY); "
                 f"table 0 -> {written:,} rows",
                 file_rows=a.rows, rows_before=0, rows_after=written, inserted=written, updated=0)
@@ -243,9 +251,7 @@ def merge_load(ctx: Context, a: MergeLoad) -> Done:
         ctx.adapter.delete_table(tmp)
     inserted = stats.inserted if stats.inserted is not None else after - before
     updated = stats.updated if stats.updated is not None else stats.affected - inserted
-    ctx.record_ledger([{"table_ref": a.table, "source": a.source, "content_hash": a.content_hash,
-                        "rows": a.rows, "rows_inserted": inserted, "rows_updated": updated,
-                        **load_key_range(ctx, a, path, raw)}])
+    _record(ctx, a, path, raw, inserted=inserted, updated=updated)
     return done(f"merged {a.rows:,} file rows on ({', '.join(a.keys)}): {inserted:,} inserted, "
                 f"{updated:,} updated; table {before:,} -> {after:,} rows",
                 file_rows=a.rows, rows_before=before, rows_after=after, inserted=inserted,
