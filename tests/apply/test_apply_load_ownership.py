@@ -161,3 +161,30 @@ def test_rows_deleted_outside_the_tool_are_loaded_again(
     assert apply_plan(adapter, desired, plan).ok
     assert checksum(adapter, weather) == full
     assert make_plan(adapter, desired)[0].exit_code() == 0
+
+
+def test_keys_are_checked_on_the_table_after_the_merge(
+        adapter: Adapter, ds_prefix: str, project_root: Path, staging_src: Path) -> None:
+    """A plan made on a clean target, applied after a duplicate key appeared in it: the
+    MERGE keeps both copies, the re-checked gate fails the load as a gate (apply exit 3),
+    naming the key, and the file is not recorded: the next plan blocks it (F2's check)."""
+    from reconcile.apply.session import Applied
+
+    p = ds_prefix
+    desired, real = _setup(adapter, p, project_root, staging_src)
+    plan, _ = make_plan(adapter, desired)
+    assert not _weather_load(plan).blocked_by
+    pq.write_table(real.slice(7, 1), project_root / "again.parquet")  # a real row, loaded twice
+    adapter.load_parquet(project_root / "again.parquet", f"{p}raw.weather_granular")
+    r = apply_plan(adapter, desired, plan)
+    o = r.by_key()[WEATHER_KEY.format(p=p)]
+    row = real.slice(7, 1).to_pylist()[0]
+    assert o.status == "failed" and o.observed["gate"] == "keys unique" and o.observed["duplicated_keys"] == 1
+    assert f"(date={row['date'].isoformat()}, station={row['station']}): 2 rows" in o.detail
+    applied = Applied(project=adapter.project, run_id=r.run_id, plan=plan, outcomes=r.outcomes,
+                      after=make_plan(adapter, desired)[0])
+    assert applied.exit_code == 3  # a gate, not an error
+    assert not adapter.query(f"SELECT * FROM {adapter.q(p + 'ops.load_ledger')} WHERE table_ref = @t",
+                             [param("t", f"{p}raw.weather_granular")])
+    again = _weather_load(applied.after)
+    assert again.is_blocked and "duplicate keys on (date, station): 1 rows" in again.blocked_by[-1]

@@ -164,6 +164,28 @@ def load_key_range(ctx: Context, a: MergeLoad, path: Path, raw: bytes) -> dict:
             "key_rows": len(col) - col.null_count}
 
 
+def check_keys_unique(ctx: Context, a: MergeLoad, loc: str) -> None:
+    """The load's keys-unique gate on the target table, after its MERGE (issue 13, "Gates
+    on tables"): the file passed it, but the table may hold duplicates the MERGE kept
+    (rows added between plan and apply). A violation fails the action as a gate (exit 3),
+    naming the keys, before the ledger row: the next plan merges again and its load check
+    blocks it, naming them too."""
+    keys = QuotedIdent(", ".join(qcol(k) for k in a.keys))
+    rows = ctx.adapter.query(sql("apply/duplicate_keys.sql", keys=keys, table=ctx.q(a.table)),
+                             location=loc, what=f"keys unique on {a.table}")
+    if not rows:
+        return
+    total = int(rows[0]["_reconcile_keys"])
+    named = [", ".join(f"{k}={r[k]}" for k in a.keys) for r in rows]
+    shown = "; ".join(f"({key}): {int(r['_reconcile_rows'])} rows" for key, r in zip(named, rows))
+    raise ActionFailed(
+        f"gate failed after the MERGE: {a.table} holds {total:,} key(s) on ({', '.join(a.keys)}) in more "
+        f"than one row: {shown}{' ...' if total > len(rows) else ''}. Not recorded in the ledger: "
+        "remove the duplicates by hand, then re-plan",
+        {"gate": "keys unique", "duplicated_keys": total,
+         "examples": {key: int(r["_reconcile_rows"]) for key, r in zip(named, rows)}})
+
+
 def _record(ctx: Context, a: MergeLoad, path: Path, raw: bytes, *, inserted: int, updated: int) -> None:
     """The file's key range, then its ledger row (a crash between them leaves a range and
     no ledger row: the file is merged again, which MERGE makes harmless)."""
@@ -249,6 +271,7 @@ def merge_load(ctx: Context, a: MergeLoad) -> Done:
         after = ctx.count(a.table)
     finally:
         ctx.adapter.delete_table(tmp)
+    check_keys_unique(ctx, a, loc)
     inserted = stats.inserted if stats.inserted is not None else after - before
     updated = stats.updated if stats.updated is not None else stats.affected - inserted
     _record(ctx, a, path, raw, inserted=inserted, updated=updated)
