@@ -198,7 +198,9 @@ def observe_many(query: Callable[[str, list[Any], str], list[dict[str, Any]]], p
     `tables`: (ref, location, expectations or None, columns). `extra`: per ref, more
     metrics measured in the same branch ((metric, SQL expression, type), parameters whose
     names start with "x<i>_", i unique per table), e.g. the load checks of
-    `reconcile.snapshot.loadchecks`. `query(sql, params, location)` runs
+    `reconcile.snapshot.loadchecks` (a table whose expectations cannot be batched is
+    measured alone, without them: the planner then reads its load checks as not
+    measured). `query(sql, params, location)` runs
     one query in that location. Tables whose metric types are unknown (no columns) are
     measured one by one. A batch that fails (a table dropped meanwhile) is measured again
     table by table, so one table's error stays that table's. `run_all` runs the batches'

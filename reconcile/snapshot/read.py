@@ -195,7 +195,7 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
     at once; 1 runs everything in sequence, with the same requests): TABLES and COLUMNS;
     then PARTITIONS, VIEWS, the ops records, and the observations (they need TABLES' types
     and COLUMNS' columns), which wait for a third round when the loads' key ranges exist."""
-    from reconcile.bq.adapter import array_param
+    from reconcile.bq.adapter import array_param, param
 
     started = time.monotonic()
     taken = now or dt.datetime.now(dt.timezone.utc)
@@ -343,16 +343,13 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
             ops_jobs[name] = len(round2)
             round2.append(query_job(sql, datasets[ops].location, what))
 
-    # 7. expectation observations and load checks: batched, one UNION ALL per location
-    # (and per 1,000 tables). Among this round's queries; in a third round when the ledger's
-    # key ranges exist: the load checks need them (reconcile.snapshot.loadchecks).
+    # 7. expectation observations and load checks: one UNION ALL per location (and 1,000
+    # tables), in this round, or a third when the loads' key ranges (which they need) exist.
     observed: dict[str, dict[str, Any]] = {}
     load_targets = ({ld.table for ld in desired.loads if types.get(ld.table) in _OBSERVED}
                     if desired is not None else set())
 
     def observe(ledger: list[Any], into: list[Callable[[], Any]]) -> None:
-        from reconcile.bq.adapter import param
-
         extra = {ref: (wanted, [param(n, v) for n, v in params]) for ref, (wanted, params)
                  in load_metrics(desired, {ref: cols_of(ref) for ref in load_targets}, ledger).items()}
         refs = sorted(set(expectations) | set(extra))
