@@ -20,14 +20,13 @@ from reconcile.apply.results import ActionFailed
 from reconcile.bq.adapter import Adapter, param
 from reconcile.bq.sqltext import QuotedIdent, load_sql, qtable, render_text
 from reconcile.plan.actions import Plan
+from reconcile.plan.names import CHECKPOINTS_TABLE, KEY_RANGES_TABLE, LEDGER_TABLE, TEMP_TABLES_TABLE
 from reconcile.spec.model import DesiredState
 
 # The executor's log name, kept from before it was split into modules: the CLI prints
 # its warnings as "WARNING reconcile.apply.executor: ...", and log filters match it.
 EXECUTOR_LOG = "reconcile.apply.executor"
 
-LEDGER_TABLE = "load_ledger"
-CHECKPOINTS_TABLE = "relocation_checkpoints"
 # Table types a copy job carries (views are not data: they are recreated from their SQL).
 COPYABLE = frozenset({"TABLE", "SNAPSHOT", "CLONE"})
 
@@ -165,6 +164,36 @@ class Context:
                  "rows_updated": int(e.get("rows_updated") or 0), "loaded_at": now,
                  "run_id": self.run_id} for e in entries]
         self.adapter.insert_rows_dml(ref, rows, location=loc)
+
+    def record_key_range(self, table: str, source: str, content_hash: str, key_range: dict[str, Any]) -> None:
+        """Record a merged file's first-key range (handlers.loads.load_key_range), just
+        before its ledger row: how the snapshot sees the file's rows deleted since."""
+        ref, loc = self.ops_table(KEY_RANGES_TABLE)
+        self.adapter.insert_rows_dml(ref, [{
+            "table_ref": table, "source": source, "content_hash": content_hash,
+            "key_column": key_range["key_column"], "key_min": key_range["key_min"],
+            "key_max": key_range["key_max"], "key_rows": int(key_range["key_rows"]),
+            "recorded_at": dt.datetime.now(dt.timezone.utc), "run_id": self.run_id}], location=loc)
+
+    # -------------------------------------------------------------- temporary tables
+    def record_temp(self, ref: str, created_ms: int) -> None:
+        """Record a temporary table this run made, with its creation time: what makes a
+        leftover of it the tool's to drop after a crash (DESIGN.md "Ownership")."""
+        ops_ref, loc = self.ops_table(TEMP_TABLES_TABLE)
+        self.adapter.insert_rows_dml(ops_ref, [{"table_ref": ref, "created_ms": int(created_ms),
+                                                "run_id": self.run_id,
+                                                "recorded_at": dt.datetime.now(dt.timezone.utc)}],
+                                     location=loc)
+
+    def temp_is_ours(self, ref: str, created_ms: int) -> bool:
+        """Whether ops records that this tool made the table `ref` created at `created_ms`."""
+        if self.location(self.ops) is None or not self.adapter.table_exists(f"{self.ops}.{TEMP_TABLES_TABLE}"):
+            return False
+        rows = self.adapter.query(
+            sql("ops/temp_find.sql", table=qtable(self.adapter.project, self.ops, TEMP_TABLES_TABLE)),
+            [param("table_ref", ref), param("created_ms", int(created_ms))],
+            location=self.location(self.ops), what="temporary table lookup")
+        return bool(rows and int(rows[0]["n"]))
 
     def checkpoint(self, dataset: str, step: str) -> None:
         ref, loc = self.ops_table(CHECKPOINTS_TABLE)

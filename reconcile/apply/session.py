@@ -205,8 +205,9 @@ class Applied:
             return EXIT_ERROR
         if self.after is None:  # a dry run, or nothing to apply: the plan's own verdict
             return plan_exit_code(self.plan)
-        # A failed gate is "needs attention" (3), like a refused change; any other failure is an error.
-        if any(o.kind != "Validate" for o in self.failed):
+        # A failed gate is "needs attention" (3), like a refused change; any other failure is an
+        # error. Gates: Validate, and a load's gate re-checked on its table (observed "gate").
+        if any(o.kind != "Validate" and not o.observed.get("gate") for o in self.failed):
             return EXIT_ERROR
         return EXIT_BLOCKED if self.failed else plan_exit_code(self.after)
 

@@ -396,6 +396,15 @@ class Adapter:
         except gexc.NotFound:
             return False
 
+    def table_created_ms(self, ref: str) -> int | None:
+        """The table's creation time (ms since the epoch) as BigQuery reports it; None if
+        there is no such table. Tells one table from another made later under its name."""
+        try:
+            created = self._retry("get table", self.client.get_table, self.table_id(ref)).created
+        except gexc.NotFound:
+            return None
+        return None if created is None else int(created.timestamp() * 1000 + 0.5)
+
     def get_schema(self, ref: str) -> list[bigquery.SchemaField] | None:
         try:
             return list(self._retry("get table", self.client.get_table, self.table_id(ref)).schema)

@@ -315,6 +315,9 @@ class MergeLoad(FromSource, Action):
     keys: tuple[str, ...]
     columns: tuple[tuple[str, str], ...] = ()  # file schema (name, BigQuery type)
     table_rows: int = 0
+    # Set when the file is in the load ledger but the table no longer holds its rows
+    # ("N rows of FILE missing from TABLE"): merged again, the ledger notwithstanding.
+    reload: str | None = None
 
     @property
     def stakes(self) -> Stakes:

@@ -11,14 +11,19 @@ from __future__ import annotations
 import hashlib
 from typing import Iterable
 
+from reconcile.snapshot.model import TMP_PREFIX  # noqa: F401 - the executor and planner import it from here
+from reconcile.snapshot.model import CHECKPOINTS_TABLE, KEY_RANGES_TABLE, LEDGER_TABLE, TEMP_TABLES_TABLE
 from reconcile.spec.model import DesiredState
 
-# Tables the tool itself keeps in the ops dataset: never reported as unmanaged.
-LEDGER_TABLE = "load_ledger"  # every load, migration and transform build
-CHECKPOINTS_TABLE = "relocation_checkpoints"  # every completed relocation step
+# Tables the tool itself keeps in the ops dataset: never reported as unmanaged. The
+# snapshot reads some of them (LEDGER_TABLE, CHECKPOINTS_TABLE, TEMP_TABLES_TABLE,
+# KEY_RANGES_TABLE), so
+# their names live in reconcile.snapshot.model; TMP_PREFIX is the temporary tables' name.
 RUN_RECORDS_TABLE = "run_records"  # every action of every run, at the run's end
 LEASE_TABLE = "lease"  # one apply per project at a time
-OPS_TABLES = frozenset({LEDGER_TABLE, CHECKPOINTS_TABLE, RUN_RECORDS_TABLE, LEASE_TABLE})
+OPS_TABLES = frozenset({LEDGER_TABLE, CHECKPOINTS_TABLE, RUN_RECORDS_TABLE, LEASE_TABLE, TEMP_TABLES_TABLE,
+                        KEY_RANGES_TABLE})
+
 # A dataset being relocated is copied to "<name>__relocating" and back.
 RELOCATION_SUFFIX = "__relocating"
 # Load-ledger `source` of a migrated table ("bq:<dataset>.<table>") and of a transform run.

@@ -200,8 +200,9 @@ def _describe_create_view(a: CreateView) -> Line:
 @_describes(MergeLoad)
 def _describe_merge_load(a: MergeLoad) -> Line:
     on = f" on ({', '.join(a.keys)})" if a.keys else " (no merge keys declared)"
+    again = f" again: {a.reload}" if a.reload else ""
     return Line("load", f"merge {a.source} ({_count(a.rows, 'row')}, "
-                        f"{_short_hash(a.content_hash)}) into {a.table}{on}")
+                        f"{_short_hash(a.content_hash)}) into {a.table}{on}{again}")
 
 
 @_describes(RefuseLoad)

@@ -19,6 +19,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 SNAPSHOT_VERSION = 1
 
+# The tool's own tables in the ops dataset that the snapshot reads (reconcile.plan.names
+# lists all of them).
+LEDGER_TABLE = "load_ledger"  # every load, migration and transform build
+CHECKPOINTS_TABLE = "relocation_checkpoints"  # every completed relocation step
+TEMP_TABLES_TABLE = "temp_tables"  # every temporary load table the tool made, with its creation time
+KEY_RANGES_TABLE = "load_key_ranges"  # every merged file's first-key range
+# A load goes through "<dataset>._reconcile_tmp_<digest>" (reconcile.apply.handlers.loads).
+# A table under this name is the tool's only while `temp_tables` records it with the
+# table's own creation time; any other is a human's (reconcile.plan.compare.unmanaged).
+TMP_PREFIX = "_reconcile_tmp_"
+
 
 def jsonable(value: Any) -> Any:
     """A query result value as JSON-friendly data: dates as ISO strings, numbers as int/float."""
@@ -80,6 +91,13 @@ class LedgerEntry(_M):
     rows: int
     loaded_at: str | None = None
     run_id: str | None = None
+    # From <ops>.load_key_ranges: the file's first key column, its min and max (strings,
+    # CAST back to the column's type when observed) and the file's rows with a key there:
+    # what the table must still hold for the file to count as loaded (None if not recorded).
+    key_column: str | None = None
+    key_min: str | None = None
+    key_max: str | None = None
+    key_rows: int | None = None
 
 
 class Snapshot(_M):
@@ -92,10 +110,16 @@ class Snapshot(_M):
     ledger: list[LedgerEntry] = Field(default_factory=list)
     # Expectation observations per table: metric name -> observed value.
     observations: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # Per existing load target: its rows, distinct declared keys and, per file the ledger
+    # records, the distinct keys in that file's key range (reconcile.snapshot.loadchecks).
+    load_checks: dict[str, dict[str, Any]] = Field(default_factory=dict)
     # Relocation checkpoints found in ops: dataset -> last completed step.
     checkpoints: dict[str, str] = Field(default_factory=dict)
     # Routines ("dataset.name"), read only for the reference scan (issue 17); None: not read.
     routines: dict[str, RoutineState] | None = None
+    # Tables under a temporary-table name (TMP_PREFIX) that ops records this tool made,
+    # with the same creation time: its crash leftovers. Any other is not the tool's.
+    own_temp_tables: list[str] = Field(default_factory=list)
     requests: int = 0  # HTTP requests the snapshot took
 
     def tables_in(self, dataset: str) -> dict[str, TableState]:

@@ -187,13 +187,20 @@ def _batch_sql(project: str, batch: list[tuple[int, _Item]]) -> tuple[str, list[
 
 
 def observe_many(query: Callable[[str, list[Any], str], list[dict[str, Any]]], project: str,
-                 tables: list[tuple[str, str, Expectations, list[ColumnState] | None]],
+                 tables: list[tuple[str, str, Expectations | None, list[ColumnState] | None]],
                  default_placeholders: list[Any],
                  run_all: Callable[[list[Callable[[], Any]]], list[Any]] | None = None,
-                 out: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+                 out: dict[str, dict[str, Any]] | None = None,
+                 extra: dict[str, tuple[list[tuple[str, str, str | None]], list[Any]]] | None = None,
+                 ) -> dict[str, dict[str, Any]]:
     """Every table's expectation metrics (as `measure` gives them), in few queries.
 
-    `tables`: (ref, location, expectations, columns). `query(sql, params, location)` runs
+    `tables`: (ref, location, expectations or None, columns). `extra`: per ref, more
+    metrics measured in the same branch ((metric, SQL expression, type), parameters whose
+    names start with "x<i>_", i unique per table), e.g. the load checks of
+    `reconcile.snapshot.loadchecks` (a table whose expectations cannot be batched is
+    measured alone, without them: the planner then reads its load checks as not
+    measured). `query(sql, params, location)` runs
     one query in that location. Tables whose metric types are unknown (no columns) are
     measured one by one. A batch that fails (a table dropped meanwhile) is measured again
     table by table, so one table's error stays that table's. `run_all` runs the batches'
@@ -203,11 +210,18 @@ def observe_many(query: Callable[[str, list[Any], str], list[dict[str, Any]]], p
     by_loc: dict[str, list[tuple[int, _Item]]] = {}
     alone: list[tuple[str, str, Expectations, list[ColumnState] | None]] = []
     for i, (ref, loc, exp, cols) in enumerate(sorted(tables, key=lambda x: x[0])):
-        wanted, params, known = _metrics(exp, cols, default_placeholders, pprefix=f"t{i}_")
+        if exp is not None:
+            wanted, params, known = _metrics(exp, cols, default_placeholders, pprefix=f"t{i}_")
+        else:
+            wanted, params, known = [], [], {}
+        if extra and ref in extra:
+            more, more_params = extra[ref]
+            wanted = (wanted or [("rows", "COUNT(*)", "INT64")]) + list(more)
+            params = params + list(more_params)
         item = _Item(ref, wanted, params, known)
         if not wanted:
             out[ref] = dict(sorted(known.items()))
-        elif _batchable(item):
+        elif _batchable(item) or exp is None:
             by_loc.setdefault(loc, []).append((i, item))
         else:
             alone.append((ref, loc, exp, cols))

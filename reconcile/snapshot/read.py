@@ -2,10 +2,11 @@
 the BigQuery adapter in a number of requests that grows with datasets and
 regions, never with tables: one dataset list, then per batch of datasets one
 UNION ALL query each over TABLES, PARTITIONS (row counts) and, only where the
-spec declares a schema, COLUMNS; then the tables that have expectations, observed
-in one UNION ALL query per location and 1,000 tables (built by
-reconcile.snapshot.observe), and one read of the load ledger. Independent queries run
-concurrently (bounded), in two rounds after the dataset list.
+spec declares a schema, COLUMNS; then the tables that have expectations and the load
+targets, observed in one UNION ALL query per location and 1,000 tables (built by
+reconcile.snapshot.observe and .loadchecks), and one read each of the ops records.
+Independent queries run concurrently (bounded), in two rounds after the dataset list
+(three when the loads' key ranges exist in ops: the load checks need them).
 
 It only reads (SELECTs and metadata lists; never a write or a DDL statement), and
 only through the adapter it is given: it builds no client.
@@ -22,9 +23,11 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from reconcile import identifiers as ids
 from reconcile.bq.sqltext import qdataset, qtable, render_sql
-from reconcile.snapshot.model import ColumnState, DatasetState, LedgerEntry, Snapshot, TableState, jsonable
+from reconcile.snapshot.model import TMP_PREFIX, ColumnState, DatasetState, Snapshot, TableState
 from reconcile.snapshot import routines
 from reconcile.snapshot.observe import observe_many, strip_comments
+from reconcile.snapshot.loadchecks import load_metrics, split
+from reconcile.snapshot.ops import checkpoints_from, ledger_from, ops_queries, own_temp_tables
 from reconcile.spec.model import canonical_type
 
 if TYPE_CHECKING:
@@ -47,17 +50,21 @@ log = logging.getLogger(__name__)
 #      COLUMNS     datasets whose tables the spec declares or sets expectations on
 #                  (other than a bare min_rows, a COUNT(*) whatever the columns)
 #      VIEWS       datasets where the spec declares views (and that hold a view)
-#   1  load ledger, if <ops>.load_ledger exists
+#   1  load ledger, if <ops>.load_ledger exists (and 1 for <ops>.load_key_ranges)
 #   1  relocation checkpoints, if <ops>.relocation_checkpoints exists
-#   per location, per at most 1,000 existing tables with expectations, one UNION ALL of
-#      their scans (all a table's metrics in one branch: reconcile.snapshot.observe)
+#   1  temporary tables the tool made, if <ops>.temp_tables exists
+#   per location, per at most 1,000 existing tables with expectations or loads, one UNION
+#      ALL of their scans (all a table's metrics in one branch: reconcile.snapshot.observe;
+#      a load target's keys and ledger key ranges: reconcile.snapshot.loadchecks)
 #
 # After the dataset list, the queries run in two rounds, each round's concurrently (at
 # most READ_PARALLELISM at once): TABLES and COLUMNS (COLUMNS for the datasets the spec
 # names, before TABLES says which hold tables); then PARTITIONS, VIEWS, ledger,
 # checkpoints and observations, which need TABLES (and COLUMNS, for the observations).
+# When <ops>.load_key_ranges exists and a load target does, the observations wait for it
+# (a third round: the load checks measure each loaded file's recorded key range).
 # Under BigQuery's latency (about a second a query) the snapshot takes about one dataset
-# list and two queries' time, whatever the number of queries.
+# list and two or three queries' time, whatever the number of queries.
 #
 # CHUNK_DATASETS bounds the size of one query's text (and BigQuery's limit of 1,000
 # tables referenced per query); it is not a cost knob: on BigQuery each query bills at
@@ -67,8 +74,6 @@ log = logging.getLogger(__name__)
 
 CHUNK_DATASETS = 100
 PARTITIONS_MAX_TABLES = 1000
-LEDGER_TABLE = "load_ledger"
-CHECKPOINTS_TABLE = "relocation_checkpoints"
 
 _TABLE_TYPES = {
     "BASE TABLE": "TABLE",
@@ -188,14 +193,14 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
     the tables with expectations observed in batched queries. With `desired=None`
     every dataset's COLUMNS and VIEWS are read and nothing is observed.
 
-    The queries run in three rounds, those of one round concurrently (at most
-    `parallelism` at once; 1 runs everything in sequence, with the same requests):
-    TABLES and COLUMNS; then PARTITIONS, VIEWS, the ledger and the checkpoints, and the
-    observations (they need TABLES' types and COLUMNS' columns).
+    The queries run in rounds, those of one round concurrently (at most `parallelism`
+    at once; 1 runs everything in sequence, with the same requests): TABLES and COLUMNS;
+    then PARTITIONS, VIEWS, the ops records, and the observations (they need TABLES' types
+    and COLUMNS' columns), which wait for a third round when the loads' key ranges exist.
 
     `references` (default: when the spec may delete a dataset) also reads, for the
     reference scan, every dataset's views and ROUTINES (reconcile.snapshot.routines)."""
-    from reconcile.bq.adapter import array_param
+    from reconcile.bq.adapter import array_param, param
 
     started = time.monotonic()
     taken = now or dt.datetime.now(dt.timezone.utc)
@@ -248,10 +253,13 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
 
     # 2. tables (all datasets)
     types: dict[str, str] = {}
+    created: dict[str, int | None] = {}  # creation times of tables under a temporary-table name
     for i in table_chunks:
         for r in results1[i]:
             ref = f"{r['dataset_name']}.{r['table_name']}"
             types[ref] = table_type(r["table_type"], r.get("base_table_name"), r.get("snapshot_time_ms"))
+            if r["table_name"].startswith(TMP_PREFIX):
+                created[ref] = None if r.get("created_ms") is None else int(r["created_ms"])
     in_dataset: dict[str, list[str]] = {}
     for ref in sorted(types):
         in_dataset.setdefault(ref.split(".", 1)[0], []).append(ref.split(".", 1)[1])
@@ -339,36 +347,39 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
                                                                    desired.location_of(name)):
                 datasets[name] = datasets[name].model_copy(update={"objects": adapter.dataset_objects(name)})
 
-    # 6. load ledger and relocation checkpoints in the ops dataset
+    # 6. the tool's records in ops: load ledger, relocation checkpoints, temporary tables
     ops = desired.ops_dataset if desired is not None else "ops"
-    ledger_job = checkpoints_job = None
+    ops_jobs: dict[str, int] = {}
     if ops in datasets:
-        loc = datasets[ops].location
-        if f"{ops}.{LEDGER_TABLE}" in types:
-            ledger_job = len(round2)
-            round2.append(query_job(strip_comments(render_sql(
-                "snapshot/ledger.sql", table=qtable(project, ops, LEDGER_TABLE))), loc, "snapshot load ledger"))
-        if f"{ops}.{CHECKPOINTS_TABLE}" in types:
-            checkpoints_job = len(round2)
-            round2.append(query_job(strip_comments(render_sql(
-                "snapshot/checkpoints.sql", table=qtable(project, ops, CHECKPOINTS_TABLE))), loc,
-                "snapshot relocation checkpoints"))
+        for name, sql, what in ops_queries(project, ops, types):
+            ops_jobs[name] = len(round2)
+            round2.append(query_job(sql, datasets[ops].location, what))
 
-    # 7. expectation observations: batched, one UNION ALL per location (and per 1,000
-    # tables), run among this round's queries
-    observations: dict[str, dict[str, Any]] = {}
-    if expectations:
+    # 7. expectation observations and load checks: one UNION ALL per location (and 1,000
+    # tables), in this round, or a third when the loads' key ranges (which they need) exist.
+    observed: dict[str, dict[str, Any]] = {}
+    load_targets = ({ld.table for ld in desired.loads if types.get(ld.table) in _OBSERVED}
+                    if desired is not None else set())
+
+    def observe(ledger: list[Any], into: list[Callable[[], Any]]) -> None:
+        extra = {ref: (wanted, [param(n, v) for n, v in params]) for ref, (wanted, params)
+                 in load_metrics(desired, {ref: cols_of(ref) for ref in load_targets}, ledger).items()}
+        refs = sorted(set(expectations) | set(extra))
+        if not refs:
+            return
+
         def observe_query(sql: str, params: list[Any], loc: str) -> list[dict[str, Any]]:
             return run(sql, loc, f"snapshot observations ({loc})", params)
 
-        def collect(fns: list[Callable[[], Any]]) -> list[Any]:
-            round2.extend(fns)
-            return []
-
         observe_many(observe_query, project,
-                     [(ref, datasets[ref.split(".", 1)[0]].location, exp, cols_of(ref))
-                      for ref, exp in expectations.items()],
-                     list(desired.placeholder_values), run_all=collect, out=observations)
+                     [(ref, datasets[ref.split(".", 1)[0]].location, expectations.get(ref), cols_of(ref))
+                      for ref in refs],
+                     list(desired.placeholder_values), run_all=lambda fns: into.extend(fns) or [],
+                     out=observed, extra=extra)
+
+    ledger_first = "key_ranges" in ops_jobs and bool(load_targets)
+    if desired is not None and not ledger_first:
+        observe([], round2)
     results2 = run_concurrently(round2, parallelism)
 
     rows_of: dict[str, int] = {}
@@ -388,18 +399,17 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
             rows = 0
         tables[ref] = TableState(type=typ, rows=rows, columns=cols_of(ref), view_sql=view_sql.get(ref))
 
-    ledger: list[LedgerEntry] = []
-    checkpoints: dict[str, str] = {}
-    if ledger_job is not None:
-        for r in results2[ledger_job]:
-            ledger.append(LedgerEntry(
-                table=r["table_ref"] or "", source=r["source"] or "",
-                content_hash=r["content_hash"] or "", rows=int(r["rows"] or 0),
-                loaded_at=jsonable(r["loaded_at"]), run_id=r["run_id"]))
-    if checkpoints_job is not None:
-        for r in results2[checkpoints_job]:
-            if r["dataset"] is not None and r["step"] is not None:
-                checkpoints[r["dataset"]] = r["step"]
+    def ops_rows(name: str) -> list[dict[str, Any]]:
+        return results2[ops_jobs[name]] if name in ops_jobs else []
+
+    ledger = ledger_from(ops_rows("ledger"), ops_rows("key_ranges"))
+    checkpoints = checkpoints_from(ops_rows("checkpoints"))
+    own_temp = own_temp_tables(ops_rows("temp_tables"), created)
+    if ledger_first:  # round 3
+        round3: list[Callable[[], Any]] = []
+        observe(ledger, round3)
+        run_concurrently(round3, parallelism)
+    observations, load_checks = split(observed, set(expectations), load_targets)
     observations = dict(sorted(observations.items()))
 
     requests = adapter.requests.count - first_request
@@ -408,5 +418,6 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
     return Snapshot(
         project=project, taken_at=taken.isoformat(), target=target, datasets=datasets,
         tables=tables, ledger=ledger, observations=observations, checkpoints=checkpoints,
-        routines=found_routines, requests=requests,
+        routines=found_routines, own_temp_tables=own_temp, load_checks=dict(sorted(load_checks.items())),
+        requests=requests,
     )

@@ -67,3 +67,13 @@ def test_views_view_definition_drops_quotes_and_rewrites_comments(adapter: Adapt
     assert stored == "SELECT a.b AS x, 1 AS z /* trailing note */"  # BigQuery: the text as written
     assert adapter.query(f"SELECT x FROM {adapter.q(ds + '.v')}") == [{"x": "a.b"}]  # the view is right
     assert _norm_view_sql(stored) == _norm_view_sql(body)
+
+
+def test_to_json_string_of_a_struct_drops_field_names(adapter: Adapter) -> None:
+    # BigQuery: '{"d":"2012-01-08","s":"SEATTLE_WA"}' (a STRUCT's fields are named after
+    # its columns). The load checks count DISTINCT TO_JSON_STRING(STRUCT(keys)), where the
+    # names do not matter; the keys-unique gate after a MERGE selects the key columns
+    # themselves to name the offending keys (sql/apply/duplicate_keys.sql).
+    rows = adapter.query("SELECT TO_JSON_STRING(STRUCT(d, s)) AS j FROM "
+                         "(SELECT DATE '2012-01-08' AS d, 'SEATTLE_WA' AS s)")
+    assert rows == [{"j": '{"":"2012-01-08","":"SEATTLE_WA"}'}]

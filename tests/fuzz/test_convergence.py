@@ -32,7 +32,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.fuzz]
 # Features whose shapes violate an invariant on today's code (FINDINGS.md names the
 # violation and its repro). The default run leaves them out so that it passes; `make fuzz`
 # draws them. Remove a name once its fix has landed.
-KNOWN_OPEN: frozenset[str] = frozenset({"tmp_leftover", "duplicate_keys"})  # F1, F2
+KNOWN_OPEN: frozenset[str] = frozenset()  # F1 tmp_leftover, F2 duplicate_keys: fixed (FINDINGS.md)
 
 BUDGET = int(os.environ.get("FUZZ_EXAMPLES", "0") or 0)
 # The default `pytest` run (CI) draws 8 fixed-seed examples (~10-25 s each on 2 cores):

@@ -3,7 +3,10 @@
 file -> temporary table (load job) -> exact count -> one MERGE -> ledger row. Never
 WRITE_TRUNCATE: rows already in the table are updated or kept, never dropped. The
 file must still have the bytes the gate passed (its content hash), and a file already
-in the load ledger is not loaded again. The file is read once, into a private copy:
+in the load ledger is not loaded again unless the plan says the table lost its rows
+(`MergeLoad.reload`). Beside its ledger row, `<ops>.load_key_ranges` keeps the file's
+first-key range (`load_key_range`), by which the next snapshot sees such a loss. The temporary table is
+the tool's only while ops records it (`_make_tmp`). The file is read once, into a private copy:
 the hash is of it and the load job sends it. Into an empty table whose columns are the
 file's, the load job writes the table itself with WRITE_EMPTY (BigQuery refuses it if
 rows appeared meanwhile, and the MERGE path runs instead): one job instead of a load,
@@ -23,22 +26,55 @@ from reconcile.apply.results import ActionFailed, Done, done, noop
 from reconcile.bq.sqltext import QuotedIdent, qcol, qtable
 from reconcile.plan.actions import MergeLoad
 from reconcile.bq.adapter import BigQueryError
+from reconcile.plan.names import TMP_PREFIX
 from reconcile.spec.sources import bytes_hash, private_copy
 
 log = logging.getLogger(EXECUTOR_LOG)
 
 # Temporary load tables are dropped at once; the expiry only cleans up after a crash
 # (on BigQuery: the emulator ignores table expirations, see docs/emulator.md).
-TMP_PREFIX = "_reconcile_tmp_"
 TMP_EXPIRY_MS = 24 * 3600 * 1000
+# Names tried for one load's temporary table when the first ones are taken by tables
+# this tool did not make (left alone, DESIGN.md "Ownership").
+TMP_ALTERNATES = 9
 
 
 def tmp_table_for(a: MergeLoad) -> str:
     """The temporary table of one load: fixed per (table, file path), so a rerun finds
-    and drops a leftover from a crashed run before loading again."""
+    a leftover of its own crashed run (recorded in ops) and drops it before loading again."""
     ds = a.table.split(".", 1)[0]
     digest = hashlib.sha256(f"{a.table}<-{a.source}".encode()).hexdigest()[:8]
     return f"{ds}.{TMP_PREFIX}{digest}"
+
+
+def _make_tmp(ctx: Context, a: MergeLoad) -> str:
+    """Create this load's temporary table and record it in ops (with its creation time).
+
+    A table already under the name is dropped only if ops records that this tool made it
+    (same name, same creation time): a leftover of a crashed run, whose rows would be
+    merged twice. Any other table there is someone else's: left alone (the planner lists
+    it, exit 3), and the load goes through the next name (`<name>_1`, ...)."""
+    base = tmp_table_for(a)
+    for tmp in [base] + [f"{base}_{i}" for i in range(1, TMP_ALTERNATES + 1)]:
+        created = ctx.adapter.table_created_ms(tmp)
+        if created is not None:
+            if not ctx.temp_is_ours(tmp, created):
+                log.warning("%s: %s exists and no ops record says this tool made it: left alone, "
+                            "loading through another name", a.key, tmp)
+                continue
+            ctx.adapter.delete_table(tmp)  # our crashed run's leftover: its rows would be merged twice
+        if not ctx.adapter.create_table(tmp, [(c, t, "NULLABLE") for c, t in a.columns],
+                                        description=f"reconcile: temporary load of {a.source} (run {ctx.run_id})",
+                                        expires_ms=TMP_EXPIRY_MS):
+            continue  # made by someone else since the look: never ours
+        made = ctx.adapter.table_created_ms(tmp)
+        if made is None:
+            raise ActionFailed(f"{tmp} vanished right after it was created: table untouched")
+        ctx.record_temp(tmp, made)
+        return tmp
+    raise ActionFailed(f"every temporary-table name of this load ({base}, {base}_1 .. _{TMP_ALTERNATES}) "
+                       "is taken by a table this tool did not make: move or delete them by hand; "
+                       "table untouched")
 
 
 def merge_sql(ctx_project: str, a: MergeLoad, tmp: str) -> str:
@@ -89,6 +125,77 @@ def _load_file(ctx: Context, path: Path, raw: bytes, table: str, dest: str, loca
                                     data=buf.getvalue(), write_empty=write_empty)
 
 
+def _value_text(v) -> str:
+    """A key value as the ledger keeps it: a string BigQuery CASTs back to the column's type."""
+    import datetime as dt
+
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, dt.datetime):
+        return v.isoformat(sep=" ")
+    if isinstance(v, float):
+        return repr(v)
+    return v.isoformat() if hasattr(v, "isoformat") else str(v)
+
+
+def load_key_range(ctx: Context, a: MergeLoad, path: Path, raw: bytes) -> dict:
+    """The ledger's key columns of this load: the file's first key column, its min and
+    max, and the file's rows with a key there (reconcile.snapshot.loadchecks). Read from
+    the same private copy that is loaded; {} when the column has no usable range."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    key = a.keys[0]
+    try:
+        if path.suffix.lower() == ".csv":
+            from reconcile.spec.sources import read_csv
+
+            col = read_csv(pa.BufferReader(raw), ctx.d.columns_of(a.table) or []).column(key)
+        else:
+            col = pq.read_table(pa.BufferReader(raw), columns=[key]).column(key)
+        mm = pc.min_max(col).as_py()
+    except (KeyError, pa.ArrowException) as e:
+        log.info("%s: no key range for the ledger (%s)", a.key, e)
+        return {}
+    if mm["min"] is None or mm["max"] is None:
+        return {}
+    return {"key_column": key, "key_min": _value_text(mm["min"]), "key_max": _value_text(mm["max"]),
+            "key_rows": len(col) - col.null_count}
+
+
+def check_keys_unique(ctx: Context, a: MergeLoad, loc: str) -> None:
+    """The load's keys-unique gate on the target table, after its MERGE (issue 13, "Gates
+    on tables"): the file passed it, but the table may hold duplicates the MERGE kept
+    (rows added between plan and apply). A violation fails the action as a gate (exit 3),
+    naming the keys, before the ledger row: the next plan merges again and its load check
+    blocks it, naming them too."""
+    keys = QuotedIdent(", ".join(qcol(k) for k in a.keys))
+    rows = ctx.adapter.query(sql("apply/duplicate_keys.sql", keys=keys, table=ctx.q(a.table)),
+                             location=loc, what=f"keys unique on {a.table}")
+    if not rows:
+        return
+    total = int(rows[0]["_reconcile_keys"])
+    named = [", ".join(f"{k}={r[k]}" for k in a.keys) for r in rows]
+    shown = "; ".join(f"({key}): {int(r['_reconcile_rows'])} rows" for key, r in zip(named, rows))
+    raise ActionFailed(
+        f"gate failed after the MERGE: {a.table} holds {total:,} key(s) on ({', '.join(a.keys)}) in more "
+        f"than one row: {shown}{' ...' if total > len(rows) else ''}. Not recorded in the ledger: "
+        "remove the duplicates by hand, then re-plan",
+        {"gate": "keys unique", "duplicated_keys": total,
+         "examples": {key: int(r["_reconcile_rows"]) for key, r in zip(named, rows)}})
+
+
+def _record(ctx: Context, a: MergeLoad, path: Path, raw: bytes, *, inserted: int, updated: int) -> None:
+    """The file's key range, then its ledger row (a crash between them leaves a range and
+    no ledger row: the file is merged again, which MERGE makes harmless)."""
+    key_range = load_key_range(ctx, a, path, raw)
+    if key_range:
+        ctx.record_key_range(a.table, a.source, a.content_hash, key_range)
+    ctx.record_ledger([{"table_ref": a.table, "source": a.source, "content_hash": a.content_hash,
+                        "rows": a.rows, "rows_inserted": inserted, "rows_updated": updated}])
+
+
 def _loads_as_is(ctx: Context, a: MergeLoad) -> bool:
     """Whether the file's columns are the table's, in order and type (a load job into the
     table then writes what the MERGE would: the gate has made the keys unique)."""
@@ -116,8 +223,7 @@ def _into_empty(ctx: Context, a: MergeLoad, path: Path, raw: bytes, loc: str) ->
         raise ActionFailed(f"loaded {written:,} rows into the empty {a.table}, the file has {a.rows:,}",
                            {"loaded_rows": written, "file_rows": a.rows})
     pause("merge:merged")
-    ctx.record_ledger([{"table_ref": a.table, "source": a.source, "content_hash": a.content_hash,
-                        "rows": a.rows, "rows_inserted": written, "rows_updated": 0}])
+    _record(ctx, a, path, raw, inserted=written, updated=0)
     return done(f"loaded {a.rows:,} file rows into the empty table in one load job (WRITE_EMPTY); "
                 f"table 0 -> {written:,} rows",
                 file_rows=a.rows, rows_before=0, rows_after=written, inserted=written, updated=0)
@@ -143,17 +249,15 @@ def merge_load(ctx: Context, a: MergeLoad) -> Done:
     loc = ctx.table_location(a.table)
     if not ctx.adapter.table_exists(a.table):
         raise ActionFailed(f"{a.table} does not exist")
-    if ctx.ledger_has(a.table, a.source, a.content_hash):
+    # A reload (the table lost rows of a file the ledger records) merges again: MERGE
+    # on the keys is idempotent, so what is still there is left as it is.
+    if not a.reload and ctx.ledger_has(a.table, a.source, a.content_hash):
         return noop("this file (same content hash) is already in the load ledger")
     if ctx.count(a.table) == 0:
         fast = _into_empty(ctx, a, path, raw, loc)
         if fast is not None:
             return fast
-    tmp = tmp_table_for(a)
-    ctx.adapter.delete_table(tmp)  # a leftover of a crashed run would double the rows
-    ctx.adapter.create_table(tmp, [(c, t, "NULLABLE") for c, t in a.columns],
-                             description=f"reconcile: temporary load of {a.source} (run {ctx.run_id})",
-                             expires_ms=TMP_EXPIRY_MS)
+    tmp = _make_tmp(ctx, a)
     try:
         _load_file(ctx, path, raw, a.table, tmp, loc)
         staged = ctx.count(tmp)
@@ -167,10 +271,10 @@ def merge_load(ctx: Context, a: MergeLoad) -> Done:
         after = ctx.count(a.table)
     finally:
         ctx.adapter.delete_table(tmp)
+    check_keys_unique(ctx, a, loc)
     inserted = stats.inserted if stats.inserted is not None else after - before
     updated = stats.updated if stats.updated is not None else stats.affected - inserted
-    ctx.record_ledger([{"table_ref": a.table, "source": a.source, "content_hash": a.content_hash,
-                        "rows": a.rows, "rows_inserted": inserted, "rows_updated": updated}])
+    _record(ctx, a, path, raw, inserted=inserted, updated=updated)
     return done(f"merged {a.rows:,} file rows on ({', '.join(a.keys)}): {inserted:,} inserted, "
                 f"{updated:,} updated; table {before:,} -> {after:,} rows",
                 file_rows=a.rows, rows_before=before, rows_after=after, inserted=inserted,
