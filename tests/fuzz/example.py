@@ -59,6 +59,11 @@ KILL_RUNNER = Path(__file__).with_name("kill_runner.py")
 # ---------------------------------------------------------------- violations
 
 
+def project_row(row: tuple, columns: set[str]) -> tuple:
+    d = dict(row)
+    return tuple((c, d.get(c)) for c in sorted(columns))
+
+
 class Violation(AssertionError):
     """An invariant of issue 13 that does not hold. `invariant` is its short name."""
 
@@ -116,9 +121,11 @@ class Obj:
     view_sql: str | None = None
 
     def project(self, columns: set[str]) -> collections.Counter:
+        """Rows as (column, value) over `columns`, sorted by name; a column the row lacks
+        reads NULL (a column added since holds NULL in every old row: no value changed)."""
         out: collections.Counter = collections.Counter()
         for row, n in (self.rows or {}).items():
-            out[tuple((c, v) for c, v in row if c in columns)] += n
+            out[project_row(row, columns)] += n
         return out
 
     @property
@@ -479,7 +486,7 @@ def _check_owned(rep: Report, desired, before: State, after: State, p2: Plan | N
         for row, n in file_obj.items():
             d = dict(row)
             file_keys.add(tuple(d.get(k) for k in keys))
-            want[tuple((c, v) for c, v in row if c in common)] += n
+            want[project_row(row, common)] += n
         if pre is not None:
             for row, n in pre.project(common).items():
                 d = dict(row)
@@ -538,7 +545,7 @@ def _check_foreign(rep: Report, desired, before: State, after: State, owned: set
         if got.schema != o.schema:
             rep.add(ForeignTouched(f"{ref} schema changed: {list(o.schema)} -> {list(got.schema)}"))
         rep.rows_checked += o.n
-        lost, extra = diff_rows(o.rows, got.project(before_cols))
+        lost, extra = diff_rows(o.project(before_cols), got.project(before_cols))
         if lost or extra:
             rep.add(ForeignTouched(f"{ref}: {lost} row(s) lost, {extra} added or duplicated "
                                    f"({o.n} before, {got.n} after)"))
