@@ -77,8 +77,15 @@ def _make_tmp(ctx: Context, a: MergeLoad) -> str:
                        "table untouched")
 
 
-def merge_sql(ctx_project: str, a: MergeLoad, tmp: str) -> str:
-    """The one MERGE of a load, from the file's columns and the declared keys."""
+def merge_sql(ctx_project: str, a: MergeLoad, tmp: str, prune: str | None = None) -> str:
+    """The one MERGE of a load, from the file's columns and the declared keys.
+
+    `prune`: the target's partitioning column, itself a key: the ON clause then also bounds
+    the target to the file's range of it (@prune_lo..@prune_hi, `prune_range`), so BigQuery
+    reads only the partitions the file can match, not the whole table
+    (https://cloud.google.com/bigquery/docs/querying-partitioned-tables#pruning_limiting_partitions).
+    Every file row lies in that range and matches only a target row with the same key, so
+    the result is the same MERGE's."""
     cols = [c for c, _ in a.columns]
     keys = list(a.keys)
     others = [c for c in cols if c not in keys]
@@ -91,7 +98,8 @@ def merge_sql(ctx_project: str, a: MergeLoad, tmp: str) -> str:
     idents = dict(
         target=qtable(ctx_project, tds, tt),
         source=qtable(ctx_project, sds, st),
-        on=qi(" AND ".join(f"T.{qcol(k)} = S.{qcol(k)}" for k in keys)),
+        on=qi(" AND ".join([f"T.{qcol(k)} = S.{qcol(k)}" for k in keys]
+                           + ([f"T.{qcol(prune)} BETWEEN @prune_lo AND @prune_hi"] if prune else []))),
         columns=qi(", ".join(qcol(c) for c in cols)),
         values=qi(", ".join(f"S.{qcol(c)}" for c in cols)),
     )
@@ -162,6 +170,35 @@ def load_key_range(ctx: Context, a: MergeLoad, path: Path, raw: bytes) -> dict:
         return {}
     return {"key_column": key, "key_min": _value_text(mm["min"]), "key_max": _value_text(mm["max"]),
             "key_rows": len(col) - col.null_count}
+
+
+def prune_range(ctx: Context, a: MergeLoad, path: Path, raw: bytes) -> tuple[str, list] | None:
+    """(partition column, [@prune_lo, @prune_hi] parameters) when the target is partitioned by
+    one of the load's keys and the file has a range of it; else None (the MERGE reads the
+    whole target). From the same private copy that is loaded."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from reconcile.bq.adapter import param
+
+    spec = ctx.d.tables.get(a.table)
+    col = spec.partition_by if spec is not None else None
+    if col is None or col not in a.keys:
+        return None
+    try:
+        if path.suffix.lower() == ".csv":
+            from reconcile.spec.sources import read_csv
+
+            values = read_csv(pa.BufferReader(raw), ctx.d.columns_of(a.table) or []).column(col)
+        else:
+            values = pq.read_table(pa.BufferReader(raw), columns=[col]).column(col)
+        mm = pc.min_max(values).as_py()
+    except (KeyError, pa.ArrowException):
+        return None
+    if mm["min"] is None or mm["max"] is None:
+        return None
+    return col, [param("prune_lo", mm["min"]), param("prune_hi", mm["max"])]
 
 
 def check_keys_unique(ctx: Context, a: MergeLoad, loc: str) -> None:
@@ -265,8 +302,10 @@ def merge_load(ctx: Context, a: MergeLoad) -> Done:
             raise ActionFailed(f"loaded {staged:,} rows into {tmp}, the file has {a.rows:,}: table untouched",
                                {"staged_rows": staged, "file_rows": a.rows})
         before = ctx.count(a.table)
-        stats = ctx.adapter.run_dml(merge_sql(ctx.adapter.project, a, tmp), location=loc,
-                                    what=f"MERGE into {a.table}")
+        pruned = prune_range(ctx, a, path, raw)
+        stats = ctx.adapter.run_dml(merge_sql(ctx.adapter.project, a, tmp, pruned[0] if pruned else None),
+                                    location=loc, what=f"MERGE into {a.table}",
+                                    params=pruned[1] if pruned else ())
         pause("merge:merged")
         after = ctx.count(a.table)
     finally:
