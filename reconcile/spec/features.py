@@ -232,7 +232,7 @@ class FeatureMatrix(_Strict):
             for name, typ, column, key in s.columns():
                 params = f"{s.key}={key}" if s.key is not None else ""
                 if s.period != "day":
-                    params += ("; " if params else "") + f"{s.period}ly value carried to every date of its {s.period}"
+                    params += ("; " if params else "") + f"{s.period}ly, carried to every date of the {s.period}"
                 out.append(FeatureColumn(name, typ, "source", (f"{s.table}.{column}",), params,
                                          source=s.name, key=key))
         return out
@@ -263,7 +263,7 @@ class FeatureMatrix(_Strict):
                         typ = ("FLOAT64" if fam.family in ("return", "rolling_mean", "rolling_std", "zscore")
                                else src.type)
                         params = (f"n={n} {unit} back" if fam.family in ("lag", "return", "change")
-                                  else f"window={n} {unit}; NULL until all {n} are non-NULL")
+                                  else f"window={n} {unit}")
                         out.append(FeatureColumn(f"{name}_{SUFFIX[fam.family]}_{n}", typ, fam.family, (name,),
                                                  params, source=src.source, window=n))
             elif isinstance(fam, PairFamily):
@@ -302,5 +302,5 @@ class FeatureMatrix(_Strict):
 def _unit(m: FeatureMatrix, c: FeatureColumn) -> str:
     period = m.source(c.source).period
     if period == "day":
-        return f"rows (dates with a row in {m.source(c.source).table})"
+        return f"rows of {m.source(c.source).table}"
     return f"{period}s"

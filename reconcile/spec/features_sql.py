@@ -7,12 +7,12 @@ One script, four statements, BigQuery only (no data passes through Python):
 3. `MERGE` the matrix by date. The source: a date spine (every date a daily source has a
    row), each source pivoted to one row per date / month / quarter (conditional
    aggregation, `MAX(IF(key = 'X', field, NULL))`), its window features computed over
-   its own rows (`LAG`, `AVG` / `STDDEV_SAMP` / `MIN` / `MAX ... OVER (ORDER BY date ROWS
-   BETWEEN n-1 PRECEDING AND CURRENT ROW)`, NULL until the window holds n non-NULL
-   values), then joined to the spine with ratios (`SAFE_DIVIDE`), spreads and calendar
+   its own rows (`LAG ... OVER o`, `AVG` / `STDDEV_SAMP` / `MIN` / `MAX ... OVER w<n>`, with
+   `WINDOW o AS (ORDER BY date), w<n> AS (ORDER BY date ROWS BETWEEN n-1 PRECEDING AND
+   CURRENT ROW)`; NULL until the window holds n non-NULL values), then joined to the spine with ratios (`SAFE_DIVIDE`), spreads and calendar
    parts. New dates are inserted, a row is updated only when a value changed, nothing
    is deleted. Windows look back only: a new day never changes an older row.
-4. `MERGE` the lineage rows (column, family, inputs, parameters) by column name.
+4. `MERGE` the lineage rows (column, ordinal, family, inputs, parameters) by column name.
 
 Every function used works on BigQuery and on the local BigQuery (sqlglot -> DuckDB):
 SAFE_DIVIDE, LAG, windowed AVG/STDDEV_SAMP/MIN/MAX/COUNT, EXTRACT of YEAR, QUARTER,
@@ -53,22 +53,32 @@ def _period_key(period: str, column: str = "date") -> str:
     return column if period == "day" else f"DATE_TRUNC({column}, {period.upper()})"
 
 
-def _window_expr(c: FeatureColumn, order: str) -> str:
+def _window_expr(c: FeatureColumn) -> str:
+    """The column's expression over the CTE's named windows: `o` (the source's rows in
+    order) and `w<n>` (the last n of them). Named once per CTE, not per column: the text
+    stays small enough for the local BigQuery to translate quickly."""
     x, n = c.inputs[0], c.window
-    back = f"LAG({x}, {n}) OVER (ORDER BY {order})"
+    back = f"LAG({x}, {n}) OVER o"
     if c.family == "lag":
         return back
     if c.family == "return":
         return f"SAFE_DIVIDE({x}, {back}) - 1"
     if c.family == "change":
         return f"{x} - {back}"
-    w = f"OVER (ORDER BY {order} ROWS BETWEEN {n - 1} PRECEDING AND CURRENT ROW)"
+    w = f"OVER w{n}"
     agg = {"rolling_mean": f"AVG({x}) {w}", "rolling_std": f"STDDEV_SAMP({x}) {w}",
            "rolling_min": f"MIN({x}) {w}", "rolling_max": f"MAX({x}) {w}",
            "zscore": f"SAFE_DIVIDE({x} - AVG({x}) {w}, STDDEV_SAMP({x}) {w})"}[c.family]
     # A partial window (the first n-1 rows, or one with a NULL) gives NULL, never a value
     # over fewer rows than its name says.
     return f"IF(COUNT({x}) {w} = {n}, {agg}, NULL)"
+
+
+def _windows(cols: list[FeatureColumn], order: str) -> str:
+    frames = sorted({c.window for c in cols if c.family not in ("lag", "return", "change")})
+    named = [f"o AS (ORDER BY {order})"] + [
+        f"w{n} AS (ORDER BY {order} ROWS BETWEEN {n - 1} PRECEDING AND CURRENT ROW)" for n in frames]
+    return "    WINDOW " + ",\n      ".join(named)
 
 
 _CALENDAR = {
@@ -132,8 +142,7 @@ def _create(m: FeatureMatrix, cols: list[FeatureColumn]) -> list[str]:
         "  ordinal INT64,",
         "  family STRING,",
         "  inputs STRING,",
-        "  parameters STRING,",
-        "  lineage STRING",
+        "  parameters STRING",
         ")",
         f'OPTIONS (description = "Lineage of every column of {m.target}: family, source columns, parameters");',
         "",
@@ -161,10 +170,9 @@ def _merge_matrix(m: FeatureMatrix, cols: list[FeatureColumn]) -> list[str]:
         body.append(f"    GROUP BY {key}")
         ctes.append([f"  {s.name} AS (", *body, "  )"])
         if s.name in windows:
-            order = _order_key(s)
             ctes.append([f"  {s.name}_w AS (", f"    SELECT {s.name}.*,",
-                         ",\n".join(f"      {_window_expr(c, order)} AS {c.name}" for c in windows[s.name]),
-                         f"    FROM {s.name}", "  )"])
+                         ",\n".join(f"      {_window_expr(c)} AS {c.name}" for c in windows[s.name]),
+                         f"    FROM {s.name}", _windows(windows[s.name], _order_key(s)), "  )"])
     for i, cte in enumerate(ctes):
         lines += cte
         if i < len(ctes) - 1:
@@ -175,7 +183,9 @@ def _merge_matrix(m: FeatureMatrix, cols: list[FeatureColumn]) -> list[str]:
     def ref(name: str) -> str:
         return f"{alias[owner[name]]}.{name}"
 
-    select = ["    spine.date"]
+    # Every source and window column by `* EXCEPT` (names are unique across sources; the
+    # MERGE names each column, so the order does not matter): the text stays small.
+    select = ["    spine.date"] + [f"    {alias[s.name]}.* EXCEPT ({_order_key(s)})" for s in m.sources]
     for c in cols:
         if c.family == "ratio":
             select.append(f"    SAFE_DIVIDE({ref(c.inputs[0])}, {ref(c.inputs[1])}) AS {c.name}")
@@ -183,8 +193,6 @@ def _merge_matrix(m: FeatureMatrix, cols: list[FeatureColumn]) -> list[str]:
             select.append(f"    {ref(c.inputs[0])} - {ref(c.inputs[1])} AS {c.name}")
         elif c.family == "calendar":
             select.append(f"    {_CALENDAR[c.parameters]} AS {c.name}")
-        else:
-            select.append(f"    {ref(c.name)}")
     lines += ["  SELECT", ",\n".join(select), "  FROM spine"]
     for s in m.sources:
         a = alias[s.name]
@@ -211,21 +219,22 @@ def _merge_matrix(m: FeatureMatrix, cols: list[FeatureColumn]) -> list[str]:
     ]
 
 
-def lineage_rows(m: FeatureMatrix) -> list[tuple[str, int, str, str, str, str]]:
-    """(column_name, ordinal, family, inputs, parameters, lineage) of every column, `date` first."""
+def lineage_rows(m: FeatureMatrix) -> list[tuple[str, int, str, str, str]]:
+    """(column_name, ordinal, family, inputs, parameters) of every column, `date` first."""
     daily = ", ".join(s.table for s in m.sources if s.period == "day")
-    rows = [("date", 1, "key", daily, "every date with a row in a daily source",
-             f"key({daily}; every date with a row in a daily source)")]
+    rows = [("date", 1, "key", daily, "every date with a row in a daily source")]
     for i, c in enumerate(m.columns(), start=2):
-        rows.append((c.name, i, c.family, ", ".join(c.inputs), c.parameters, c.lineage))
+        rows.append((c.name, i, c.family, ", ".join(c.inputs), c.parameters))
     return rows
 
 
 def _merge_lineage(m: FeatureMatrix) -> list[str]:
     rows = lineage_rows(m)
+    fields = ["ordinal", "family", "inputs", "parameters"]
+    # Names on the first SELECT only: a UNION ALL takes its column names from it.
     select = [f"  SELECT {_lit(n)} AS column_name, {o} AS ordinal, {_lit(f)} AS family, {_lit(i)} AS inputs, "
-              f"{_lit(p)} AS parameters, {_lit(li)} AS lineage" for n, o, f, i, p, li in rows]
-    fields = ["ordinal", "family", "inputs", "parameters", "lineage"]
+              f"{_lit(p)} AS parameters" if k == 0 else f"  SELECT {_lit(n)}, {o}, {_lit(f)}, {_lit(i)}, {_lit(p)}"
+              for k, (n, o, f, i, p) in enumerate(rows)]
     return [
         f"MERGE {_table(m.lineage_table)} AS T",
         "USING (",

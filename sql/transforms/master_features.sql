@@ -432,8 +432,7 @@ CREATE TABLE IF NOT EXISTS `features.master_features_lineage` (
   ordinal INT64,
   family STRING,
   inputs STRING,
-  parameters STRING,
-  lineage STRING
+  parameters STRING
 )
 OPTIONS (description = "Lineage of every column of features.master_features: family, source columns, parameters");
 
@@ -468,141 +467,148 @@ USING (
   ),
   yahoo_w AS (
     SELECT yahoo.*,
-      SAFE_DIVIDE(yahoo_gspc_close, LAG(yahoo_gspc_close, 1) OVER (ORDER BY date)) - 1 AS yahoo_gspc_close_ret_1,
-      SAFE_DIVIDE(yahoo_gspc_close, LAG(yahoo_gspc_close, 5) OVER (ORDER BY date)) - 1 AS yahoo_gspc_close_ret_5,
-      SAFE_DIVIDE(yahoo_gspc_close, LAG(yahoo_gspc_close, 10) OVER (ORDER BY date)) - 1 AS yahoo_gspc_close_ret_10,
-      SAFE_DIVIDE(yahoo_gspc_close, LAG(yahoo_gspc_close, 21) OVER (ORDER BY date)) - 1 AS yahoo_gspc_close_ret_21,
-      SAFE_DIVIDE(yahoo_gspc_close, LAG(yahoo_gspc_close, 63) OVER (ORDER BY date)) - 1 AS yahoo_gspc_close_ret_63,
-      SAFE_DIVIDE(yahoo_gspc_close, LAG(yahoo_gspc_close, 126) OVER (ORDER BY date)) - 1 AS yahoo_gspc_close_ret_126,
-      SAFE_DIVIDE(yahoo_gspc_close, LAG(yahoo_gspc_close, 252) OVER (ORDER BY date)) - 1 AS yahoo_gspc_close_ret_252,
-      SAFE_DIVIDE(yahoo_ixic_close, LAG(yahoo_ixic_close, 1) OVER (ORDER BY date)) - 1 AS yahoo_ixic_close_ret_1,
-      SAFE_DIVIDE(yahoo_ixic_close, LAG(yahoo_ixic_close, 5) OVER (ORDER BY date)) - 1 AS yahoo_ixic_close_ret_5,
-      SAFE_DIVIDE(yahoo_ixic_close, LAG(yahoo_ixic_close, 10) OVER (ORDER BY date)) - 1 AS yahoo_ixic_close_ret_10,
-      SAFE_DIVIDE(yahoo_ixic_close, LAG(yahoo_ixic_close, 21) OVER (ORDER BY date)) - 1 AS yahoo_ixic_close_ret_21,
-      SAFE_DIVIDE(yahoo_ixic_close, LAG(yahoo_ixic_close, 63) OVER (ORDER BY date)) - 1 AS yahoo_ixic_close_ret_63,
-      SAFE_DIVIDE(yahoo_ixic_close, LAG(yahoo_ixic_close, 126) OVER (ORDER BY date)) - 1 AS yahoo_ixic_close_ret_126,
-      SAFE_DIVIDE(yahoo_ixic_close, LAG(yahoo_ixic_close, 252) OVER (ORDER BY date)) - 1 AS yahoo_ixic_close_ret_252,
-      SAFE_DIVIDE(yahoo_gspc_adj_close, LAG(yahoo_gspc_adj_close, 1) OVER (ORDER BY date)) - 1 AS yahoo_gspc_adj_close_ret_1,
-      SAFE_DIVIDE(yahoo_gspc_adj_close, LAG(yahoo_gspc_adj_close, 5) OVER (ORDER BY date)) - 1 AS yahoo_gspc_adj_close_ret_5,
-      SAFE_DIVIDE(yahoo_gspc_adj_close, LAG(yahoo_gspc_adj_close, 10) OVER (ORDER BY date)) - 1 AS yahoo_gspc_adj_close_ret_10,
-      SAFE_DIVIDE(yahoo_gspc_adj_close, LAG(yahoo_gspc_adj_close, 21) OVER (ORDER BY date)) - 1 AS yahoo_gspc_adj_close_ret_21,
-      SAFE_DIVIDE(yahoo_gspc_adj_close, LAG(yahoo_gspc_adj_close, 63) OVER (ORDER BY date)) - 1 AS yahoo_gspc_adj_close_ret_63,
-      SAFE_DIVIDE(yahoo_gspc_adj_close, LAG(yahoo_gspc_adj_close, 126) OVER (ORDER BY date)) - 1 AS yahoo_gspc_adj_close_ret_126,
-      SAFE_DIVIDE(yahoo_gspc_adj_close, LAG(yahoo_gspc_adj_close, 252) OVER (ORDER BY date)) - 1 AS yahoo_gspc_adj_close_ret_252,
-      SAFE_DIVIDE(yahoo_ixic_adj_close, LAG(yahoo_ixic_adj_close, 1) OVER (ORDER BY date)) - 1 AS yahoo_ixic_adj_close_ret_1,
-      SAFE_DIVIDE(yahoo_ixic_adj_close, LAG(yahoo_ixic_adj_close, 5) OVER (ORDER BY date)) - 1 AS yahoo_ixic_adj_close_ret_5,
-      SAFE_DIVIDE(yahoo_ixic_adj_close, LAG(yahoo_ixic_adj_close, 10) OVER (ORDER BY date)) - 1 AS yahoo_ixic_adj_close_ret_10,
-      SAFE_DIVIDE(yahoo_ixic_adj_close, LAG(yahoo_ixic_adj_close, 21) OVER (ORDER BY date)) - 1 AS yahoo_ixic_adj_close_ret_21,
-      SAFE_DIVIDE(yahoo_ixic_adj_close, LAG(yahoo_ixic_adj_close, 63) OVER (ORDER BY date)) - 1 AS yahoo_ixic_adj_close_ret_63,
-      SAFE_DIVIDE(yahoo_ixic_adj_close, LAG(yahoo_ixic_adj_close, 126) OVER (ORDER BY date)) - 1 AS yahoo_ixic_adj_close_ret_126,
-      SAFE_DIVIDE(yahoo_ixic_adj_close, LAG(yahoo_ixic_adj_close, 252) OVER (ORDER BY date)) - 1 AS yahoo_ixic_adj_close_ret_252,
-      LAG(yahoo_gspc_close, 1) OVER (ORDER BY date) AS yahoo_gspc_close_lag_1,
-      LAG(yahoo_gspc_close, 2) OVER (ORDER BY date) AS yahoo_gspc_close_lag_2,
-      LAG(yahoo_gspc_close, 3) OVER (ORDER BY date) AS yahoo_gspc_close_lag_3,
-      LAG(yahoo_gspc_close, 5) OVER (ORDER BY date) AS yahoo_gspc_close_lag_5,
-      LAG(yahoo_gspc_close, 10) OVER (ORDER BY date) AS yahoo_gspc_close_lag_10,
-      LAG(yahoo_gspc_close, 21) OVER (ORDER BY date) AS yahoo_gspc_close_lag_21,
-      LAG(yahoo_gspc_close, 63) OVER (ORDER BY date) AS yahoo_gspc_close_lag_63,
-      LAG(yahoo_ixic_close, 1) OVER (ORDER BY date) AS yahoo_ixic_close_lag_1,
-      LAG(yahoo_ixic_close, 2) OVER (ORDER BY date) AS yahoo_ixic_close_lag_2,
-      LAG(yahoo_ixic_close, 3) OVER (ORDER BY date) AS yahoo_ixic_close_lag_3,
-      LAG(yahoo_ixic_close, 5) OVER (ORDER BY date) AS yahoo_ixic_close_lag_5,
-      LAG(yahoo_ixic_close, 10) OVER (ORDER BY date) AS yahoo_ixic_close_lag_10,
-      LAG(yahoo_ixic_close, 21) OVER (ORDER BY date) AS yahoo_ixic_close_lag_21,
-      LAG(yahoo_ixic_close, 63) OVER (ORDER BY date) AS yahoo_ixic_close_lag_63,
-      IF(COUNT(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) = 5, AVG(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW), NULL) AS yahoo_gspc_close_mean_5,
-      IF(COUNT(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW) = 10, AVG(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW), NULL) AS yahoo_gspc_close_mean_10,
-      IF(COUNT(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW) = 21, AVG(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW), NULL) AS yahoo_gspc_close_mean_21,
-      IF(COUNT(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW) = 63, AVG(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW), NULL) AS yahoo_gspc_close_mean_63,
-      IF(COUNT(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW) = 126, AVG(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW), NULL) AS yahoo_gspc_close_mean_126,
-      IF(COUNT(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW) = 252, AVG(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW), NULL) AS yahoo_gspc_close_mean_252,
-      IF(COUNT(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) = 5, AVG(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW), NULL) AS yahoo_ixic_close_mean_5,
-      IF(COUNT(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW) = 10, AVG(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW), NULL) AS yahoo_ixic_close_mean_10,
-      IF(COUNT(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW) = 21, AVG(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW), NULL) AS yahoo_ixic_close_mean_21,
-      IF(COUNT(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW) = 63, AVG(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW), NULL) AS yahoo_ixic_close_mean_63,
-      IF(COUNT(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW) = 126, AVG(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW), NULL) AS yahoo_ixic_close_mean_126,
-      IF(COUNT(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW) = 252, AVG(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW), NULL) AS yahoo_ixic_close_mean_252,
-      IF(COUNT(yahoo_gspc_volume) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) = 5, AVG(yahoo_gspc_volume) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW), NULL) AS yahoo_gspc_volume_mean_5,
-      IF(COUNT(yahoo_gspc_volume) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW) = 10, AVG(yahoo_gspc_volume) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW), NULL) AS yahoo_gspc_volume_mean_10,
-      IF(COUNT(yahoo_gspc_volume) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW) = 21, AVG(yahoo_gspc_volume) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW), NULL) AS yahoo_gspc_volume_mean_21,
-      IF(COUNT(yahoo_gspc_volume) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW) = 63, AVG(yahoo_gspc_volume) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW), NULL) AS yahoo_gspc_volume_mean_63,
-      IF(COUNT(yahoo_gspc_volume) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW) = 126, AVG(yahoo_gspc_volume) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW), NULL) AS yahoo_gspc_volume_mean_126,
-      IF(COUNT(yahoo_gspc_volume) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW) = 252, AVG(yahoo_gspc_volume) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW), NULL) AS yahoo_gspc_volume_mean_252,
-      IF(COUNT(yahoo_ixic_volume) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) = 5, AVG(yahoo_ixic_volume) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW), NULL) AS yahoo_ixic_volume_mean_5,
-      IF(COUNT(yahoo_ixic_volume) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW) = 10, AVG(yahoo_ixic_volume) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW), NULL) AS yahoo_ixic_volume_mean_10,
-      IF(COUNT(yahoo_ixic_volume) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW) = 21, AVG(yahoo_ixic_volume) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW), NULL) AS yahoo_ixic_volume_mean_21,
-      IF(COUNT(yahoo_ixic_volume) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW) = 63, AVG(yahoo_ixic_volume) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW), NULL) AS yahoo_ixic_volume_mean_63,
-      IF(COUNT(yahoo_ixic_volume) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW) = 126, AVG(yahoo_ixic_volume) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW), NULL) AS yahoo_ixic_volume_mean_126,
-      IF(COUNT(yahoo_ixic_volume) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW) = 252, AVG(yahoo_ixic_volume) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW), NULL) AS yahoo_ixic_volume_mean_252,
-      IF(COUNT(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) = 5, STDDEV_SAMP(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW), NULL) AS yahoo_gspc_close_std_5,
-      IF(COUNT(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW) = 10, STDDEV_SAMP(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW), NULL) AS yahoo_gspc_close_std_10,
-      IF(COUNT(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW) = 21, STDDEV_SAMP(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW), NULL) AS yahoo_gspc_close_std_21,
-      IF(COUNT(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW) = 63, STDDEV_SAMP(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW), NULL) AS yahoo_gspc_close_std_63,
-      IF(COUNT(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW) = 126, STDDEV_SAMP(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW), NULL) AS yahoo_gspc_close_std_126,
-      IF(COUNT(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW) = 252, STDDEV_SAMP(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW), NULL) AS yahoo_gspc_close_std_252,
-      IF(COUNT(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) = 5, STDDEV_SAMP(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW), NULL) AS yahoo_ixic_close_std_5,
-      IF(COUNT(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW) = 10, STDDEV_SAMP(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW), NULL) AS yahoo_ixic_close_std_10,
-      IF(COUNT(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW) = 21, STDDEV_SAMP(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW), NULL) AS yahoo_ixic_close_std_21,
-      IF(COUNT(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW) = 63, STDDEV_SAMP(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW), NULL) AS yahoo_ixic_close_std_63,
-      IF(COUNT(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW) = 126, STDDEV_SAMP(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW), NULL) AS yahoo_ixic_close_std_126,
-      IF(COUNT(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW) = 252, STDDEV_SAMP(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW), NULL) AS yahoo_ixic_close_std_252,
-      IF(COUNT(yahoo_gspc_volume) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) = 5, STDDEV_SAMP(yahoo_gspc_volume) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW), NULL) AS yahoo_gspc_volume_std_5,
-      IF(COUNT(yahoo_gspc_volume) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW) = 10, STDDEV_SAMP(yahoo_gspc_volume) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW), NULL) AS yahoo_gspc_volume_std_10,
-      IF(COUNT(yahoo_gspc_volume) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW) = 21, STDDEV_SAMP(yahoo_gspc_volume) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW), NULL) AS yahoo_gspc_volume_std_21,
-      IF(COUNT(yahoo_gspc_volume) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW) = 63, STDDEV_SAMP(yahoo_gspc_volume) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW), NULL) AS yahoo_gspc_volume_std_63,
-      IF(COUNT(yahoo_gspc_volume) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW) = 126, STDDEV_SAMP(yahoo_gspc_volume) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW), NULL) AS yahoo_gspc_volume_std_126,
-      IF(COUNT(yahoo_gspc_volume) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW) = 252, STDDEV_SAMP(yahoo_gspc_volume) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW), NULL) AS yahoo_gspc_volume_std_252,
-      IF(COUNT(yahoo_ixic_volume) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) = 5, STDDEV_SAMP(yahoo_ixic_volume) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW), NULL) AS yahoo_ixic_volume_std_5,
-      IF(COUNT(yahoo_ixic_volume) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW) = 10, STDDEV_SAMP(yahoo_ixic_volume) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW), NULL) AS yahoo_ixic_volume_std_10,
-      IF(COUNT(yahoo_ixic_volume) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW) = 21, STDDEV_SAMP(yahoo_ixic_volume) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW), NULL) AS yahoo_ixic_volume_std_21,
-      IF(COUNT(yahoo_ixic_volume) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW) = 63, STDDEV_SAMP(yahoo_ixic_volume) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW), NULL) AS yahoo_ixic_volume_std_63,
-      IF(COUNT(yahoo_ixic_volume) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW) = 126, STDDEV_SAMP(yahoo_ixic_volume) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW), NULL) AS yahoo_ixic_volume_std_126,
-      IF(COUNT(yahoo_ixic_volume) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW) = 252, STDDEV_SAMP(yahoo_ixic_volume) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW), NULL) AS yahoo_ixic_volume_std_252,
-      IF(COUNT(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) = 5, SAFE_DIVIDE(yahoo_gspc_close - AVG(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW), STDDEV_SAMP(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW)), NULL) AS yahoo_gspc_close_z_5,
-      IF(COUNT(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW) = 10, SAFE_DIVIDE(yahoo_gspc_close - AVG(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW), STDDEV_SAMP(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW)), NULL) AS yahoo_gspc_close_z_10,
-      IF(COUNT(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW) = 21, SAFE_DIVIDE(yahoo_gspc_close - AVG(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW), STDDEV_SAMP(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW)), NULL) AS yahoo_gspc_close_z_21,
-      IF(COUNT(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW) = 63, SAFE_DIVIDE(yahoo_gspc_close - AVG(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW), STDDEV_SAMP(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW)), NULL) AS yahoo_gspc_close_z_63,
-      IF(COUNT(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW) = 126, SAFE_DIVIDE(yahoo_gspc_close - AVG(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW), STDDEV_SAMP(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW)), NULL) AS yahoo_gspc_close_z_126,
-      IF(COUNT(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW) = 252, SAFE_DIVIDE(yahoo_gspc_close - AVG(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW), STDDEV_SAMP(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW)), NULL) AS yahoo_gspc_close_z_252,
-      IF(COUNT(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) = 5, SAFE_DIVIDE(yahoo_ixic_close - AVG(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW), STDDEV_SAMP(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW)), NULL) AS yahoo_ixic_close_z_5,
-      IF(COUNT(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW) = 10, SAFE_DIVIDE(yahoo_ixic_close - AVG(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW), STDDEV_SAMP(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW)), NULL) AS yahoo_ixic_close_z_10,
-      IF(COUNT(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW) = 21, SAFE_DIVIDE(yahoo_ixic_close - AVG(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW), STDDEV_SAMP(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW)), NULL) AS yahoo_ixic_close_z_21,
-      IF(COUNT(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW) = 63, SAFE_DIVIDE(yahoo_ixic_close - AVG(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW), STDDEV_SAMP(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW)), NULL) AS yahoo_ixic_close_z_63,
-      IF(COUNT(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW) = 126, SAFE_DIVIDE(yahoo_ixic_close - AVG(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW), STDDEV_SAMP(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW)), NULL) AS yahoo_ixic_close_z_126,
-      IF(COUNT(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW) = 252, SAFE_DIVIDE(yahoo_ixic_close - AVG(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW), STDDEV_SAMP(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW)), NULL) AS yahoo_ixic_close_z_252,
-      IF(COUNT(yahoo_gspc_volume) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) = 5, SAFE_DIVIDE(yahoo_gspc_volume - AVG(yahoo_gspc_volume) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW), STDDEV_SAMP(yahoo_gspc_volume) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW)), NULL) AS yahoo_gspc_volume_z_5,
-      IF(COUNT(yahoo_gspc_volume) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW) = 10, SAFE_DIVIDE(yahoo_gspc_volume - AVG(yahoo_gspc_volume) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW), STDDEV_SAMP(yahoo_gspc_volume) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW)), NULL) AS yahoo_gspc_volume_z_10,
-      IF(COUNT(yahoo_gspc_volume) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW) = 21, SAFE_DIVIDE(yahoo_gspc_volume - AVG(yahoo_gspc_volume) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW), STDDEV_SAMP(yahoo_gspc_volume) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW)), NULL) AS yahoo_gspc_volume_z_21,
-      IF(COUNT(yahoo_gspc_volume) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW) = 63, SAFE_DIVIDE(yahoo_gspc_volume - AVG(yahoo_gspc_volume) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW), STDDEV_SAMP(yahoo_gspc_volume) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW)), NULL) AS yahoo_gspc_volume_z_63,
-      IF(COUNT(yahoo_gspc_volume) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW) = 126, SAFE_DIVIDE(yahoo_gspc_volume - AVG(yahoo_gspc_volume) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW), STDDEV_SAMP(yahoo_gspc_volume) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW)), NULL) AS yahoo_gspc_volume_z_126,
-      IF(COUNT(yahoo_gspc_volume) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW) = 252, SAFE_DIVIDE(yahoo_gspc_volume - AVG(yahoo_gspc_volume) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW), STDDEV_SAMP(yahoo_gspc_volume) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW)), NULL) AS yahoo_gspc_volume_z_252,
-      IF(COUNT(yahoo_ixic_volume) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) = 5, SAFE_DIVIDE(yahoo_ixic_volume - AVG(yahoo_ixic_volume) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW), STDDEV_SAMP(yahoo_ixic_volume) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW)), NULL) AS yahoo_ixic_volume_z_5,
-      IF(COUNT(yahoo_ixic_volume) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW) = 10, SAFE_DIVIDE(yahoo_ixic_volume - AVG(yahoo_ixic_volume) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW), STDDEV_SAMP(yahoo_ixic_volume) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW)), NULL) AS yahoo_ixic_volume_z_10,
-      IF(COUNT(yahoo_ixic_volume) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW) = 21, SAFE_DIVIDE(yahoo_ixic_volume - AVG(yahoo_ixic_volume) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW), STDDEV_SAMP(yahoo_ixic_volume) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW)), NULL) AS yahoo_ixic_volume_z_21,
-      IF(COUNT(yahoo_ixic_volume) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW) = 63, SAFE_DIVIDE(yahoo_ixic_volume - AVG(yahoo_ixic_volume) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW), STDDEV_SAMP(yahoo_ixic_volume) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW)), NULL) AS yahoo_ixic_volume_z_63,
-      IF(COUNT(yahoo_ixic_volume) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW) = 126, SAFE_DIVIDE(yahoo_ixic_volume - AVG(yahoo_ixic_volume) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW), STDDEV_SAMP(yahoo_ixic_volume) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW)), NULL) AS yahoo_ixic_volume_z_126,
-      IF(COUNT(yahoo_ixic_volume) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW) = 252, SAFE_DIVIDE(yahoo_ixic_volume - AVG(yahoo_ixic_volume) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW), STDDEV_SAMP(yahoo_ixic_volume) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW)), NULL) AS yahoo_ixic_volume_z_252,
-      IF(COUNT(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) = 5, MIN(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW), NULL) AS yahoo_gspc_close_min_5,
-      IF(COUNT(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW) = 21, MIN(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW), NULL) AS yahoo_gspc_close_min_21,
-      IF(COUNT(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW) = 63, MIN(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW), NULL) AS yahoo_gspc_close_min_63,
-      IF(COUNT(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW) = 126, MIN(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW), NULL) AS yahoo_gspc_close_min_126,
-      IF(COUNT(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW) = 252, MIN(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW), NULL) AS yahoo_gspc_close_min_252,
-      IF(COUNT(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) = 5, MIN(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW), NULL) AS yahoo_ixic_close_min_5,
-      IF(COUNT(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW) = 21, MIN(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW), NULL) AS yahoo_ixic_close_min_21,
-      IF(COUNT(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW) = 63, MIN(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW), NULL) AS yahoo_ixic_close_min_63,
-      IF(COUNT(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW) = 126, MIN(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW), NULL) AS yahoo_ixic_close_min_126,
-      IF(COUNT(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW) = 252, MIN(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW), NULL) AS yahoo_ixic_close_min_252,
-      IF(COUNT(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) = 5, MAX(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW), NULL) AS yahoo_gspc_close_max_5,
-      IF(COUNT(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW) = 21, MAX(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW), NULL) AS yahoo_gspc_close_max_21,
-      IF(COUNT(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW) = 63, MAX(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW), NULL) AS yahoo_gspc_close_max_63,
-      IF(COUNT(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW) = 126, MAX(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW), NULL) AS yahoo_gspc_close_max_126,
-      IF(COUNT(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW) = 252, MAX(yahoo_gspc_close) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW), NULL) AS yahoo_gspc_close_max_252,
-      IF(COUNT(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) = 5, MAX(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW), NULL) AS yahoo_ixic_close_max_5,
-      IF(COUNT(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW) = 21, MAX(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW), NULL) AS yahoo_ixic_close_max_21,
-      IF(COUNT(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW) = 63, MAX(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW), NULL) AS yahoo_ixic_close_max_63,
-      IF(COUNT(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW) = 126, MAX(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW), NULL) AS yahoo_ixic_close_max_126,
-      IF(COUNT(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW) = 252, MAX(yahoo_ixic_close) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW), NULL) AS yahoo_ixic_close_max_252
+      SAFE_DIVIDE(yahoo_gspc_close, LAG(yahoo_gspc_close, 1) OVER o) - 1 AS yahoo_gspc_close_ret_1,
+      SAFE_DIVIDE(yahoo_gspc_close, LAG(yahoo_gspc_close, 5) OVER o) - 1 AS yahoo_gspc_close_ret_5,
+      SAFE_DIVIDE(yahoo_gspc_close, LAG(yahoo_gspc_close, 10) OVER o) - 1 AS yahoo_gspc_close_ret_10,
+      SAFE_DIVIDE(yahoo_gspc_close, LAG(yahoo_gspc_close, 21) OVER o) - 1 AS yahoo_gspc_close_ret_21,
+      SAFE_DIVIDE(yahoo_gspc_close, LAG(yahoo_gspc_close, 63) OVER o) - 1 AS yahoo_gspc_close_ret_63,
+      SAFE_DIVIDE(yahoo_gspc_close, LAG(yahoo_gspc_close, 126) OVER o) - 1 AS yahoo_gspc_close_ret_126,
+      SAFE_DIVIDE(yahoo_gspc_close, LAG(yahoo_gspc_close, 252) OVER o) - 1 AS yahoo_gspc_close_ret_252,
+      SAFE_DIVIDE(yahoo_ixic_close, LAG(yahoo_ixic_close, 1) OVER o) - 1 AS yahoo_ixic_close_ret_1,
+      SAFE_DIVIDE(yahoo_ixic_close, LAG(yahoo_ixic_close, 5) OVER o) - 1 AS yahoo_ixic_close_ret_5,
+      SAFE_DIVIDE(yahoo_ixic_close, LAG(yahoo_ixic_close, 10) OVER o) - 1 AS yahoo_ixic_close_ret_10,
+      SAFE_DIVIDE(yahoo_ixic_close, LAG(yahoo_ixic_close, 21) OVER o) - 1 AS yahoo_ixic_close_ret_21,
+      SAFE_DIVIDE(yahoo_ixic_close, LAG(yahoo_ixic_close, 63) OVER o) - 1 AS yahoo_ixic_close_ret_63,
+      SAFE_DIVIDE(yahoo_ixic_close, LAG(yahoo_ixic_close, 126) OVER o) - 1 AS yahoo_ixic_close_ret_126,
+      SAFE_DIVIDE(yahoo_ixic_close, LAG(yahoo_ixic_close, 252) OVER o) - 1 AS yahoo_ixic_close_ret_252,
+      SAFE_DIVIDE(yahoo_gspc_adj_close, LAG(yahoo_gspc_adj_close, 1) OVER o) - 1 AS yahoo_gspc_adj_close_ret_1,
+      SAFE_DIVIDE(yahoo_gspc_adj_close, LAG(yahoo_gspc_adj_close, 5) OVER o) - 1 AS yahoo_gspc_adj_close_ret_5,
+      SAFE_DIVIDE(yahoo_gspc_adj_close, LAG(yahoo_gspc_adj_close, 10) OVER o) - 1 AS yahoo_gspc_adj_close_ret_10,
+      SAFE_DIVIDE(yahoo_gspc_adj_close, LAG(yahoo_gspc_adj_close, 21) OVER o) - 1 AS yahoo_gspc_adj_close_ret_21,
+      SAFE_DIVIDE(yahoo_gspc_adj_close, LAG(yahoo_gspc_adj_close, 63) OVER o) - 1 AS yahoo_gspc_adj_close_ret_63,
+      SAFE_DIVIDE(yahoo_gspc_adj_close, LAG(yahoo_gspc_adj_close, 126) OVER o) - 1 AS yahoo_gspc_adj_close_ret_126,
+      SAFE_DIVIDE(yahoo_gspc_adj_close, LAG(yahoo_gspc_adj_close, 252) OVER o) - 1 AS yahoo_gspc_adj_close_ret_252,
+      SAFE_DIVIDE(yahoo_ixic_adj_close, LAG(yahoo_ixic_adj_close, 1) OVER o) - 1 AS yahoo_ixic_adj_close_ret_1,
+      SAFE_DIVIDE(yahoo_ixic_adj_close, LAG(yahoo_ixic_adj_close, 5) OVER o) - 1 AS yahoo_ixic_adj_close_ret_5,
+      SAFE_DIVIDE(yahoo_ixic_adj_close, LAG(yahoo_ixic_adj_close, 10) OVER o) - 1 AS yahoo_ixic_adj_close_ret_10,
+      SAFE_DIVIDE(yahoo_ixic_adj_close, LAG(yahoo_ixic_adj_close, 21) OVER o) - 1 AS yahoo_ixic_adj_close_ret_21,
+      SAFE_DIVIDE(yahoo_ixic_adj_close, LAG(yahoo_ixic_adj_close, 63) OVER o) - 1 AS yahoo_ixic_adj_close_ret_63,
+      SAFE_DIVIDE(yahoo_ixic_adj_close, LAG(yahoo_ixic_adj_close, 126) OVER o) - 1 AS yahoo_ixic_adj_close_ret_126,
+      SAFE_DIVIDE(yahoo_ixic_adj_close, LAG(yahoo_ixic_adj_close, 252) OVER o) - 1 AS yahoo_ixic_adj_close_ret_252,
+      LAG(yahoo_gspc_close, 1) OVER o AS yahoo_gspc_close_lag_1,
+      LAG(yahoo_gspc_close, 2) OVER o AS yahoo_gspc_close_lag_2,
+      LAG(yahoo_gspc_close, 3) OVER o AS yahoo_gspc_close_lag_3,
+      LAG(yahoo_gspc_close, 5) OVER o AS yahoo_gspc_close_lag_5,
+      LAG(yahoo_gspc_close, 10) OVER o AS yahoo_gspc_close_lag_10,
+      LAG(yahoo_gspc_close, 21) OVER o AS yahoo_gspc_close_lag_21,
+      LAG(yahoo_gspc_close, 63) OVER o AS yahoo_gspc_close_lag_63,
+      LAG(yahoo_ixic_close, 1) OVER o AS yahoo_ixic_close_lag_1,
+      LAG(yahoo_ixic_close, 2) OVER o AS yahoo_ixic_close_lag_2,
+      LAG(yahoo_ixic_close, 3) OVER o AS yahoo_ixic_close_lag_3,
+      LAG(yahoo_ixic_close, 5) OVER o AS yahoo_ixic_close_lag_5,
+      LAG(yahoo_ixic_close, 10) OVER o AS yahoo_ixic_close_lag_10,
+      LAG(yahoo_ixic_close, 21) OVER o AS yahoo_ixic_close_lag_21,
+      LAG(yahoo_ixic_close, 63) OVER o AS yahoo_ixic_close_lag_63,
+      IF(COUNT(yahoo_gspc_close) OVER w5 = 5, AVG(yahoo_gspc_close) OVER w5, NULL) AS yahoo_gspc_close_mean_5,
+      IF(COUNT(yahoo_gspc_close) OVER w10 = 10, AVG(yahoo_gspc_close) OVER w10, NULL) AS yahoo_gspc_close_mean_10,
+      IF(COUNT(yahoo_gspc_close) OVER w21 = 21, AVG(yahoo_gspc_close) OVER w21, NULL) AS yahoo_gspc_close_mean_21,
+      IF(COUNT(yahoo_gspc_close) OVER w63 = 63, AVG(yahoo_gspc_close) OVER w63, NULL) AS yahoo_gspc_close_mean_63,
+      IF(COUNT(yahoo_gspc_close) OVER w126 = 126, AVG(yahoo_gspc_close) OVER w126, NULL) AS yahoo_gspc_close_mean_126,
+      IF(COUNT(yahoo_gspc_close) OVER w252 = 252, AVG(yahoo_gspc_close) OVER w252, NULL) AS yahoo_gspc_close_mean_252,
+      IF(COUNT(yahoo_ixic_close) OVER w5 = 5, AVG(yahoo_ixic_close) OVER w5, NULL) AS yahoo_ixic_close_mean_5,
+      IF(COUNT(yahoo_ixic_close) OVER w10 = 10, AVG(yahoo_ixic_close) OVER w10, NULL) AS yahoo_ixic_close_mean_10,
+      IF(COUNT(yahoo_ixic_close) OVER w21 = 21, AVG(yahoo_ixic_close) OVER w21, NULL) AS yahoo_ixic_close_mean_21,
+      IF(COUNT(yahoo_ixic_close) OVER w63 = 63, AVG(yahoo_ixic_close) OVER w63, NULL) AS yahoo_ixic_close_mean_63,
+      IF(COUNT(yahoo_ixic_close) OVER w126 = 126, AVG(yahoo_ixic_close) OVER w126, NULL) AS yahoo_ixic_close_mean_126,
+      IF(COUNT(yahoo_ixic_close) OVER w252 = 252, AVG(yahoo_ixic_close) OVER w252, NULL) AS yahoo_ixic_close_mean_252,
+      IF(COUNT(yahoo_gspc_volume) OVER w5 = 5, AVG(yahoo_gspc_volume) OVER w5, NULL) AS yahoo_gspc_volume_mean_5,
+      IF(COUNT(yahoo_gspc_volume) OVER w10 = 10, AVG(yahoo_gspc_volume) OVER w10, NULL) AS yahoo_gspc_volume_mean_10,
+      IF(COUNT(yahoo_gspc_volume) OVER w21 = 21, AVG(yahoo_gspc_volume) OVER w21, NULL) AS yahoo_gspc_volume_mean_21,
+      IF(COUNT(yahoo_gspc_volume) OVER w63 = 63, AVG(yahoo_gspc_volume) OVER w63, NULL) AS yahoo_gspc_volume_mean_63,
+      IF(COUNT(yahoo_gspc_volume) OVER w126 = 126, AVG(yahoo_gspc_volume) OVER w126, NULL) AS yahoo_gspc_volume_mean_126,
+      IF(COUNT(yahoo_gspc_volume) OVER w252 = 252, AVG(yahoo_gspc_volume) OVER w252, NULL) AS yahoo_gspc_volume_mean_252,
+      IF(COUNT(yahoo_ixic_volume) OVER w5 = 5, AVG(yahoo_ixic_volume) OVER w5, NULL) AS yahoo_ixic_volume_mean_5,
+      IF(COUNT(yahoo_ixic_volume) OVER w10 = 10, AVG(yahoo_ixic_volume) OVER w10, NULL) AS yahoo_ixic_volume_mean_10,
+      IF(COUNT(yahoo_ixic_volume) OVER w21 = 21, AVG(yahoo_ixic_volume) OVER w21, NULL) AS yahoo_ixic_volume_mean_21,
+      IF(COUNT(yahoo_ixic_volume) OVER w63 = 63, AVG(yahoo_ixic_volume) OVER w63, NULL) AS yahoo_ixic_volume_mean_63,
+      IF(COUNT(yahoo_ixic_volume) OVER w126 = 126, AVG(yahoo_ixic_volume) OVER w126, NULL) AS yahoo_ixic_volume_mean_126,
+      IF(COUNT(yahoo_ixic_volume) OVER w252 = 252, AVG(yahoo_ixic_volume) OVER w252, NULL) AS yahoo_ixic_volume_mean_252,
+      IF(COUNT(yahoo_gspc_close) OVER w5 = 5, STDDEV_SAMP(yahoo_gspc_close) OVER w5, NULL) AS yahoo_gspc_close_std_5,
+      IF(COUNT(yahoo_gspc_close) OVER w10 = 10, STDDEV_SAMP(yahoo_gspc_close) OVER w10, NULL) AS yahoo_gspc_close_std_10,
+      IF(COUNT(yahoo_gspc_close) OVER w21 = 21, STDDEV_SAMP(yahoo_gspc_close) OVER w21, NULL) AS yahoo_gspc_close_std_21,
+      IF(COUNT(yahoo_gspc_close) OVER w63 = 63, STDDEV_SAMP(yahoo_gspc_close) OVER w63, NULL) AS yahoo_gspc_close_std_63,
+      IF(COUNT(yahoo_gspc_close) OVER w126 = 126, STDDEV_SAMP(yahoo_gspc_close) OVER w126, NULL) AS yahoo_gspc_close_std_126,
+      IF(COUNT(yahoo_gspc_close) OVER w252 = 252, STDDEV_SAMP(yahoo_gspc_close) OVER w252, NULL) AS yahoo_gspc_close_std_252,
+      IF(COUNT(yahoo_ixic_close) OVER w5 = 5, STDDEV_SAMP(yahoo_ixic_close) OVER w5, NULL) AS yahoo_ixic_close_std_5,
+      IF(COUNT(yahoo_ixic_close) OVER w10 = 10, STDDEV_SAMP(yahoo_ixic_close) OVER w10, NULL) AS yahoo_ixic_close_std_10,
+      IF(COUNT(yahoo_ixic_close) OVER w21 = 21, STDDEV_SAMP(yahoo_ixic_close) OVER w21, NULL) AS yahoo_ixic_close_std_21,
+      IF(COUNT(yahoo_ixic_close) OVER w63 = 63, STDDEV_SAMP(yahoo_ixic_close) OVER w63, NULL) AS yahoo_ixic_close_std_63,
+      IF(COUNT(yahoo_ixic_close) OVER w126 = 126, STDDEV_SAMP(yahoo_ixic_close) OVER w126, NULL) AS yahoo_ixic_close_std_126,
+      IF(COUNT(yahoo_ixic_close) OVER w252 = 252, STDDEV_SAMP(yahoo_ixic_close) OVER w252, NULL) AS yahoo_ixic_close_std_252,
+      IF(COUNT(yahoo_gspc_volume) OVER w5 = 5, STDDEV_SAMP(yahoo_gspc_volume) OVER w5, NULL) AS yahoo_gspc_volume_std_5,
+      IF(COUNT(yahoo_gspc_volume) OVER w10 = 10, STDDEV_SAMP(yahoo_gspc_volume) OVER w10, NULL) AS yahoo_gspc_volume_std_10,
+      IF(COUNT(yahoo_gspc_volume) OVER w21 = 21, STDDEV_SAMP(yahoo_gspc_volume) OVER w21, NULL) AS yahoo_gspc_volume_std_21,
+      IF(COUNT(yahoo_gspc_volume) OVER w63 = 63, STDDEV_SAMP(yahoo_gspc_volume) OVER w63, NULL) AS yahoo_gspc_volume_std_63,
+      IF(COUNT(yahoo_gspc_volume) OVER w126 = 126, STDDEV_SAMP(yahoo_gspc_volume) OVER w126, NULL) AS yahoo_gspc_volume_std_126,
+      IF(COUNT(yahoo_gspc_volume) OVER w252 = 252, STDDEV_SAMP(yahoo_gspc_volume) OVER w252, NULL) AS yahoo_gspc_volume_std_252,
+      IF(COUNT(yahoo_ixic_volume) OVER w5 = 5, STDDEV_SAMP(yahoo_ixic_volume) OVER w5, NULL) AS yahoo_ixic_volume_std_5,
+      IF(COUNT(yahoo_ixic_volume) OVER w10 = 10, STDDEV_SAMP(yahoo_ixic_volume) OVER w10, NULL) AS yahoo_ixic_volume_std_10,
+      IF(COUNT(yahoo_ixic_volume) OVER w21 = 21, STDDEV_SAMP(yahoo_ixic_volume) OVER w21, NULL) AS yahoo_ixic_volume_std_21,
+      IF(COUNT(yahoo_ixic_volume) OVER w63 = 63, STDDEV_SAMP(yahoo_ixic_volume) OVER w63, NULL) AS yahoo_ixic_volume_std_63,
+      IF(COUNT(yahoo_ixic_volume) OVER w126 = 126, STDDEV_SAMP(yahoo_ixic_volume) OVER w126, NULL) AS yahoo_ixic_volume_std_126,
+      IF(COUNT(yahoo_ixic_volume) OVER w252 = 252, STDDEV_SAMP(yahoo_ixic_volume) OVER w252, NULL) AS yahoo_ixic_volume_std_252,
+      IF(COUNT(yahoo_gspc_close) OVER w5 = 5, SAFE_DIVIDE(yahoo_gspc_close - AVG(yahoo_gspc_close) OVER w5, STDDEV_SAMP(yahoo_gspc_close) OVER w5), NULL) AS yahoo_gspc_close_z_5,
+      IF(COUNT(yahoo_gspc_close) OVER w10 = 10, SAFE_DIVIDE(yahoo_gspc_close - AVG(yahoo_gspc_close) OVER w10, STDDEV_SAMP(yahoo_gspc_close) OVER w10), NULL) AS yahoo_gspc_close_z_10,
+      IF(COUNT(yahoo_gspc_close) OVER w21 = 21, SAFE_DIVIDE(yahoo_gspc_close - AVG(yahoo_gspc_close) OVER w21, STDDEV_SAMP(yahoo_gspc_close) OVER w21), NULL) AS yahoo_gspc_close_z_21,
+      IF(COUNT(yahoo_gspc_close) OVER w63 = 63, SAFE_DIVIDE(yahoo_gspc_close - AVG(yahoo_gspc_close) OVER w63, STDDEV_SAMP(yahoo_gspc_close) OVER w63), NULL) AS yahoo_gspc_close_z_63,
+      IF(COUNT(yahoo_gspc_close) OVER w126 = 126, SAFE_DIVIDE(yahoo_gspc_close - AVG(yahoo_gspc_close) OVER w126, STDDEV_SAMP(yahoo_gspc_close) OVER w126), NULL) AS yahoo_gspc_close_z_126,
+      IF(COUNT(yahoo_gspc_close) OVER w252 = 252, SAFE_DIVIDE(yahoo_gspc_close - AVG(yahoo_gspc_close) OVER w252, STDDEV_SAMP(yahoo_gspc_close) OVER w252), NULL) AS yahoo_gspc_close_z_252,
+      IF(COUNT(yahoo_ixic_close) OVER w5 = 5, SAFE_DIVIDE(yahoo_ixic_close - AVG(yahoo_ixic_close) OVER w5, STDDEV_SAMP(yahoo_ixic_close) OVER w5), NULL) AS yahoo_ixic_close_z_5,
+      IF(COUNT(yahoo_ixic_close) OVER w10 = 10, SAFE_DIVIDE(yahoo_ixic_close - AVG(yahoo_ixic_close) OVER w10, STDDEV_SAMP(yahoo_ixic_close) OVER w10), NULL) AS yahoo_ixic_close_z_10,
+      IF(COUNT(yahoo_ixic_close) OVER w21 = 21, SAFE_DIVIDE(yahoo_ixic_close - AVG(yahoo_ixic_close) OVER w21, STDDEV_SAMP(yahoo_ixic_close) OVER w21), NULL) AS yahoo_ixic_close_z_21,
+      IF(COUNT(yahoo_ixic_close) OVER w63 = 63, SAFE_DIVIDE(yahoo_ixic_close - AVG(yahoo_ixic_close) OVER w63, STDDEV_SAMP(yahoo_ixic_close) OVER w63), NULL) AS yahoo_ixic_close_z_63,
+      IF(COUNT(yahoo_ixic_close) OVER w126 = 126, SAFE_DIVIDE(yahoo_ixic_close - AVG(yahoo_ixic_close) OVER w126, STDDEV_SAMP(yahoo_ixic_close) OVER w126), NULL) AS yahoo_ixic_close_z_126,
+      IF(COUNT(yahoo_ixic_close) OVER w252 = 252, SAFE_DIVIDE(yahoo_ixic_close - AVG(yahoo_ixic_close) OVER w252, STDDEV_SAMP(yahoo_ixic_close) OVER w252), NULL) AS yahoo_ixic_close_z_252,
+      IF(COUNT(yahoo_gspc_volume) OVER w5 = 5, SAFE_DIVIDE(yahoo_gspc_volume - AVG(yahoo_gspc_volume) OVER w5, STDDEV_SAMP(yahoo_gspc_volume) OVER w5), NULL) AS yahoo_gspc_volume_z_5,
+      IF(COUNT(yahoo_gspc_volume) OVER w10 = 10, SAFE_DIVIDE(yahoo_gspc_volume - AVG(yahoo_gspc_volume) OVER w10, STDDEV_SAMP(yahoo_gspc_volume) OVER w10), NULL) AS yahoo_gspc_volume_z_10,
+      IF(COUNT(yahoo_gspc_volume) OVER w21 = 21, SAFE_DIVIDE(yahoo_gspc_volume - AVG(yahoo_gspc_volume) OVER w21, STDDEV_SAMP(yahoo_gspc_volume) OVER w21), NULL) AS yahoo_gspc_volume_z_21,
+      IF(COUNT(yahoo_gspc_volume) OVER w63 = 63, SAFE_DIVIDE(yahoo_gspc_volume - AVG(yahoo_gspc_volume) OVER w63, STDDEV_SAMP(yahoo_gspc_volume) OVER w63), NULL) AS yahoo_gspc_volume_z_63,
+      IF(COUNT(yahoo_gspc_volume) OVER w126 = 126, SAFE_DIVIDE(yahoo_gspc_volume - AVG(yahoo_gspc_volume) OVER w126, STDDEV_SAMP(yahoo_gspc_volume) OVER w126), NULL) AS yahoo_gspc_volume_z_126,
+      IF(COUNT(yahoo_gspc_volume) OVER w252 = 252, SAFE_DIVIDE(yahoo_gspc_volume - AVG(yahoo_gspc_volume) OVER w252, STDDEV_SAMP(yahoo_gspc_volume) OVER w252), NULL) AS yahoo_gspc_volume_z_252,
+      IF(COUNT(yahoo_ixic_volume) OVER w5 = 5, SAFE_DIVIDE(yahoo_ixic_volume - AVG(yahoo_ixic_volume) OVER w5, STDDEV_SAMP(yahoo_ixic_volume) OVER w5), NULL) AS yahoo_ixic_volume_z_5,
+      IF(COUNT(yahoo_ixic_volume) OVER w10 = 10, SAFE_DIVIDE(yahoo_ixic_volume - AVG(yahoo_ixic_volume) OVER w10, STDDEV_SAMP(yahoo_ixic_volume) OVER w10), NULL) AS yahoo_ixic_volume_z_10,
+      IF(COUNT(yahoo_ixic_volume) OVER w21 = 21, SAFE_DIVIDE(yahoo_ixic_volume - AVG(yahoo_ixic_volume) OVER w21, STDDEV_SAMP(yahoo_ixic_volume) OVER w21), NULL) AS yahoo_ixic_volume_z_21,
+      IF(COUNT(yahoo_ixic_volume) OVER w63 = 63, SAFE_DIVIDE(yahoo_ixic_volume - AVG(yahoo_ixic_volume) OVER w63, STDDEV_SAMP(yahoo_ixic_volume) OVER w63), NULL) AS yahoo_ixic_volume_z_63,
+      IF(COUNT(yahoo_ixic_volume) OVER w126 = 126, SAFE_DIVIDE(yahoo_ixic_volume - AVG(yahoo_ixic_volume) OVER w126, STDDEV_SAMP(yahoo_ixic_volume) OVER w126), NULL) AS yahoo_ixic_volume_z_126,
+      IF(COUNT(yahoo_ixic_volume) OVER w252 = 252, SAFE_DIVIDE(yahoo_ixic_volume - AVG(yahoo_ixic_volume) OVER w252, STDDEV_SAMP(yahoo_ixic_volume) OVER w252), NULL) AS yahoo_ixic_volume_z_252,
+      IF(COUNT(yahoo_gspc_close) OVER w5 = 5, MIN(yahoo_gspc_close) OVER w5, NULL) AS yahoo_gspc_close_min_5,
+      IF(COUNT(yahoo_gspc_close) OVER w21 = 21, MIN(yahoo_gspc_close) OVER w21, NULL) AS yahoo_gspc_close_min_21,
+      IF(COUNT(yahoo_gspc_close) OVER w63 = 63, MIN(yahoo_gspc_close) OVER w63, NULL) AS yahoo_gspc_close_min_63,
+      IF(COUNT(yahoo_gspc_close) OVER w126 = 126, MIN(yahoo_gspc_close) OVER w126, NULL) AS yahoo_gspc_close_min_126,
+      IF(COUNT(yahoo_gspc_close) OVER w252 = 252, MIN(yahoo_gspc_close) OVER w252, NULL) AS yahoo_gspc_close_min_252,
+      IF(COUNT(yahoo_ixic_close) OVER w5 = 5, MIN(yahoo_ixic_close) OVER w5, NULL) AS yahoo_ixic_close_min_5,
+      IF(COUNT(yahoo_ixic_close) OVER w21 = 21, MIN(yahoo_ixic_close) OVER w21, NULL) AS yahoo_ixic_close_min_21,
+      IF(COUNT(yahoo_ixic_close) OVER w63 = 63, MIN(yahoo_ixic_close) OVER w63, NULL) AS yahoo_ixic_close_min_63,
+      IF(COUNT(yahoo_ixic_close) OVER w126 = 126, MIN(yahoo_ixic_close) OVER w126, NULL) AS yahoo_ixic_close_min_126,
+      IF(COUNT(yahoo_ixic_close) OVER w252 = 252, MIN(yahoo_ixic_close) OVER w252, NULL) AS yahoo_ixic_close_min_252,
+      IF(COUNT(yahoo_gspc_close) OVER w5 = 5, MAX(yahoo_gspc_close) OVER w5, NULL) AS yahoo_gspc_close_max_5,
+      IF(COUNT(yahoo_gspc_close) OVER w21 = 21, MAX(yahoo_gspc_close) OVER w21, NULL) AS yahoo_gspc_close_max_21,
+      IF(COUNT(yahoo_gspc_close) OVER w63 = 63, MAX(yahoo_gspc_close) OVER w63, NULL) AS yahoo_gspc_close_max_63,
+      IF(COUNT(yahoo_gspc_close) OVER w126 = 126, MAX(yahoo_gspc_close) OVER w126, NULL) AS yahoo_gspc_close_max_126,
+      IF(COUNT(yahoo_gspc_close) OVER w252 = 252, MAX(yahoo_gspc_close) OVER w252, NULL) AS yahoo_gspc_close_max_252,
+      IF(COUNT(yahoo_ixic_close) OVER w5 = 5, MAX(yahoo_ixic_close) OVER w5, NULL) AS yahoo_ixic_close_max_5,
+      IF(COUNT(yahoo_ixic_close) OVER w21 = 21, MAX(yahoo_ixic_close) OVER w21, NULL) AS yahoo_ixic_close_max_21,
+      IF(COUNT(yahoo_ixic_close) OVER w63 = 63, MAX(yahoo_ixic_close) OVER w63, NULL) AS yahoo_ixic_close_max_63,
+      IF(COUNT(yahoo_ixic_close) OVER w126 = 126, MAX(yahoo_ixic_close) OVER w126, NULL) AS yahoo_ixic_close_max_126,
+      IF(COUNT(yahoo_ixic_close) OVER w252 = 252, MAX(yahoo_ixic_close) OVER w252, NULL) AS yahoo_ixic_close_max_252
     FROM yahoo
+    WINDOW o AS (ORDER BY date),
+      w5 AS (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW),
+      w10 AS (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW),
+      w21 AS (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW),
+      w63 AS (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW),
+      w126 AS (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW),
+      w252 AS (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW)
   ),
   fred_daily AS (
     SELECT date,
@@ -613,52 +619,59 @@ USING (
   ),
   fred_daily_w AS (
     SELECT fred_daily.*,
-      SAFE_DIVIDE(fred_dcoilwtico, LAG(fred_dcoilwtico, 1) OVER (ORDER BY date)) - 1 AS fred_dcoilwtico_ret_1,
-      SAFE_DIVIDE(fred_dcoilwtico, LAG(fred_dcoilwtico, 5) OVER (ORDER BY date)) - 1 AS fred_dcoilwtico_ret_5,
-      SAFE_DIVIDE(fred_dcoilwtico, LAG(fred_dcoilwtico, 10) OVER (ORDER BY date)) - 1 AS fred_dcoilwtico_ret_10,
-      SAFE_DIVIDE(fred_dcoilwtico, LAG(fred_dcoilwtico, 21) OVER (ORDER BY date)) - 1 AS fred_dcoilwtico_ret_21,
-      SAFE_DIVIDE(fred_dcoilwtico, LAG(fred_dcoilwtico, 63) OVER (ORDER BY date)) - 1 AS fred_dcoilwtico_ret_63,
-      SAFE_DIVIDE(fred_dcoilwtico, LAG(fred_dcoilwtico, 126) OVER (ORDER BY date)) - 1 AS fred_dcoilwtico_ret_126,
-      SAFE_DIVIDE(fred_dcoilwtico, LAG(fred_dcoilwtico, 252) OVER (ORDER BY date)) - 1 AS fred_dcoilwtico_ret_252,
-      LAG(fred_dcoilwtico, 1) OVER (ORDER BY date) AS fred_dcoilwtico_lag_1,
-      LAG(fred_dcoilwtico, 2) OVER (ORDER BY date) AS fred_dcoilwtico_lag_2,
-      LAG(fred_dcoilwtico, 3) OVER (ORDER BY date) AS fred_dcoilwtico_lag_3,
-      LAG(fred_dcoilwtico, 5) OVER (ORDER BY date) AS fred_dcoilwtico_lag_5,
-      LAG(fred_dcoilwtico, 10) OVER (ORDER BY date) AS fred_dcoilwtico_lag_10,
-      LAG(fred_dcoilwtico, 21) OVER (ORDER BY date) AS fred_dcoilwtico_lag_21,
-      LAG(fred_dcoilwtico, 63) OVER (ORDER BY date) AS fred_dcoilwtico_lag_63,
-      fred_dcoilwtico - LAG(fred_dcoilwtico, 1) OVER (ORDER BY date) AS fred_dcoilwtico_chg_1,
-      fred_dcoilwtico - LAG(fred_dcoilwtico, 5) OVER (ORDER BY date) AS fred_dcoilwtico_chg_5,
-      fred_dcoilwtico - LAG(fred_dcoilwtico, 21) OVER (ORDER BY date) AS fred_dcoilwtico_chg_21,
-      IF(COUNT(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) = 5, AVG(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW), NULL) AS fred_dcoilwtico_mean_5,
-      IF(COUNT(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW) = 10, AVG(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW), NULL) AS fred_dcoilwtico_mean_10,
-      IF(COUNT(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW) = 21, AVG(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW), NULL) AS fred_dcoilwtico_mean_21,
-      IF(COUNT(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW) = 63, AVG(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW), NULL) AS fred_dcoilwtico_mean_63,
-      IF(COUNT(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW) = 126, AVG(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW), NULL) AS fred_dcoilwtico_mean_126,
-      IF(COUNT(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW) = 252, AVG(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW), NULL) AS fred_dcoilwtico_mean_252,
-      IF(COUNT(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) = 5, STDDEV_SAMP(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW), NULL) AS fred_dcoilwtico_std_5,
-      IF(COUNT(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW) = 10, STDDEV_SAMP(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW), NULL) AS fred_dcoilwtico_std_10,
-      IF(COUNT(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW) = 21, STDDEV_SAMP(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW), NULL) AS fred_dcoilwtico_std_21,
-      IF(COUNT(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW) = 63, STDDEV_SAMP(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW), NULL) AS fred_dcoilwtico_std_63,
-      IF(COUNT(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW) = 126, STDDEV_SAMP(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW), NULL) AS fred_dcoilwtico_std_126,
-      IF(COUNT(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW) = 252, STDDEV_SAMP(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW), NULL) AS fred_dcoilwtico_std_252,
-      IF(COUNT(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) = 5, SAFE_DIVIDE(fred_dcoilwtico - AVG(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW), STDDEV_SAMP(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW)), NULL) AS fred_dcoilwtico_z_5,
-      IF(COUNT(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW) = 10, SAFE_DIVIDE(fred_dcoilwtico - AVG(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW), STDDEV_SAMP(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW)), NULL) AS fred_dcoilwtico_z_10,
-      IF(COUNT(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW) = 21, SAFE_DIVIDE(fred_dcoilwtico - AVG(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW), STDDEV_SAMP(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW)), NULL) AS fred_dcoilwtico_z_21,
-      IF(COUNT(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW) = 63, SAFE_DIVIDE(fred_dcoilwtico - AVG(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW), STDDEV_SAMP(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW)), NULL) AS fred_dcoilwtico_z_63,
-      IF(COUNT(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW) = 126, SAFE_DIVIDE(fred_dcoilwtico - AVG(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW), STDDEV_SAMP(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW)), NULL) AS fred_dcoilwtico_z_126,
-      IF(COUNT(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW) = 252, SAFE_DIVIDE(fred_dcoilwtico - AVG(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW), STDDEV_SAMP(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW)), NULL) AS fred_dcoilwtico_z_252,
-      IF(COUNT(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) = 5, MIN(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW), NULL) AS fred_dcoilwtico_min_5,
-      IF(COUNT(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW) = 21, MIN(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW), NULL) AS fred_dcoilwtico_min_21,
-      IF(COUNT(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW) = 63, MIN(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW), NULL) AS fred_dcoilwtico_min_63,
-      IF(COUNT(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW) = 126, MIN(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW), NULL) AS fred_dcoilwtico_min_126,
-      IF(COUNT(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW) = 252, MIN(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW), NULL) AS fred_dcoilwtico_min_252,
-      IF(COUNT(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) = 5, MAX(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW), NULL) AS fred_dcoilwtico_max_5,
-      IF(COUNT(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW) = 21, MAX(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW), NULL) AS fred_dcoilwtico_max_21,
-      IF(COUNT(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW) = 63, MAX(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW), NULL) AS fred_dcoilwtico_max_63,
-      IF(COUNT(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW) = 126, MAX(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW), NULL) AS fred_dcoilwtico_max_126,
-      IF(COUNT(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW) = 252, MAX(fred_dcoilwtico) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW), NULL) AS fred_dcoilwtico_max_252
+      SAFE_DIVIDE(fred_dcoilwtico, LAG(fred_dcoilwtico, 1) OVER o) - 1 AS fred_dcoilwtico_ret_1,
+      SAFE_DIVIDE(fred_dcoilwtico, LAG(fred_dcoilwtico, 5) OVER o) - 1 AS fred_dcoilwtico_ret_5,
+      SAFE_DIVIDE(fred_dcoilwtico, LAG(fred_dcoilwtico, 10) OVER o) - 1 AS fred_dcoilwtico_ret_10,
+      SAFE_DIVIDE(fred_dcoilwtico, LAG(fred_dcoilwtico, 21) OVER o) - 1 AS fred_dcoilwtico_ret_21,
+      SAFE_DIVIDE(fred_dcoilwtico, LAG(fred_dcoilwtico, 63) OVER o) - 1 AS fred_dcoilwtico_ret_63,
+      SAFE_DIVIDE(fred_dcoilwtico, LAG(fred_dcoilwtico, 126) OVER o) - 1 AS fred_dcoilwtico_ret_126,
+      SAFE_DIVIDE(fred_dcoilwtico, LAG(fred_dcoilwtico, 252) OVER o) - 1 AS fred_dcoilwtico_ret_252,
+      LAG(fred_dcoilwtico, 1) OVER o AS fred_dcoilwtico_lag_1,
+      LAG(fred_dcoilwtico, 2) OVER o AS fred_dcoilwtico_lag_2,
+      LAG(fred_dcoilwtico, 3) OVER o AS fred_dcoilwtico_lag_3,
+      LAG(fred_dcoilwtico, 5) OVER o AS fred_dcoilwtico_lag_5,
+      LAG(fred_dcoilwtico, 10) OVER o AS fred_dcoilwtico_lag_10,
+      LAG(fred_dcoilwtico, 21) OVER o AS fred_dcoilwtico_lag_21,
+      LAG(fred_dcoilwtico, 63) OVER o AS fred_dcoilwtico_lag_63,
+      fred_dcoilwtico - LAG(fred_dcoilwtico, 1) OVER o AS fred_dcoilwtico_chg_1,
+      fred_dcoilwtico - LAG(fred_dcoilwtico, 5) OVER o AS fred_dcoilwtico_chg_5,
+      fred_dcoilwtico - LAG(fred_dcoilwtico, 21) OVER o AS fred_dcoilwtico_chg_21,
+      IF(COUNT(fred_dcoilwtico) OVER w5 = 5, AVG(fred_dcoilwtico) OVER w5, NULL) AS fred_dcoilwtico_mean_5,
+      IF(COUNT(fred_dcoilwtico) OVER w10 = 10, AVG(fred_dcoilwtico) OVER w10, NULL) AS fred_dcoilwtico_mean_10,
+      IF(COUNT(fred_dcoilwtico) OVER w21 = 21, AVG(fred_dcoilwtico) OVER w21, NULL) AS fred_dcoilwtico_mean_21,
+      IF(COUNT(fred_dcoilwtico) OVER w63 = 63, AVG(fred_dcoilwtico) OVER w63, NULL) AS fred_dcoilwtico_mean_63,
+      IF(COUNT(fred_dcoilwtico) OVER w126 = 126, AVG(fred_dcoilwtico) OVER w126, NULL) AS fred_dcoilwtico_mean_126,
+      IF(COUNT(fred_dcoilwtico) OVER w252 = 252, AVG(fred_dcoilwtico) OVER w252, NULL) AS fred_dcoilwtico_mean_252,
+      IF(COUNT(fred_dcoilwtico) OVER w5 = 5, STDDEV_SAMP(fred_dcoilwtico) OVER w5, NULL) AS fred_dcoilwtico_std_5,
+      IF(COUNT(fred_dcoilwtico) OVER w10 = 10, STDDEV_SAMP(fred_dcoilwtico) OVER w10, NULL) AS fred_dcoilwtico_std_10,
+      IF(COUNT(fred_dcoilwtico) OVER w21 = 21, STDDEV_SAMP(fred_dcoilwtico) OVER w21, NULL) AS fred_dcoilwtico_std_21,
+      IF(COUNT(fred_dcoilwtico) OVER w63 = 63, STDDEV_SAMP(fred_dcoilwtico) OVER w63, NULL) AS fred_dcoilwtico_std_63,
+      IF(COUNT(fred_dcoilwtico) OVER w126 = 126, STDDEV_SAMP(fred_dcoilwtico) OVER w126, NULL) AS fred_dcoilwtico_std_126,
+      IF(COUNT(fred_dcoilwtico) OVER w252 = 252, STDDEV_SAMP(fred_dcoilwtico) OVER w252, NULL) AS fred_dcoilwtico_std_252,
+      IF(COUNT(fred_dcoilwtico) OVER w5 = 5, SAFE_DIVIDE(fred_dcoilwtico - AVG(fred_dcoilwtico) OVER w5, STDDEV_SAMP(fred_dcoilwtico) OVER w5), NULL) AS fred_dcoilwtico_z_5,
+      IF(COUNT(fred_dcoilwtico) OVER w10 = 10, SAFE_DIVIDE(fred_dcoilwtico - AVG(fred_dcoilwtico) OVER w10, STDDEV_SAMP(fred_dcoilwtico) OVER w10), NULL) AS fred_dcoilwtico_z_10,
+      IF(COUNT(fred_dcoilwtico) OVER w21 = 21, SAFE_DIVIDE(fred_dcoilwtico - AVG(fred_dcoilwtico) OVER w21, STDDEV_SAMP(fred_dcoilwtico) OVER w21), NULL) AS fred_dcoilwtico_z_21,
+      IF(COUNT(fred_dcoilwtico) OVER w63 = 63, SAFE_DIVIDE(fred_dcoilwtico - AVG(fred_dcoilwtico) OVER w63, STDDEV_SAMP(fred_dcoilwtico) OVER w63), NULL) AS fred_dcoilwtico_z_63,
+      IF(COUNT(fred_dcoilwtico) OVER w126 = 126, SAFE_DIVIDE(fred_dcoilwtico - AVG(fred_dcoilwtico) OVER w126, STDDEV_SAMP(fred_dcoilwtico) OVER w126), NULL) AS fred_dcoilwtico_z_126,
+      IF(COUNT(fred_dcoilwtico) OVER w252 = 252, SAFE_DIVIDE(fred_dcoilwtico - AVG(fred_dcoilwtico) OVER w252, STDDEV_SAMP(fred_dcoilwtico) OVER w252), NULL) AS fred_dcoilwtico_z_252,
+      IF(COUNT(fred_dcoilwtico) OVER w5 = 5, MIN(fred_dcoilwtico) OVER w5, NULL) AS fred_dcoilwtico_min_5,
+      IF(COUNT(fred_dcoilwtico) OVER w21 = 21, MIN(fred_dcoilwtico) OVER w21, NULL) AS fred_dcoilwtico_min_21,
+      IF(COUNT(fred_dcoilwtico) OVER w63 = 63, MIN(fred_dcoilwtico) OVER w63, NULL) AS fred_dcoilwtico_min_63,
+      IF(COUNT(fred_dcoilwtico) OVER w126 = 126, MIN(fred_dcoilwtico) OVER w126, NULL) AS fred_dcoilwtico_min_126,
+      IF(COUNT(fred_dcoilwtico) OVER w252 = 252, MIN(fred_dcoilwtico) OVER w252, NULL) AS fred_dcoilwtico_min_252,
+      IF(COUNT(fred_dcoilwtico) OVER w5 = 5, MAX(fred_dcoilwtico) OVER w5, NULL) AS fred_dcoilwtico_max_5,
+      IF(COUNT(fred_dcoilwtico) OVER w21 = 21, MAX(fred_dcoilwtico) OVER w21, NULL) AS fred_dcoilwtico_max_21,
+      IF(COUNT(fred_dcoilwtico) OVER w63 = 63, MAX(fred_dcoilwtico) OVER w63, NULL) AS fred_dcoilwtico_max_63,
+      IF(COUNT(fred_dcoilwtico) OVER w126 = 126, MAX(fred_dcoilwtico) OVER w126, NULL) AS fred_dcoilwtico_max_126,
+      IF(COUNT(fred_dcoilwtico) OVER w252 = 252, MAX(fred_dcoilwtico) OVER w252, NULL) AS fred_dcoilwtico_max_252
     FROM fred_daily
+    WINDOW o AS (ORDER BY date),
+      w5 AS (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW),
+      w10 AS (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW),
+      w21 AS (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW),
+      w63 AS (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW),
+      w126 AS (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW),
+      w252 AS (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW)
   ),
   fred_monthly AS (
     SELECT DATE_TRUNC(date, MONTH) AS period_start,
@@ -671,43 +684,48 @@ USING (
   ),
   fred_monthly_w AS (
     SELECT fred_monthly.*,
-      fred_cpilfesl - LAG(fred_cpilfesl, 1) OVER (ORDER BY period_start) AS fred_cpilfesl_chg_1,
-      fred_cpilfesl - LAG(fred_cpilfesl, 3) OVER (ORDER BY period_start) AS fred_cpilfesl_chg_3,
-      fred_cpilfesl - LAG(fred_cpilfesl, 6) OVER (ORDER BY period_start) AS fred_cpilfesl_chg_6,
-      fred_cpilfesl - LAG(fred_cpilfesl, 12) OVER (ORDER BY period_start) AS fred_cpilfesl_chg_12,
-      fred_aaa - LAG(fred_aaa, 1) OVER (ORDER BY period_start) AS fred_aaa_chg_1,
-      fred_aaa - LAG(fred_aaa, 3) OVER (ORDER BY period_start) AS fred_aaa_chg_3,
-      fred_aaa - LAG(fred_aaa, 6) OVER (ORDER BY period_start) AS fred_aaa_chg_6,
-      fred_aaa - LAG(fred_aaa, 12) OVER (ORDER BY period_start) AS fred_aaa_chg_12,
-      fred_baa - LAG(fred_baa, 1) OVER (ORDER BY period_start) AS fred_baa_chg_1,
-      fred_baa - LAG(fred_baa, 3) OVER (ORDER BY period_start) AS fred_baa_chg_3,
-      fred_baa - LAG(fred_baa, 6) OVER (ORDER BY period_start) AS fred_baa_chg_6,
-      fred_baa - LAG(fred_baa, 12) OVER (ORDER BY period_start) AS fred_baa_chg_12,
-      IF(COUNT(fred_cpilfesl) OVER (ORDER BY period_start ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) = 3, AVG(fred_cpilfesl) OVER (ORDER BY period_start ROWS BETWEEN 2 PRECEDING AND CURRENT ROW), NULL) AS fred_cpilfesl_mean_3,
-      IF(COUNT(fred_cpilfesl) OVER (ORDER BY period_start ROWS BETWEEN 5 PRECEDING AND CURRENT ROW) = 6, AVG(fred_cpilfesl) OVER (ORDER BY period_start ROWS BETWEEN 5 PRECEDING AND CURRENT ROW), NULL) AS fred_cpilfesl_mean_6,
-      IF(COUNT(fred_cpilfesl) OVER (ORDER BY period_start ROWS BETWEEN 11 PRECEDING AND CURRENT ROW) = 12, AVG(fred_cpilfesl) OVER (ORDER BY period_start ROWS BETWEEN 11 PRECEDING AND CURRENT ROW), NULL) AS fred_cpilfesl_mean_12,
-      IF(COUNT(fred_aaa) OVER (ORDER BY period_start ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) = 3, AVG(fred_aaa) OVER (ORDER BY period_start ROWS BETWEEN 2 PRECEDING AND CURRENT ROW), NULL) AS fred_aaa_mean_3,
-      IF(COUNT(fred_aaa) OVER (ORDER BY period_start ROWS BETWEEN 5 PRECEDING AND CURRENT ROW) = 6, AVG(fred_aaa) OVER (ORDER BY period_start ROWS BETWEEN 5 PRECEDING AND CURRENT ROW), NULL) AS fred_aaa_mean_6,
-      IF(COUNT(fred_aaa) OVER (ORDER BY period_start ROWS BETWEEN 11 PRECEDING AND CURRENT ROW) = 12, AVG(fred_aaa) OVER (ORDER BY period_start ROWS BETWEEN 11 PRECEDING AND CURRENT ROW), NULL) AS fred_aaa_mean_12,
-      IF(COUNT(fred_baa) OVER (ORDER BY period_start ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) = 3, AVG(fred_baa) OVER (ORDER BY period_start ROWS BETWEEN 2 PRECEDING AND CURRENT ROW), NULL) AS fred_baa_mean_3,
-      IF(COUNT(fred_baa) OVER (ORDER BY period_start ROWS BETWEEN 5 PRECEDING AND CURRENT ROW) = 6, AVG(fred_baa) OVER (ORDER BY period_start ROWS BETWEEN 5 PRECEDING AND CURRENT ROW), NULL) AS fred_baa_mean_6,
-      IF(COUNT(fred_baa) OVER (ORDER BY period_start ROWS BETWEEN 11 PRECEDING AND CURRENT ROW) = 12, AVG(fred_baa) OVER (ORDER BY period_start ROWS BETWEEN 11 PRECEDING AND CURRENT ROW), NULL) AS fred_baa_mean_12,
-      IF(COUNT(fred_cpilfesl) OVER (ORDER BY period_start ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) = 3, STDDEV_SAMP(fred_cpilfesl) OVER (ORDER BY period_start ROWS BETWEEN 2 PRECEDING AND CURRENT ROW), NULL) AS fred_cpilfesl_std_3,
-      IF(COUNT(fred_cpilfesl) OVER (ORDER BY period_start ROWS BETWEEN 5 PRECEDING AND CURRENT ROW) = 6, STDDEV_SAMP(fred_cpilfesl) OVER (ORDER BY period_start ROWS BETWEEN 5 PRECEDING AND CURRENT ROW), NULL) AS fred_cpilfesl_std_6,
-      IF(COUNT(fred_cpilfesl) OVER (ORDER BY period_start ROWS BETWEEN 11 PRECEDING AND CURRENT ROW) = 12, STDDEV_SAMP(fred_cpilfesl) OVER (ORDER BY period_start ROWS BETWEEN 11 PRECEDING AND CURRENT ROW), NULL) AS fred_cpilfesl_std_12,
-      IF(COUNT(fred_aaa) OVER (ORDER BY period_start ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) = 3, STDDEV_SAMP(fred_aaa) OVER (ORDER BY period_start ROWS BETWEEN 2 PRECEDING AND CURRENT ROW), NULL) AS fred_aaa_std_3,
-      IF(COUNT(fred_aaa) OVER (ORDER BY period_start ROWS BETWEEN 5 PRECEDING AND CURRENT ROW) = 6, STDDEV_SAMP(fred_aaa) OVER (ORDER BY period_start ROWS BETWEEN 5 PRECEDING AND CURRENT ROW), NULL) AS fred_aaa_std_6,
-      IF(COUNT(fred_aaa) OVER (ORDER BY period_start ROWS BETWEEN 11 PRECEDING AND CURRENT ROW) = 12, STDDEV_SAMP(fred_aaa) OVER (ORDER BY period_start ROWS BETWEEN 11 PRECEDING AND CURRENT ROW), NULL) AS fred_aaa_std_12,
-      IF(COUNT(fred_baa) OVER (ORDER BY period_start ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) = 3, STDDEV_SAMP(fred_baa) OVER (ORDER BY period_start ROWS BETWEEN 2 PRECEDING AND CURRENT ROW), NULL) AS fred_baa_std_3,
-      IF(COUNT(fred_baa) OVER (ORDER BY period_start ROWS BETWEEN 5 PRECEDING AND CURRENT ROW) = 6, STDDEV_SAMP(fred_baa) OVER (ORDER BY period_start ROWS BETWEEN 5 PRECEDING AND CURRENT ROW), NULL) AS fred_baa_std_6,
-      IF(COUNT(fred_baa) OVER (ORDER BY period_start ROWS BETWEEN 11 PRECEDING AND CURRENT ROW) = 12, STDDEV_SAMP(fred_baa) OVER (ORDER BY period_start ROWS BETWEEN 11 PRECEDING AND CURRENT ROW), NULL) AS fred_baa_std_12,
-      IF(COUNT(fred_cpilfesl) OVER (ORDER BY period_start ROWS BETWEEN 11 PRECEDING AND CURRENT ROW) = 12, SAFE_DIVIDE(fred_cpilfesl - AVG(fred_cpilfesl) OVER (ORDER BY period_start ROWS BETWEEN 11 PRECEDING AND CURRENT ROW), STDDEV_SAMP(fred_cpilfesl) OVER (ORDER BY period_start ROWS BETWEEN 11 PRECEDING AND CURRENT ROW)), NULL) AS fred_cpilfesl_z_12,
-      IF(COUNT(fred_cpilfesl) OVER (ORDER BY period_start ROWS BETWEEN 35 PRECEDING AND CURRENT ROW) = 36, SAFE_DIVIDE(fred_cpilfesl - AVG(fred_cpilfesl) OVER (ORDER BY period_start ROWS BETWEEN 35 PRECEDING AND CURRENT ROW), STDDEV_SAMP(fred_cpilfesl) OVER (ORDER BY period_start ROWS BETWEEN 35 PRECEDING AND CURRENT ROW)), NULL) AS fred_cpilfesl_z_36,
-      IF(COUNT(fred_aaa) OVER (ORDER BY period_start ROWS BETWEEN 11 PRECEDING AND CURRENT ROW) = 12, SAFE_DIVIDE(fred_aaa - AVG(fred_aaa) OVER (ORDER BY period_start ROWS BETWEEN 11 PRECEDING AND CURRENT ROW), STDDEV_SAMP(fred_aaa) OVER (ORDER BY period_start ROWS BETWEEN 11 PRECEDING AND CURRENT ROW)), NULL) AS fred_aaa_z_12,
-      IF(COUNT(fred_aaa) OVER (ORDER BY period_start ROWS BETWEEN 35 PRECEDING AND CURRENT ROW) = 36, SAFE_DIVIDE(fred_aaa - AVG(fred_aaa) OVER (ORDER BY period_start ROWS BETWEEN 35 PRECEDING AND CURRENT ROW), STDDEV_SAMP(fred_aaa) OVER (ORDER BY period_start ROWS BETWEEN 35 PRECEDING AND CURRENT ROW)), NULL) AS fred_aaa_z_36,
-      IF(COUNT(fred_baa) OVER (ORDER BY period_start ROWS BETWEEN 11 PRECEDING AND CURRENT ROW) = 12, SAFE_DIVIDE(fred_baa - AVG(fred_baa) OVER (ORDER BY period_start ROWS BETWEEN 11 PRECEDING AND CURRENT ROW), STDDEV_SAMP(fred_baa) OVER (ORDER BY period_start ROWS BETWEEN 11 PRECEDING AND CURRENT ROW)), NULL) AS fred_baa_z_12,
-      IF(COUNT(fred_baa) OVER (ORDER BY period_start ROWS BETWEEN 35 PRECEDING AND CURRENT ROW) = 36, SAFE_DIVIDE(fred_baa - AVG(fred_baa) OVER (ORDER BY period_start ROWS BETWEEN 35 PRECEDING AND CURRENT ROW), STDDEV_SAMP(fred_baa) OVER (ORDER BY period_start ROWS BETWEEN 35 PRECEDING AND CURRENT ROW)), NULL) AS fred_baa_z_36
+      fred_cpilfesl - LAG(fred_cpilfesl, 1) OVER o AS fred_cpilfesl_chg_1,
+      fred_cpilfesl - LAG(fred_cpilfesl, 3) OVER o AS fred_cpilfesl_chg_3,
+      fred_cpilfesl - LAG(fred_cpilfesl, 6) OVER o AS fred_cpilfesl_chg_6,
+      fred_cpilfesl - LAG(fred_cpilfesl, 12) OVER o AS fred_cpilfesl_chg_12,
+      fred_aaa - LAG(fred_aaa, 1) OVER o AS fred_aaa_chg_1,
+      fred_aaa - LAG(fred_aaa, 3) OVER o AS fred_aaa_chg_3,
+      fred_aaa - LAG(fred_aaa, 6) OVER o AS fred_aaa_chg_6,
+      fred_aaa - LAG(fred_aaa, 12) OVER o AS fred_aaa_chg_12,
+      fred_baa - LAG(fred_baa, 1) OVER o AS fred_baa_chg_1,
+      fred_baa - LAG(fred_baa, 3) OVER o AS fred_baa_chg_3,
+      fred_baa - LAG(fred_baa, 6) OVER o AS fred_baa_chg_6,
+      fred_baa - LAG(fred_baa, 12) OVER o AS fred_baa_chg_12,
+      IF(COUNT(fred_cpilfesl) OVER w3 = 3, AVG(fred_cpilfesl) OVER w3, NULL) AS fred_cpilfesl_mean_3,
+      IF(COUNT(fred_cpilfesl) OVER w6 = 6, AVG(fred_cpilfesl) OVER w6, NULL) AS fred_cpilfesl_mean_6,
+      IF(COUNT(fred_cpilfesl) OVER w12 = 12, AVG(fred_cpilfesl) OVER w12, NULL) AS fred_cpilfesl_mean_12,
+      IF(COUNT(fred_aaa) OVER w3 = 3, AVG(fred_aaa) OVER w3, NULL) AS fred_aaa_mean_3,
+      IF(COUNT(fred_aaa) OVER w6 = 6, AVG(fred_aaa) OVER w6, NULL) AS fred_aaa_mean_6,
+      IF(COUNT(fred_aaa) OVER w12 = 12, AVG(fred_aaa) OVER w12, NULL) AS fred_aaa_mean_12,
+      IF(COUNT(fred_baa) OVER w3 = 3, AVG(fred_baa) OVER w3, NULL) AS fred_baa_mean_3,
+      IF(COUNT(fred_baa) OVER w6 = 6, AVG(fred_baa) OVER w6, NULL) AS fred_baa_mean_6,
+      IF(COUNT(fred_baa) OVER w12 = 12, AVG(fred_baa) OVER w12, NULL) AS fred_baa_mean_12,
+      IF(COUNT(fred_cpilfesl) OVER w3 = 3, STDDEV_SAMP(fred_cpilfesl) OVER w3, NULL) AS fred_cpilfesl_std_3,
+      IF(COUNT(fred_cpilfesl) OVER w6 = 6, STDDEV_SAMP(fred_cpilfesl) OVER w6, NULL) AS fred_cpilfesl_std_6,
+      IF(COUNT(fred_cpilfesl) OVER w12 = 12, STDDEV_SAMP(fred_cpilfesl) OVER w12, NULL) AS fred_cpilfesl_std_12,
+      IF(COUNT(fred_aaa) OVER w3 = 3, STDDEV_SAMP(fred_aaa) OVER w3, NULL) AS fred_aaa_std_3,
+      IF(COUNT(fred_aaa) OVER w6 = 6, STDDEV_SAMP(fred_aaa) OVER w6, NULL) AS fred_aaa_std_6,
+      IF(COUNT(fred_aaa) OVER w12 = 12, STDDEV_SAMP(fred_aaa) OVER w12, NULL) AS fred_aaa_std_12,
+      IF(COUNT(fred_baa) OVER w3 = 3, STDDEV_SAMP(fred_baa) OVER w3, NULL) AS fred_baa_std_3,
+      IF(COUNT(fred_baa) OVER w6 = 6, STDDEV_SAMP(fred_baa) OVER w6, NULL) AS fred_baa_std_6,
+      IF(COUNT(fred_baa) OVER w12 = 12, STDDEV_SAMP(fred_baa) OVER w12, NULL) AS fred_baa_std_12,
+      IF(COUNT(fred_cpilfesl) OVER w12 = 12, SAFE_DIVIDE(fred_cpilfesl - AVG(fred_cpilfesl) OVER w12, STDDEV_SAMP(fred_cpilfesl) OVER w12), NULL) AS fred_cpilfesl_z_12,
+      IF(COUNT(fred_cpilfesl) OVER w36 = 36, SAFE_DIVIDE(fred_cpilfesl - AVG(fred_cpilfesl) OVER w36, STDDEV_SAMP(fred_cpilfesl) OVER w36), NULL) AS fred_cpilfesl_z_36,
+      IF(COUNT(fred_aaa) OVER w12 = 12, SAFE_DIVIDE(fred_aaa - AVG(fred_aaa) OVER w12, STDDEV_SAMP(fred_aaa) OVER w12), NULL) AS fred_aaa_z_12,
+      IF(COUNT(fred_aaa) OVER w36 = 36, SAFE_DIVIDE(fred_aaa - AVG(fred_aaa) OVER w36, STDDEV_SAMP(fred_aaa) OVER w36), NULL) AS fred_aaa_z_36,
+      IF(COUNT(fred_baa) OVER w12 = 12, SAFE_DIVIDE(fred_baa - AVG(fred_baa) OVER w12, STDDEV_SAMP(fred_baa) OVER w12), NULL) AS fred_baa_z_12,
+      IF(COUNT(fred_baa) OVER w36 = 36, SAFE_DIVIDE(fred_baa - AVG(fred_baa) OVER w36, STDDEV_SAMP(fred_baa) OVER w36), NULL) AS fred_baa_z_36
     FROM fred_monthly
+    WINDOW o AS (ORDER BY period_start),
+      w3 AS (ORDER BY period_start ROWS BETWEEN 2 PRECEDING AND CURRENT ROW),
+      w6 AS (ORDER BY period_start ROWS BETWEEN 5 PRECEDING AND CURRENT ROW),
+      w12 AS (ORDER BY period_start ROWS BETWEEN 11 PRECEDING AND CURRENT ROW),
+      w36 AS (ORDER BY period_start ROWS BETWEEN 35 PRECEDING AND CURRENT ROW)
   ),
   weather AS (
     SELECT date,
@@ -722,93 +740,100 @@ USING (
   ),
   weather_w AS (
     SELECT weather.*,
-      LAG(weather_seattle_wa_temp_max, 1) OVER (ORDER BY date) AS weather_seattle_wa_temp_max_lag_1,
-      LAG(weather_seattle_wa_temp_max, 2) OVER (ORDER BY date) AS weather_seattle_wa_temp_max_lag_2,
-      LAG(weather_seattle_wa_temp_max, 3) OVER (ORDER BY date) AS weather_seattle_wa_temp_max_lag_3,
-      LAG(weather_seattle_wa_temp_max, 5) OVER (ORDER BY date) AS weather_seattle_wa_temp_max_lag_5,
-      LAG(weather_seattle_wa_temp_max, 10) OVER (ORDER BY date) AS weather_seattle_wa_temp_max_lag_10,
-      LAG(weather_seattle_wa_temp_max, 21) OVER (ORDER BY date) AS weather_seattle_wa_temp_max_lag_21,
-      LAG(weather_seattle_wa_temp_max, 63) OVER (ORDER BY date) AS weather_seattle_wa_temp_max_lag_63,
-      LAG(weather_seattle_wa_temp_min, 1) OVER (ORDER BY date) AS weather_seattle_wa_temp_min_lag_1,
-      LAG(weather_seattle_wa_temp_min, 2) OVER (ORDER BY date) AS weather_seattle_wa_temp_min_lag_2,
-      LAG(weather_seattle_wa_temp_min, 3) OVER (ORDER BY date) AS weather_seattle_wa_temp_min_lag_3,
-      LAG(weather_seattle_wa_temp_min, 5) OVER (ORDER BY date) AS weather_seattle_wa_temp_min_lag_5,
-      LAG(weather_seattle_wa_temp_min, 10) OVER (ORDER BY date) AS weather_seattle_wa_temp_min_lag_10,
-      LAG(weather_seattle_wa_temp_min, 21) OVER (ORDER BY date) AS weather_seattle_wa_temp_min_lag_21,
-      LAG(weather_seattle_wa_temp_min, 63) OVER (ORDER BY date) AS weather_seattle_wa_temp_min_lag_63,
-      IF(COUNT(weather_seattle_wa_temp_max) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) = 5, AVG(weather_seattle_wa_temp_max) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW), NULL) AS weather_seattle_wa_temp_max_mean_5,
-      IF(COUNT(weather_seattle_wa_temp_max) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW) = 10, AVG(weather_seattle_wa_temp_max) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW), NULL) AS weather_seattle_wa_temp_max_mean_10,
-      IF(COUNT(weather_seattle_wa_temp_max) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW) = 21, AVG(weather_seattle_wa_temp_max) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW), NULL) AS weather_seattle_wa_temp_max_mean_21,
-      IF(COUNT(weather_seattle_wa_temp_max) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW) = 63, AVG(weather_seattle_wa_temp_max) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW), NULL) AS weather_seattle_wa_temp_max_mean_63,
-      IF(COUNT(weather_seattle_wa_temp_max) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW) = 126, AVG(weather_seattle_wa_temp_max) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW), NULL) AS weather_seattle_wa_temp_max_mean_126,
-      IF(COUNT(weather_seattle_wa_temp_max) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW) = 252, AVG(weather_seattle_wa_temp_max) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW), NULL) AS weather_seattle_wa_temp_max_mean_252,
-      IF(COUNT(weather_seattle_wa_temp_min) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) = 5, AVG(weather_seattle_wa_temp_min) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW), NULL) AS weather_seattle_wa_temp_min_mean_5,
-      IF(COUNT(weather_seattle_wa_temp_min) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW) = 10, AVG(weather_seattle_wa_temp_min) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW), NULL) AS weather_seattle_wa_temp_min_mean_10,
-      IF(COUNT(weather_seattle_wa_temp_min) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW) = 21, AVG(weather_seattle_wa_temp_min) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW), NULL) AS weather_seattle_wa_temp_min_mean_21,
-      IF(COUNT(weather_seattle_wa_temp_min) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW) = 63, AVG(weather_seattle_wa_temp_min) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW), NULL) AS weather_seattle_wa_temp_min_mean_63,
-      IF(COUNT(weather_seattle_wa_temp_min) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW) = 126, AVG(weather_seattle_wa_temp_min) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW), NULL) AS weather_seattle_wa_temp_min_mean_126,
-      IF(COUNT(weather_seattle_wa_temp_min) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW) = 252, AVG(weather_seattle_wa_temp_min) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW), NULL) AS weather_seattle_wa_temp_min_mean_252,
-      IF(COUNT(weather_seattle_wa_precipitation) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) = 5, AVG(weather_seattle_wa_precipitation) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW), NULL) AS weather_seattle_wa_precipitation_mean_5,
-      IF(COUNT(weather_seattle_wa_precipitation) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW) = 10, AVG(weather_seattle_wa_precipitation) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW), NULL) AS weather_seattle_wa_precipitation_mean_10,
-      IF(COUNT(weather_seattle_wa_precipitation) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW) = 21, AVG(weather_seattle_wa_precipitation) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW), NULL) AS weather_seattle_wa_precipitation_mean_21,
-      IF(COUNT(weather_seattle_wa_precipitation) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW) = 63, AVG(weather_seattle_wa_precipitation) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW), NULL) AS weather_seattle_wa_precipitation_mean_63,
-      IF(COUNT(weather_seattle_wa_precipitation) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW) = 126, AVG(weather_seattle_wa_precipitation) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW), NULL) AS weather_seattle_wa_precipitation_mean_126,
-      IF(COUNT(weather_seattle_wa_precipitation) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW) = 252, AVG(weather_seattle_wa_precipitation) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW), NULL) AS weather_seattle_wa_precipitation_mean_252,
-      IF(COUNT(weather_seattle_wa_wind) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) = 5, AVG(weather_seattle_wa_wind) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW), NULL) AS weather_seattle_wa_wind_mean_5,
-      IF(COUNT(weather_seattle_wa_wind) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW) = 10, AVG(weather_seattle_wa_wind) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW), NULL) AS weather_seattle_wa_wind_mean_10,
-      IF(COUNT(weather_seattle_wa_wind) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW) = 21, AVG(weather_seattle_wa_wind) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW), NULL) AS weather_seattle_wa_wind_mean_21,
-      IF(COUNT(weather_seattle_wa_wind) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW) = 63, AVG(weather_seattle_wa_wind) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW), NULL) AS weather_seattle_wa_wind_mean_63,
-      IF(COUNT(weather_seattle_wa_wind) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW) = 126, AVG(weather_seattle_wa_wind) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW), NULL) AS weather_seattle_wa_wind_mean_126,
-      IF(COUNT(weather_seattle_wa_wind) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW) = 252, AVG(weather_seattle_wa_wind) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW), NULL) AS weather_seattle_wa_wind_mean_252,
-      IF(COUNT(weather_seattle_wa_temp_max) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) = 5, STDDEV_SAMP(weather_seattle_wa_temp_max) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW), NULL) AS weather_seattle_wa_temp_max_std_5,
-      IF(COUNT(weather_seattle_wa_temp_max) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW) = 10, STDDEV_SAMP(weather_seattle_wa_temp_max) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW), NULL) AS weather_seattle_wa_temp_max_std_10,
-      IF(COUNT(weather_seattle_wa_temp_max) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW) = 21, STDDEV_SAMP(weather_seattle_wa_temp_max) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW), NULL) AS weather_seattle_wa_temp_max_std_21,
-      IF(COUNT(weather_seattle_wa_temp_max) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW) = 63, STDDEV_SAMP(weather_seattle_wa_temp_max) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW), NULL) AS weather_seattle_wa_temp_max_std_63,
-      IF(COUNT(weather_seattle_wa_temp_max) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW) = 126, STDDEV_SAMP(weather_seattle_wa_temp_max) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW), NULL) AS weather_seattle_wa_temp_max_std_126,
-      IF(COUNT(weather_seattle_wa_temp_max) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW) = 252, STDDEV_SAMP(weather_seattle_wa_temp_max) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW), NULL) AS weather_seattle_wa_temp_max_std_252,
-      IF(COUNT(weather_seattle_wa_temp_min) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) = 5, STDDEV_SAMP(weather_seattle_wa_temp_min) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW), NULL) AS weather_seattle_wa_temp_min_std_5,
-      IF(COUNT(weather_seattle_wa_temp_min) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW) = 10, STDDEV_SAMP(weather_seattle_wa_temp_min) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW), NULL) AS weather_seattle_wa_temp_min_std_10,
-      IF(COUNT(weather_seattle_wa_temp_min) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW) = 21, STDDEV_SAMP(weather_seattle_wa_temp_min) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW), NULL) AS weather_seattle_wa_temp_min_std_21,
-      IF(COUNT(weather_seattle_wa_temp_min) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW) = 63, STDDEV_SAMP(weather_seattle_wa_temp_min) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW), NULL) AS weather_seattle_wa_temp_min_std_63,
-      IF(COUNT(weather_seattle_wa_temp_min) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW) = 126, STDDEV_SAMP(weather_seattle_wa_temp_min) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW), NULL) AS weather_seattle_wa_temp_min_std_126,
-      IF(COUNT(weather_seattle_wa_temp_min) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW) = 252, STDDEV_SAMP(weather_seattle_wa_temp_min) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW), NULL) AS weather_seattle_wa_temp_min_std_252,
-      IF(COUNT(weather_seattle_wa_precipitation) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) = 5, STDDEV_SAMP(weather_seattle_wa_precipitation) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW), NULL) AS weather_seattle_wa_precipitation_std_5,
-      IF(COUNT(weather_seattle_wa_precipitation) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW) = 10, STDDEV_SAMP(weather_seattle_wa_precipitation) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW), NULL) AS weather_seattle_wa_precipitation_std_10,
-      IF(COUNT(weather_seattle_wa_precipitation) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW) = 21, STDDEV_SAMP(weather_seattle_wa_precipitation) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW), NULL) AS weather_seattle_wa_precipitation_std_21,
-      IF(COUNT(weather_seattle_wa_precipitation) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW) = 63, STDDEV_SAMP(weather_seattle_wa_precipitation) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW), NULL) AS weather_seattle_wa_precipitation_std_63,
-      IF(COUNT(weather_seattle_wa_precipitation) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW) = 126, STDDEV_SAMP(weather_seattle_wa_precipitation) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW), NULL) AS weather_seattle_wa_precipitation_std_126,
-      IF(COUNT(weather_seattle_wa_precipitation) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW) = 252, STDDEV_SAMP(weather_seattle_wa_precipitation) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW), NULL) AS weather_seattle_wa_precipitation_std_252,
-      IF(COUNT(weather_seattle_wa_wind) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) = 5, STDDEV_SAMP(weather_seattle_wa_wind) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW), NULL) AS weather_seattle_wa_wind_std_5,
-      IF(COUNT(weather_seattle_wa_wind) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW) = 10, STDDEV_SAMP(weather_seattle_wa_wind) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW), NULL) AS weather_seattle_wa_wind_std_10,
-      IF(COUNT(weather_seattle_wa_wind) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW) = 21, STDDEV_SAMP(weather_seattle_wa_wind) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW), NULL) AS weather_seattle_wa_wind_std_21,
-      IF(COUNT(weather_seattle_wa_wind) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW) = 63, STDDEV_SAMP(weather_seattle_wa_wind) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW), NULL) AS weather_seattle_wa_wind_std_63,
-      IF(COUNT(weather_seattle_wa_wind) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW) = 126, STDDEV_SAMP(weather_seattle_wa_wind) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW), NULL) AS weather_seattle_wa_wind_std_126,
-      IF(COUNT(weather_seattle_wa_wind) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW) = 252, STDDEV_SAMP(weather_seattle_wa_wind) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW), NULL) AS weather_seattle_wa_wind_std_252,
-      IF(COUNT(weather_seattle_wa_temp_max) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) = 5, SAFE_DIVIDE(weather_seattle_wa_temp_max - AVG(weather_seattle_wa_temp_max) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW), STDDEV_SAMP(weather_seattle_wa_temp_max) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW)), NULL) AS weather_seattle_wa_temp_max_z_5,
-      IF(COUNT(weather_seattle_wa_temp_max) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW) = 10, SAFE_DIVIDE(weather_seattle_wa_temp_max - AVG(weather_seattle_wa_temp_max) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW), STDDEV_SAMP(weather_seattle_wa_temp_max) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW)), NULL) AS weather_seattle_wa_temp_max_z_10,
-      IF(COUNT(weather_seattle_wa_temp_max) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW) = 21, SAFE_DIVIDE(weather_seattle_wa_temp_max - AVG(weather_seattle_wa_temp_max) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW), STDDEV_SAMP(weather_seattle_wa_temp_max) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW)), NULL) AS weather_seattle_wa_temp_max_z_21,
-      IF(COUNT(weather_seattle_wa_temp_max) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW) = 63, SAFE_DIVIDE(weather_seattle_wa_temp_max - AVG(weather_seattle_wa_temp_max) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW), STDDEV_SAMP(weather_seattle_wa_temp_max) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW)), NULL) AS weather_seattle_wa_temp_max_z_63,
-      IF(COUNT(weather_seattle_wa_temp_max) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW) = 126, SAFE_DIVIDE(weather_seattle_wa_temp_max - AVG(weather_seattle_wa_temp_max) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW), STDDEV_SAMP(weather_seattle_wa_temp_max) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW)), NULL) AS weather_seattle_wa_temp_max_z_126,
-      IF(COUNT(weather_seattle_wa_temp_max) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW) = 252, SAFE_DIVIDE(weather_seattle_wa_temp_max - AVG(weather_seattle_wa_temp_max) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW), STDDEV_SAMP(weather_seattle_wa_temp_max) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW)), NULL) AS weather_seattle_wa_temp_max_z_252,
-      IF(COUNT(weather_seattle_wa_temp_min) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) = 5, SAFE_DIVIDE(weather_seattle_wa_temp_min - AVG(weather_seattle_wa_temp_min) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW), STDDEV_SAMP(weather_seattle_wa_temp_min) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW)), NULL) AS weather_seattle_wa_temp_min_z_5,
-      IF(COUNT(weather_seattle_wa_temp_min) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW) = 10, SAFE_DIVIDE(weather_seattle_wa_temp_min - AVG(weather_seattle_wa_temp_min) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW), STDDEV_SAMP(weather_seattle_wa_temp_min) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW)), NULL) AS weather_seattle_wa_temp_min_z_10,
-      IF(COUNT(weather_seattle_wa_temp_min) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW) = 21, SAFE_DIVIDE(weather_seattle_wa_temp_min - AVG(weather_seattle_wa_temp_min) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW), STDDEV_SAMP(weather_seattle_wa_temp_min) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW)), NULL) AS weather_seattle_wa_temp_min_z_21,
-      IF(COUNT(weather_seattle_wa_temp_min) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW) = 63, SAFE_DIVIDE(weather_seattle_wa_temp_min - AVG(weather_seattle_wa_temp_min) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW), STDDEV_SAMP(weather_seattle_wa_temp_min) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW)), NULL) AS weather_seattle_wa_temp_min_z_63,
-      IF(COUNT(weather_seattle_wa_temp_min) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW) = 126, SAFE_DIVIDE(weather_seattle_wa_temp_min - AVG(weather_seattle_wa_temp_min) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW), STDDEV_SAMP(weather_seattle_wa_temp_min) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW)), NULL) AS weather_seattle_wa_temp_min_z_126,
-      IF(COUNT(weather_seattle_wa_temp_min) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW) = 252, SAFE_DIVIDE(weather_seattle_wa_temp_min - AVG(weather_seattle_wa_temp_min) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW), STDDEV_SAMP(weather_seattle_wa_temp_min) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW)), NULL) AS weather_seattle_wa_temp_min_z_252,
-      IF(COUNT(weather_seattle_wa_precipitation) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) = 5, SAFE_DIVIDE(weather_seattle_wa_precipitation - AVG(weather_seattle_wa_precipitation) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW), STDDEV_SAMP(weather_seattle_wa_precipitation) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW)), NULL) AS weather_seattle_wa_precipitation_z_5,
-      IF(COUNT(weather_seattle_wa_precipitation) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW) = 10, SAFE_DIVIDE(weather_seattle_wa_precipitation - AVG(weather_seattle_wa_precipitation) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW), STDDEV_SAMP(weather_seattle_wa_precipitation) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW)), NULL) AS weather_seattle_wa_precipitation_z_10,
-      IF(COUNT(weather_seattle_wa_precipitation) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW) = 21, SAFE_DIVIDE(weather_seattle_wa_precipitation - AVG(weather_seattle_wa_precipitation) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW), STDDEV_SAMP(weather_seattle_wa_precipitation) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW)), NULL) AS weather_seattle_wa_precipitation_z_21,
-      IF(COUNT(weather_seattle_wa_precipitation) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW) = 63, SAFE_DIVIDE(weather_seattle_wa_precipitation - AVG(weather_seattle_wa_precipitation) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW), STDDEV_SAMP(weather_seattle_wa_precipitation) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW)), NULL) AS weather_seattle_wa_precipitation_z_63,
-      IF(COUNT(weather_seattle_wa_precipitation) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW) = 126, SAFE_DIVIDE(weather_seattle_wa_precipitation - AVG(weather_seattle_wa_precipitation) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW), STDDEV_SAMP(weather_seattle_wa_precipitation) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW)), NULL) AS weather_seattle_wa_precipitation_z_126,
-      IF(COUNT(weather_seattle_wa_precipitation) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW) = 252, SAFE_DIVIDE(weather_seattle_wa_precipitation - AVG(weather_seattle_wa_precipitation) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW), STDDEV_SAMP(weather_seattle_wa_precipitation) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW)), NULL) AS weather_seattle_wa_precipitation_z_252,
-      IF(COUNT(weather_seattle_wa_wind) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) = 5, SAFE_DIVIDE(weather_seattle_wa_wind - AVG(weather_seattle_wa_wind) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW), STDDEV_SAMP(weather_seattle_wa_wind) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW)), NULL) AS weather_seattle_wa_wind_z_5,
-      IF(COUNT(weather_seattle_wa_wind) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW) = 10, SAFE_DIVIDE(weather_seattle_wa_wind - AVG(weather_seattle_wa_wind) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW), STDDEV_SAMP(weather_seattle_wa_wind) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW)), NULL) AS weather_seattle_wa_wind_z_10,
-      IF(COUNT(weather_seattle_wa_wind) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW) = 21, SAFE_DIVIDE(weather_seattle_wa_wind - AVG(weather_seattle_wa_wind) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW), STDDEV_SAMP(weather_seattle_wa_wind) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW)), NULL) AS weather_seattle_wa_wind_z_21,
-      IF(COUNT(weather_seattle_wa_wind) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW) = 63, SAFE_DIVIDE(weather_seattle_wa_wind - AVG(weather_seattle_wa_wind) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW), STDDEV_SAMP(weather_seattle_wa_wind) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW)), NULL) AS weather_seattle_wa_wind_z_63,
-      IF(COUNT(weather_seattle_wa_wind) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW) = 126, SAFE_DIVIDE(weather_seattle_wa_wind - AVG(weather_seattle_wa_wind) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW), STDDEV_SAMP(weather_seattle_wa_wind) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW)), NULL) AS weather_seattle_wa_wind_z_126,
-      IF(COUNT(weather_seattle_wa_wind) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW) = 252, SAFE_DIVIDE(weather_seattle_wa_wind - AVG(weather_seattle_wa_wind) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW), STDDEV_SAMP(weather_seattle_wa_wind) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW)), NULL) AS weather_seattle_wa_wind_z_252
+      LAG(weather_seattle_wa_temp_max, 1) OVER o AS weather_seattle_wa_temp_max_lag_1,
+      LAG(weather_seattle_wa_temp_max, 2) OVER o AS weather_seattle_wa_temp_max_lag_2,
+      LAG(weather_seattle_wa_temp_max, 3) OVER o AS weather_seattle_wa_temp_max_lag_3,
+      LAG(weather_seattle_wa_temp_max, 5) OVER o AS weather_seattle_wa_temp_max_lag_5,
+      LAG(weather_seattle_wa_temp_max, 10) OVER o AS weather_seattle_wa_temp_max_lag_10,
+      LAG(weather_seattle_wa_temp_max, 21) OVER o AS weather_seattle_wa_temp_max_lag_21,
+      LAG(weather_seattle_wa_temp_max, 63) OVER o AS weather_seattle_wa_temp_max_lag_63,
+      LAG(weather_seattle_wa_temp_min, 1) OVER o AS weather_seattle_wa_temp_min_lag_1,
+      LAG(weather_seattle_wa_temp_min, 2) OVER o AS weather_seattle_wa_temp_min_lag_2,
+      LAG(weather_seattle_wa_temp_min, 3) OVER o AS weather_seattle_wa_temp_min_lag_3,
+      LAG(weather_seattle_wa_temp_min, 5) OVER o AS weather_seattle_wa_temp_min_lag_5,
+      LAG(weather_seattle_wa_temp_min, 10) OVER o AS weather_seattle_wa_temp_min_lag_10,
+      LAG(weather_seattle_wa_temp_min, 21) OVER o AS weather_seattle_wa_temp_min_lag_21,
+      LAG(weather_seattle_wa_temp_min, 63) OVER o AS weather_seattle_wa_temp_min_lag_63,
+      IF(COUNT(weather_seattle_wa_temp_max) OVER w5 = 5, AVG(weather_seattle_wa_temp_max) OVER w5, NULL) AS weather_seattle_wa_temp_max_mean_5,
+      IF(COUNT(weather_seattle_wa_temp_max) OVER w10 = 10, AVG(weather_seattle_wa_temp_max) OVER w10, NULL) AS weather_seattle_wa_temp_max_mean_10,
+      IF(COUNT(weather_seattle_wa_temp_max) OVER w21 = 21, AVG(weather_seattle_wa_temp_max) OVER w21, NULL) AS weather_seattle_wa_temp_max_mean_21,
+      IF(COUNT(weather_seattle_wa_temp_max) OVER w63 = 63, AVG(weather_seattle_wa_temp_max) OVER w63, NULL) AS weather_seattle_wa_temp_max_mean_63,
+      IF(COUNT(weather_seattle_wa_temp_max) OVER w126 = 126, AVG(weather_seattle_wa_temp_max) OVER w126, NULL) AS weather_seattle_wa_temp_max_mean_126,
+      IF(COUNT(weather_seattle_wa_temp_max) OVER w252 = 252, AVG(weather_seattle_wa_temp_max) OVER w252, NULL) AS weather_seattle_wa_temp_max_mean_252,
+      IF(COUNT(weather_seattle_wa_temp_min) OVER w5 = 5, AVG(weather_seattle_wa_temp_min) OVER w5, NULL) AS weather_seattle_wa_temp_min_mean_5,
+      IF(COUNT(weather_seattle_wa_temp_min) OVER w10 = 10, AVG(weather_seattle_wa_temp_min) OVER w10, NULL) AS weather_seattle_wa_temp_min_mean_10,
+      IF(COUNT(weather_seattle_wa_temp_min) OVER w21 = 21, AVG(weather_seattle_wa_temp_min) OVER w21, NULL) AS weather_seattle_wa_temp_min_mean_21,
+      IF(COUNT(weather_seattle_wa_temp_min) OVER w63 = 63, AVG(weather_seattle_wa_temp_min) OVER w63, NULL) AS weather_seattle_wa_temp_min_mean_63,
+      IF(COUNT(weather_seattle_wa_temp_min) OVER w126 = 126, AVG(weather_seattle_wa_temp_min) OVER w126, NULL) AS weather_seattle_wa_temp_min_mean_126,
+      IF(COUNT(weather_seattle_wa_temp_min) OVER w252 = 252, AVG(weather_seattle_wa_temp_min) OVER w252, NULL) AS weather_seattle_wa_temp_min_mean_252,
+      IF(COUNT(weather_seattle_wa_precipitation) OVER w5 = 5, AVG(weather_seattle_wa_precipitation) OVER w5, NULL) AS weather_seattle_wa_precipitation_mean_5,
+      IF(COUNT(weather_seattle_wa_precipitation) OVER w10 = 10, AVG(weather_seattle_wa_precipitation) OVER w10, NULL) AS weather_seattle_wa_precipitation_mean_10,
+      IF(COUNT(weather_seattle_wa_precipitation) OVER w21 = 21, AVG(weather_seattle_wa_precipitation) OVER w21, NULL) AS weather_seattle_wa_precipitation_mean_21,
+      IF(COUNT(weather_seattle_wa_precipitation) OVER w63 = 63, AVG(weather_seattle_wa_precipitation) OVER w63, NULL) AS weather_seattle_wa_precipitation_mean_63,
+      IF(COUNT(weather_seattle_wa_precipitation) OVER w126 = 126, AVG(weather_seattle_wa_precipitation) OVER w126, NULL) AS weather_seattle_wa_precipitation_mean_126,
+      IF(COUNT(weather_seattle_wa_precipitation) OVER w252 = 252, AVG(weather_seattle_wa_precipitation) OVER w252, NULL) AS weather_seattle_wa_precipitation_mean_252,
+      IF(COUNT(weather_seattle_wa_wind) OVER w5 = 5, AVG(weather_seattle_wa_wind) OVER w5, NULL) AS weather_seattle_wa_wind_mean_5,
+      IF(COUNT(weather_seattle_wa_wind) OVER w10 = 10, AVG(weather_seattle_wa_wind) OVER w10, NULL) AS weather_seattle_wa_wind_mean_10,
+      IF(COUNT(weather_seattle_wa_wind) OVER w21 = 21, AVG(weather_seattle_wa_wind) OVER w21, NULL) AS weather_seattle_wa_wind_mean_21,
+      IF(COUNT(weather_seattle_wa_wind) OVER w63 = 63, AVG(weather_seattle_wa_wind) OVER w63, NULL) AS weather_seattle_wa_wind_mean_63,
+      IF(COUNT(weather_seattle_wa_wind) OVER w126 = 126, AVG(weather_seattle_wa_wind) OVER w126, NULL) AS weather_seattle_wa_wind_mean_126,
+      IF(COUNT(weather_seattle_wa_wind) OVER w252 = 252, AVG(weather_seattle_wa_wind) OVER w252, NULL) AS weather_seattle_wa_wind_mean_252,
+      IF(COUNT(weather_seattle_wa_temp_max) OVER w5 = 5, STDDEV_SAMP(weather_seattle_wa_temp_max) OVER w5, NULL) AS weather_seattle_wa_temp_max_std_5,
+      IF(COUNT(weather_seattle_wa_temp_max) OVER w10 = 10, STDDEV_SAMP(weather_seattle_wa_temp_max) OVER w10, NULL) AS weather_seattle_wa_temp_max_std_10,
+      IF(COUNT(weather_seattle_wa_temp_max) OVER w21 = 21, STDDEV_SAMP(weather_seattle_wa_temp_max) OVER w21, NULL) AS weather_seattle_wa_temp_max_std_21,
+      IF(COUNT(weather_seattle_wa_temp_max) OVER w63 = 63, STDDEV_SAMP(weather_seattle_wa_temp_max) OVER w63, NULL) AS weather_seattle_wa_temp_max_std_63,
+      IF(COUNT(weather_seattle_wa_temp_max) OVER w126 = 126, STDDEV_SAMP(weather_seattle_wa_temp_max) OVER w126, NULL) AS weather_seattle_wa_temp_max_std_126,
+      IF(COUNT(weather_seattle_wa_temp_max) OVER w252 = 252, STDDEV_SAMP(weather_seattle_wa_temp_max) OVER w252, NULL) AS weather_seattle_wa_temp_max_std_252,
+      IF(COUNT(weather_seattle_wa_temp_min) OVER w5 = 5, STDDEV_SAMP(weather_seattle_wa_temp_min) OVER w5, NULL) AS weather_seattle_wa_temp_min_std_5,
+      IF(COUNT(weather_seattle_wa_temp_min) OVER w10 = 10, STDDEV_SAMP(weather_seattle_wa_temp_min) OVER w10, NULL) AS weather_seattle_wa_temp_min_std_10,
+      IF(COUNT(weather_seattle_wa_temp_min) OVER w21 = 21, STDDEV_SAMP(weather_seattle_wa_temp_min) OVER w21, NULL) AS weather_seattle_wa_temp_min_std_21,
+      IF(COUNT(weather_seattle_wa_temp_min) OVER w63 = 63, STDDEV_SAMP(weather_seattle_wa_temp_min) OVER w63, NULL) AS weather_seattle_wa_temp_min_std_63,
+      IF(COUNT(weather_seattle_wa_temp_min) OVER w126 = 126, STDDEV_SAMP(weather_seattle_wa_temp_min) OVER w126, NULL) AS weather_seattle_wa_temp_min_std_126,
+      IF(COUNT(weather_seattle_wa_temp_min) OVER w252 = 252, STDDEV_SAMP(weather_seattle_wa_temp_min) OVER w252, NULL) AS weather_seattle_wa_temp_min_std_252,
+      IF(COUNT(weather_seattle_wa_precipitation) OVER w5 = 5, STDDEV_SAMP(weather_seattle_wa_precipitation) OVER w5, NULL) AS weather_seattle_wa_precipitation_std_5,
+      IF(COUNT(weather_seattle_wa_precipitation) OVER w10 = 10, STDDEV_SAMP(weather_seattle_wa_precipitation) OVER w10, NULL) AS weather_seattle_wa_precipitation_std_10,
+      IF(COUNT(weather_seattle_wa_precipitation) OVER w21 = 21, STDDEV_SAMP(weather_seattle_wa_precipitation) OVER w21, NULL) AS weather_seattle_wa_precipitation_std_21,
+      IF(COUNT(weather_seattle_wa_precipitation) OVER w63 = 63, STDDEV_SAMP(weather_seattle_wa_precipitation) OVER w63, NULL) AS weather_seattle_wa_precipitation_std_63,
+      IF(COUNT(weather_seattle_wa_precipitation) OVER w126 = 126, STDDEV_SAMP(weather_seattle_wa_precipitation) OVER w126, NULL) AS weather_seattle_wa_precipitation_std_126,
+      IF(COUNT(weather_seattle_wa_precipitation) OVER w252 = 252, STDDEV_SAMP(weather_seattle_wa_precipitation) OVER w252, NULL) AS weather_seattle_wa_precipitation_std_252,
+      IF(COUNT(weather_seattle_wa_wind) OVER w5 = 5, STDDEV_SAMP(weather_seattle_wa_wind) OVER w5, NULL) AS weather_seattle_wa_wind_std_5,
+      IF(COUNT(weather_seattle_wa_wind) OVER w10 = 10, STDDEV_SAMP(weather_seattle_wa_wind) OVER w10, NULL) AS weather_seattle_wa_wind_std_10,
+      IF(COUNT(weather_seattle_wa_wind) OVER w21 = 21, STDDEV_SAMP(weather_seattle_wa_wind) OVER w21, NULL) AS weather_seattle_wa_wind_std_21,
+      IF(COUNT(weather_seattle_wa_wind) OVER w63 = 63, STDDEV_SAMP(weather_seattle_wa_wind) OVER w63, NULL) AS weather_seattle_wa_wind_std_63,
+      IF(COUNT(weather_seattle_wa_wind) OVER w126 = 126, STDDEV_SAMP(weather_seattle_wa_wind) OVER w126, NULL) AS weather_seattle_wa_wind_std_126,
+      IF(COUNT(weather_seattle_wa_wind) OVER w252 = 252, STDDEV_SAMP(weather_seattle_wa_wind) OVER w252, NULL) AS weather_seattle_wa_wind_std_252,
+      IF(COUNT(weather_seattle_wa_temp_max) OVER w5 = 5, SAFE_DIVIDE(weather_seattle_wa_temp_max - AVG(weather_seattle_wa_temp_max) OVER w5, STDDEV_SAMP(weather_seattle_wa_temp_max) OVER w5), NULL) AS weather_seattle_wa_temp_max_z_5,
+      IF(COUNT(weather_seattle_wa_temp_max) OVER w10 = 10, SAFE_DIVIDE(weather_seattle_wa_temp_max - AVG(weather_seattle_wa_temp_max) OVER w10, STDDEV_SAMP(weather_seattle_wa_temp_max) OVER w10), NULL) AS weather_seattle_wa_temp_max_z_10,
+      IF(COUNT(weather_seattle_wa_temp_max) OVER w21 = 21, SAFE_DIVIDE(weather_seattle_wa_temp_max - AVG(weather_seattle_wa_temp_max) OVER w21, STDDEV_SAMP(weather_seattle_wa_temp_max) OVER w21), NULL) AS weather_seattle_wa_temp_max_z_21,
+      IF(COUNT(weather_seattle_wa_temp_max) OVER w63 = 63, SAFE_DIVIDE(weather_seattle_wa_temp_max - AVG(weather_seattle_wa_temp_max) OVER w63, STDDEV_SAMP(weather_seattle_wa_temp_max) OVER w63), NULL) AS weather_seattle_wa_temp_max_z_63,
+      IF(COUNT(weather_seattle_wa_temp_max) OVER w126 = 126, SAFE_DIVIDE(weather_seattle_wa_temp_max - AVG(weather_seattle_wa_temp_max) OVER w126, STDDEV_SAMP(weather_seattle_wa_temp_max) OVER w126), NULL) AS weather_seattle_wa_temp_max_z_126,
+      IF(COUNT(weather_seattle_wa_temp_max) OVER w252 = 252, SAFE_DIVIDE(weather_seattle_wa_temp_max - AVG(weather_seattle_wa_temp_max) OVER w252, STDDEV_SAMP(weather_seattle_wa_temp_max) OVER w252), NULL) AS weather_seattle_wa_temp_max_z_252,
+      IF(COUNT(weather_seattle_wa_temp_min) OVER w5 = 5, SAFE_DIVIDE(weather_seattle_wa_temp_min - AVG(weather_seattle_wa_temp_min) OVER w5, STDDEV_SAMP(weather_seattle_wa_temp_min) OVER w5), NULL) AS weather_seattle_wa_temp_min_z_5,
+      IF(COUNT(weather_seattle_wa_temp_min) OVER w10 = 10, SAFE_DIVIDE(weather_seattle_wa_temp_min - AVG(weather_seattle_wa_temp_min) OVER w10, STDDEV_SAMP(weather_seattle_wa_temp_min) OVER w10), NULL) AS weather_seattle_wa_temp_min_z_10,
+      IF(COUNT(weather_seattle_wa_temp_min) OVER w21 = 21, SAFE_DIVIDE(weather_seattle_wa_temp_min - AVG(weather_seattle_wa_temp_min) OVER w21, STDDEV_SAMP(weather_seattle_wa_temp_min) OVER w21), NULL) AS weather_seattle_wa_temp_min_z_21,
+      IF(COUNT(weather_seattle_wa_temp_min) OVER w63 = 63, SAFE_DIVIDE(weather_seattle_wa_temp_min - AVG(weather_seattle_wa_temp_min) OVER w63, STDDEV_SAMP(weather_seattle_wa_temp_min) OVER w63), NULL) AS weather_seattle_wa_temp_min_z_63,
+      IF(COUNT(weather_seattle_wa_temp_min) OVER w126 = 126, SAFE_DIVIDE(weather_seattle_wa_temp_min - AVG(weather_seattle_wa_temp_min) OVER w126, STDDEV_SAMP(weather_seattle_wa_temp_min) OVER w126), NULL) AS weather_seattle_wa_temp_min_z_126,
+      IF(COUNT(weather_seattle_wa_temp_min) OVER w252 = 252, SAFE_DIVIDE(weather_seattle_wa_temp_min - AVG(weather_seattle_wa_temp_min) OVER w252, STDDEV_SAMP(weather_seattle_wa_temp_min) OVER w252), NULL) AS weather_seattle_wa_temp_min_z_252,
+      IF(COUNT(weather_seattle_wa_precipitation) OVER w5 = 5, SAFE_DIVIDE(weather_seattle_wa_precipitation - AVG(weather_seattle_wa_precipitation) OVER w5, STDDEV_SAMP(weather_seattle_wa_precipitation) OVER w5), NULL) AS weather_seattle_wa_precipitation_z_5,
+      IF(COUNT(weather_seattle_wa_precipitation) OVER w10 = 10, SAFE_DIVIDE(weather_seattle_wa_precipitation - AVG(weather_seattle_wa_precipitation) OVER w10, STDDEV_SAMP(weather_seattle_wa_precipitation) OVER w10), NULL) AS weather_seattle_wa_precipitation_z_10,
+      IF(COUNT(weather_seattle_wa_precipitation) OVER w21 = 21, SAFE_DIVIDE(weather_seattle_wa_precipitation - AVG(weather_seattle_wa_precipitation) OVER w21, STDDEV_SAMP(weather_seattle_wa_precipitation) OVER w21), NULL) AS weather_seattle_wa_precipitation_z_21,
+      IF(COUNT(weather_seattle_wa_precipitation) OVER w63 = 63, SAFE_DIVIDE(weather_seattle_wa_precipitation - AVG(weather_seattle_wa_precipitation) OVER w63, STDDEV_SAMP(weather_seattle_wa_precipitation) OVER w63), NULL) AS weather_seattle_wa_precipitation_z_63,
+      IF(COUNT(weather_seattle_wa_precipitation) OVER w126 = 126, SAFE_DIVIDE(weather_seattle_wa_precipitation - AVG(weather_seattle_wa_precipitation) OVER w126, STDDEV_SAMP(weather_seattle_wa_precipitation) OVER w126), NULL) AS weather_seattle_wa_precipitation_z_126,
+      IF(COUNT(weather_seattle_wa_precipitation) OVER w252 = 252, SAFE_DIVIDE(weather_seattle_wa_precipitation - AVG(weather_seattle_wa_precipitation) OVER w252, STDDEV_SAMP(weather_seattle_wa_precipitation) OVER w252), NULL) AS weather_seattle_wa_precipitation_z_252,
+      IF(COUNT(weather_seattle_wa_wind) OVER w5 = 5, SAFE_DIVIDE(weather_seattle_wa_wind - AVG(weather_seattle_wa_wind) OVER w5, STDDEV_SAMP(weather_seattle_wa_wind) OVER w5), NULL) AS weather_seattle_wa_wind_z_5,
+      IF(COUNT(weather_seattle_wa_wind) OVER w10 = 10, SAFE_DIVIDE(weather_seattle_wa_wind - AVG(weather_seattle_wa_wind) OVER w10, STDDEV_SAMP(weather_seattle_wa_wind) OVER w10), NULL) AS weather_seattle_wa_wind_z_10,
+      IF(COUNT(weather_seattle_wa_wind) OVER w21 = 21, SAFE_DIVIDE(weather_seattle_wa_wind - AVG(weather_seattle_wa_wind) OVER w21, STDDEV_SAMP(weather_seattle_wa_wind) OVER w21), NULL) AS weather_seattle_wa_wind_z_21,
+      IF(COUNT(weather_seattle_wa_wind) OVER w63 = 63, SAFE_DIVIDE(weather_seattle_wa_wind - AVG(weather_seattle_wa_wind) OVER w63, STDDEV_SAMP(weather_seattle_wa_wind) OVER w63), NULL) AS weather_seattle_wa_wind_z_63,
+      IF(COUNT(weather_seattle_wa_wind) OVER w126 = 126, SAFE_DIVIDE(weather_seattle_wa_wind - AVG(weather_seattle_wa_wind) OVER w126, STDDEV_SAMP(weather_seattle_wa_wind) OVER w126), NULL) AS weather_seattle_wa_wind_z_126,
+      IF(COUNT(weather_seattle_wa_wind) OVER w252 = 252, SAFE_DIVIDE(weather_seattle_wa_wind - AVG(weather_seattle_wa_wind) OVER w252, STDDEV_SAMP(weather_seattle_wa_wind) OVER w252), NULL) AS weather_seattle_wa_wind_z_252
     FROM weather
+    WINDOW o AS (ORDER BY date),
+      w5 AS (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW),
+      w10 AS (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW),
+      w21 AS (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW),
+      w63 AS (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW),
+      w126 AS (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW),
+      w252 AS (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW)
   ),
   vix AS (
     SELECT date,
@@ -818,52 +843,59 @@ USING (
   ),
   vix_w AS (
     SELECT vix.*,
-      SAFE_DIVIDE(vix_close, LAG(vix_close, 1) OVER (ORDER BY date)) - 1 AS vix_close_ret_1,
-      SAFE_DIVIDE(vix_close, LAG(vix_close, 5) OVER (ORDER BY date)) - 1 AS vix_close_ret_5,
-      SAFE_DIVIDE(vix_close, LAG(vix_close, 10) OVER (ORDER BY date)) - 1 AS vix_close_ret_10,
-      SAFE_DIVIDE(vix_close, LAG(vix_close, 21) OVER (ORDER BY date)) - 1 AS vix_close_ret_21,
-      SAFE_DIVIDE(vix_close, LAG(vix_close, 63) OVER (ORDER BY date)) - 1 AS vix_close_ret_63,
-      SAFE_DIVIDE(vix_close, LAG(vix_close, 126) OVER (ORDER BY date)) - 1 AS vix_close_ret_126,
-      SAFE_DIVIDE(vix_close, LAG(vix_close, 252) OVER (ORDER BY date)) - 1 AS vix_close_ret_252,
-      LAG(vix_close, 1) OVER (ORDER BY date) AS vix_close_lag_1,
-      LAG(vix_close, 2) OVER (ORDER BY date) AS vix_close_lag_2,
-      LAG(vix_close, 3) OVER (ORDER BY date) AS vix_close_lag_3,
-      LAG(vix_close, 5) OVER (ORDER BY date) AS vix_close_lag_5,
-      LAG(vix_close, 10) OVER (ORDER BY date) AS vix_close_lag_10,
-      LAG(vix_close, 21) OVER (ORDER BY date) AS vix_close_lag_21,
-      LAG(vix_close, 63) OVER (ORDER BY date) AS vix_close_lag_63,
-      vix_close - LAG(vix_close, 1) OVER (ORDER BY date) AS vix_close_chg_1,
-      vix_close - LAG(vix_close, 5) OVER (ORDER BY date) AS vix_close_chg_5,
-      vix_close - LAG(vix_close, 21) OVER (ORDER BY date) AS vix_close_chg_21,
-      IF(COUNT(vix_close) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) = 5, AVG(vix_close) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW), NULL) AS vix_close_mean_5,
-      IF(COUNT(vix_close) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW) = 10, AVG(vix_close) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW), NULL) AS vix_close_mean_10,
-      IF(COUNT(vix_close) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW) = 21, AVG(vix_close) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW), NULL) AS vix_close_mean_21,
-      IF(COUNT(vix_close) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW) = 63, AVG(vix_close) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW), NULL) AS vix_close_mean_63,
-      IF(COUNT(vix_close) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW) = 126, AVG(vix_close) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW), NULL) AS vix_close_mean_126,
-      IF(COUNT(vix_close) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW) = 252, AVG(vix_close) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW), NULL) AS vix_close_mean_252,
-      IF(COUNT(vix_close) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) = 5, STDDEV_SAMP(vix_close) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW), NULL) AS vix_close_std_5,
-      IF(COUNT(vix_close) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW) = 10, STDDEV_SAMP(vix_close) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW), NULL) AS vix_close_std_10,
-      IF(COUNT(vix_close) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW) = 21, STDDEV_SAMP(vix_close) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW), NULL) AS vix_close_std_21,
-      IF(COUNT(vix_close) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW) = 63, STDDEV_SAMP(vix_close) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW), NULL) AS vix_close_std_63,
-      IF(COUNT(vix_close) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW) = 126, STDDEV_SAMP(vix_close) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW), NULL) AS vix_close_std_126,
-      IF(COUNT(vix_close) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW) = 252, STDDEV_SAMP(vix_close) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW), NULL) AS vix_close_std_252,
-      IF(COUNT(vix_close) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) = 5, SAFE_DIVIDE(vix_close - AVG(vix_close) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW), STDDEV_SAMP(vix_close) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW)), NULL) AS vix_close_z_5,
-      IF(COUNT(vix_close) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW) = 10, SAFE_DIVIDE(vix_close - AVG(vix_close) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW), STDDEV_SAMP(vix_close) OVER (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW)), NULL) AS vix_close_z_10,
-      IF(COUNT(vix_close) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW) = 21, SAFE_DIVIDE(vix_close - AVG(vix_close) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW), STDDEV_SAMP(vix_close) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW)), NULL) AS vix_close_z_21,
-      IF(COUNT(vix_close) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW) = 63, SAFE_DIVIDE(vix_close - AVG(vix_close) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW), STDDEV_SAMP(vix_close) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW)), NULL) AS vix_close_z_63,
-      IF(COUNT(vix_close) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW) = 126, SAFE_DIVIDE(vix_close - AVG(vix_close) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW), STDDEV_SAMP(vix_close) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW)), NULL) AS vix_close_z_126,
-      IF(COUNT(vix_close) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW) = 252, SAFE_DIVIDE(vix_close - AVG(vix_close) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW), STDDEV_SAMP(vix_close) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW)), NULL) AS vix_close_z_252,
-      IF(COUNT(vix_close) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) = 5, MIN(vix_close) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW), NULL) AS vix_close_min_5,
-      IF(COUNT(vix_close) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW) = 21, MIN(vix_close) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW), NULL) AS vix_close_min_21,
-      IF(COUNT(vix_close) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW) = 63, MIN(vix_close) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW), NULL) AS vix_close_min_63,
-      IF(COUNT(vix_close) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW) = 126, MIN(vix_close) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW), NULL) AS vix_close_min_126,
-      IF(COUNT(vix_close) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW) = 252, MIN(vix_close) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW), NULL) AS vix_close_min_252,
-      IF(COUNT(vix_close) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) = 5, MAX(vix_close) OVER (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW), NULL) AS vix_close_max_5,
-      IF(COUNT(vix_close) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW) = 21, MAX(vix_close) OVER (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW), NULL) AS vix_close_max_21,
-      IF(COUNT(vix_close) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW) = 63, MAX(vix_close) OVER (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW), NULL) AS vix_close_max_63,
-      IF(COUNT(vix_close) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW) = 126, MAX(vix_close) OVER (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW), NULL) AS vix_close_max_126,
-      IF(COUNT(vix_close) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW) = 252, MAX(vix_close) OVER (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW), NULL) AS vix_close_max_252
+      SAFE_DIVIDE(vix_close, LAG(vix_close, 1) OVER o) - 1 AS vix_close_ret_1,
+      SAFE_DIVIDE(vix_close, LAG(vix_close, 5) OVER o) - 1 AS vix_close_ret_5,
+      SAFE_DIVIDE(vix_close, LAG(vix_close, 10) OVER o) - 1 AS vix_close_ret_10,
+      SAFE_DIVIDE(vix_close, LAG(vix_close, 21) OVER o) - 1 AS vix_close_ret_21,
+      SAFE_DIVIDE(vix_close, LAG(vix_close, 63) OVER o) - 1 AS vix_close_ret_63,
+      SAFE_DIVIDE(vix_close, LAG(vix_close, 126) OVER o) - 1 AS vix_close_ret_126,
+      SAFE_DIVIDE(vix_close, LAG(vix_close, 252) OVER o) - 1 AS vix_close_ret_252,
+      LAG(vix_close, 1) OVER o AS vix_close_lag_1,
+      LAG(vix_close, 2) OVER o AS vix_close_lag_2,
+      LAG(vix_close, 3) OVER o AS vix_close_lag_3,
+      LAG(vix_close, 5) OVER o AS vix_close_lag_5,
+      LAG(vix_close, 10) OVER o AS vix_close_lag_10,
+      LAG(vix_close, 21) OVER o AS vix_close_lag_21,
+      LAG(vix_close, 63) OVER o AS vix_close_lag_63,
+      vix_close - LAG(vix_close, 1) OVER o AS vix_close_chg_1,
+      vix_close - LAG(vix_close, 5) OVER o AS vix_close_chg_5,
+      vix_close - LAG(vix_close, 21) OVER o AS vix_close_chg_21,
+      IF(COUNT(vix_close) OVER w5 = 5, AVG(vix_close) OVER w5, NULL) AS vix_close_mean_5,
+      IF(COUNT(vix_close) OVER w10 = 10, AVG(vix_close) OVER w10, NULL) AS vix_close_mean_10,
+      IF(COUNT(vix_close) OVER w21 = 21, AVG(vix_close) OVER w21, NULL) AS vix_close_mean_21,
+      IF(COUNT(vix_close) OVER w63 = 63, AVG(vix_close) OVER w63, NULL) AS vix_close_mean_63,
+      IF(COUNT(vix_close) OVER w126 = 126, AVG(vix_close) OVER w126, NULL) AS vix_close_mean_126,
+      IF(COUNT(vix_close) OVER w252 = 252, AVG(vix_close) OVER w252, NULL) AS vix_close_mean_252,
+      IF(COUNT(vix_close) OVER w5 = 5, STDDEV_SAMP(vix_close) OVER w5, NULL) AS vix_close_std_5,
+      IF(COUNT(vix_close) OVER w10 = 10, STDDEV_SAMP(vix_close) OVER w10, NULL) AS vix_close_std_10,
+      IF(COUNT(vix_close) OVER w21 = 21, STDDEV_SAMP(vix_close) OVER w21, NULL) AS vix_close_std_21,
+      IF(COUNT(vix_close) OVER w63 = 63, STDDEV_SAMP(vix_close) OVER w63, NULL) AS vix_close_std_63,
+      IF(COUNT(vix_close) OVER w126 = 126, STDDEV_SAMP(vix_close) OVER w126, NULL) AS vix_close_std_126,
+      IF(COUNT(vix_close) OVER w252 = 252, STDDEV_SAMP(vix_close) OVER w252, NULL) AS vix_close_std_252,
+      IF(COUNT(vix_close) OVER w5 = 5, SAFE_DIVIDE(vix_close - AVG(vix_close) OVER w5, STDDEV_SAMP(vix_close) OVER w5), NULL) AS vix_close_z_5,
+      IF(COUNT(vix_close) OVER w10 = 10, SAFE_DIVIDE(vix_close - AVG(vix_close) OVER w10, STDDEV_SAMP(vix_close) OVER w10), NULL) AS vix_close_z_10,
+      IF(COUNT(vix_close) OVER w21 = 21, SAFE_DIVIDE(vix_close - AVG(vix_close) OVER w21, STDDEV_SAMP(vix_close) OVER w21), NULL) AS vix_close_z_21,
+      IF(COUNT(vix_close) OVER w63 = 63, SAFE_DIVIDE(vix_close - AVG(vix_close) OVER w63, STDDEV_SAMP(vix_close) OVER w63), NULL) AS vix_close_z_63,
+      IF(COUNT(vix_close) OVER w126 = 126, SAFE_DIVIDE(vix_close - AVG(vix_close) OVER w126, STDDEV_SAMP(vix_close) OVER w126), NULL) AS vix_close_z_126,
+      IF(COUNT(vix_close) OVER w252 = 252, SAFE_DIVIDE(vix_close - AVG(vix_close) OVER w252, STDDEV_SAMP(vix_close) OVER w252), NULL) AS vix_close_z_252,
+      IF(COUNT(vix_close) OVER w5 = 5, MIN(vix_close) OVER w5, NULL) AS vix_close_min_5,
+      IF(COUNT(vix_close) OVER w21 = 21, MIN(vix_close) OVER w21, NULL) AS vix_close_min_21,
+      IF(COUNT(vix_close) OVER w63 = 63, MIN(vix_close) OVER w63, NULL) AS vix_close_min_63,
+      IF(COUNT(vix_close) OVER w126 = 126, MIN(vix_close) OVER w126, NULL) AS vix_close_min_126,
+      IF(COUNT(vix_close) OVER w252 = 252, MIN(vix_close) OVER w252, NULL) AS vix_close_min_252,
+      IF(COUNT(vix_close) OVER w5 = 5, MAX(vix_close) OVER w5, NULL) AS vix_close_max_5,
+      IF(COUNT(vix_close) OVER w21 = 21, MAX(vix_close) OVER w21, NULL) AS vix_close_max_21,
+      IF(COUNT(vix_close) OVER w63 = 63, MAX(vix_close) OVER w63, NULL) AS vix_close_max_63,
+      IF(COUNT(vix_close) OVER w126 = 126, MAX(vix_close) OVER w126, NULL) AS vix_close_max_126,
+      IF(COUNT(vix_close) OVER w252 = 252, MAX(vix_close) OVER w252, NULL) AS vix_close_max_252
     FROM vix
+    WINDOW o AS (ORDER BY date),
+      w5 AS (ORDER BY date ROWS BETWEEN 4 PRECEDING AND CURRENT ROW),
+      w10 AS (ORDER BY date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW),
+      w21 AS (ORDER BY date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW),
+      w63 AS (ORDER BY date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW),
+      w126 AS (ORDER BY date ROWS BETWEEN 125 PRECEDING AND CURRENT ROW),
+      w252 AS (ORDER BY date ROWS BETWEEN 251 PRECEDING AND CURRENT ROW)
   ),
   us_macro AS (
     SELECT DATE_TRUNC(date, QUARTER) AS period_start,
@@ -884,410 +916,27 @@ USING (
   ),
   us_macro_w AS (
     SELECT us_macro.*,
-      us_macro_realgdp - LAG(us_macro_realgdp, 1) OVER (ORDER BY period_start) AS us_macro_realgdp_chg_1,
-      us_macro_realgdp - LAG(us_macro_realgdp, 4) OVER (ORDER BY period_start) AS us_macro_realgdp_chg_4,
-      us_macro_cpi - LAG(us_macro_cpi, 1) OVER (ORDER BY period_start) AS us_macro_cpi_chg_1,
-      us_macro_cpi - LAG(us_macro_cpi, 4) OVER (ORDER BY period_start) AS us_macro_cpi_chg_4,
-      us_macro_unemp - LAG(us_macro_unemp, 1) OVER (ORDER BY period_start) AS us_macro_unemp_chg_1,
-      us_macro_unemp - LAG(us_macro_unemp, 4) OVER (ORDER BY period_start) AS us_macro_unemp_chg_4,
-      us_macro_tbilrate - LAG(us_macro_tbilrate, 1) OVER (ORDER BY period_start) AS us_macro_tbilrate_chg_1,
-      us_macro_tbilrate - LAG(us_macro_tbilrate, 4) OVER (ORDER BY period_start) AS us_macro_tbilrate_chg_4,
-      us_macro_m1 - LAG(us_macro_m1, 1) OVER (ORDER BY period_start) AS us_macro_m1_chg_1,
-      us_macro_m1 - LAG(us_macro_m1, 4) OVER (ORDER BY period_start) AS us_macro_m1_chg_4
+      us_macro_realgdp - LAG(us_macro_realgdp, 1) OVER o AS us_macro_realgdp_chg_1,
+      us_macro_realgdp - LAG(us_macro_realgdp, 4) OVER o AS us_macro_realgdp_chg_4,
+      us_macro_cpi - LAG(us_macro_cpi, 1) OVER o AS us_macro_cpi_chg_1,
+      us_macro_cpi - LAG(us_macro_cpi, 4) OVER o AS us_macro_cpi_chg_4,
+      us_macro_unemp - LAG(us_macro_unemp, 1) OVER o AS us_macro_unemp_chg_1,
+      us_macro_unemp - LAG(us_macro_unemp, 4) OVER o AS us_macro_unemp_chg_4,
+      us_macro_tbilrate - LAG(us_macro_tbilrate, 1) OVER o AS us_macro_tbilrate_chg_1,
+      us_macro_tbilrate - LAG(us_macro_tbilrate, 4) OVER o AS us_macro_tbilrate_chg_4,
+      us_macro_m1 - LAG(us_macro_m1, 1) OVER o AS us_macro_m1_chg_1,
+      us_macro_m1 - LAG(us_macro_m1, 4) OVER o AS us_macro_m1_chg_4
     FROM us_macro
+    WINDOW o AS (ORDER BY period_start)
   )
   SELECT
     spine.date,
-    yahoo_w.yahoo_gspc_open,
-    yahoo_w.yahoo_gspc_high,
-    yahoo_w.yahoo_gspc_low,
-    yahoo_w.yahoo_gspc_close,
-    yahoo_w.yahoo_gspc_adj_close,
-    yahoo_w.yahoo_gspc_volume,
-    yahoo_w.yahoo_ixic_open,
-    yahoo_w.yahoo_ixic_high,
-    yahoo_w.yahoo_ixic_low,
-    yahoo_w.yahoo_ixic_close,
-    yahoo_w.yahoo_ixic_adj_close,
-    yahoo_w.yahoo_ixic_volume,
-    fred_daily_w.fred_dcoilwtico,
-    fred_monthly_w.fred_cpilfesl,
-    fred_monthly_w.fred_aaa,
-    fred_monthly_w.fred_baa,
-    weather_w.weather_seattle_wa_precipitation,
-    weather_w.weather_seattle_wa_temp_max,
-    weather_w.weather_seattle_wa_temp_min,
-    weather_w.weather_seattle_wa_wind,
-    weather_w.weather_seattle_wa_weather,
-    vix_w.vix_close,
-    us_macro_w.us_macro_realgdp,
-    us_macro_w.us_macro_realcons,
-    us_macro_w.us_macro_realinv,
-    us_macro_w.us_macro_realgovt,
-    us_macro_w.us_macro_realdpi,
-    us_macro_w.us_macro_cpi,
-    us_macro_w.us_macro_m1,
-    us_macro_w.us_macro_tbilrate,
-    us_macro_w.us_macro_unemp,
-    us_macro_w.us_macro_pop,
-    us_macro_w.us_macro_infl,
-    us_macro_w.us_macro_realint,
-    yahoo_w.yahoo_gspc_close_ret_1,
-    yahoo_w.yahoo_gspc_close_ret_5,
-    yahoo_w.yahoo_gspc_close_ret_10,
-    yahoo_w.yahoo_gspc_close_ret_21,
-    yahoo_w.yahoo_gspc_close_ret_63,
-    yahoo_w.yahoo_gspc_close_ret_126,
-    yahoo_w.yahoo_gspc_close_ret_252,
-    yahoo_w.yahoo_ixic_close_ret_1,
-    yahoo_w.yahoo_ixic_close_ret_5,
-    yahoo_w.yahoo_ixic_close_ret_10,
-    yahoo_w.yahoo_ixic_close_ret_21,
-    yahoo_w.yahoo_ixic_close_ret_63,
-    yahoo_w.yahoo_ixic_close_ret_126,
-    yahoo_w.yahoo_ixic_close_ret_252,
-    yahoo_w.yahoo_gspc_adj_close_ret_1,
-    yahoo_w.yahoo_gspc_adj_close_ret_5,
-    yahoo_w.yahoo_gspc_adj_close_ret_10,
-    yahoo_w.yahoo_gspc_adj_close_ret_21,
-    yahoo_w.yahoo_gspc_adj_close_ret_63,
-    yahoo_w.yahoo_gspc_adj_close_ret_126,
-    yahoo_w.yahoo_gspc_adj_close_ret_252,
-    yahoo_w.yahoo_ixic_adj_close_ret_1,
-    yahoo_w.yahoo_ixic_adj_close_ret_5,
-    yahoo_w.yahoo_ixic_adj_close_ret_10,
-    yahoo_w.yahoo_ixic_adj_close_ret_21,
-    yahoo_w.yahoo_ixic_adj_close_ret_63,
-    yahoo_w.yahoo_ixic_adj_close_ret_126,
-    yahoo_w.yahoo_ixic_adj_close_ret_252,
-    fred_daily_w.fred_dcoilwtico_ret_1,
-    fred_daily_w.fred_dcoilwtico_ret_5,
-    fred_daily_w.fred_dcoilwtico_ret_10,
-    fred_daily_w.fred_dcoilwtico_ret_21,
-    fred_daily_w.fred_dcoilwtico_ret_63,
-    fred_daily_w.fred_dcoilwtico_ret_126,
-    fred_daily_w.fred_dcoilwtico_ret_252,
-    vix_w.vix_close_ret_1,
-    vix_w.vix_close_ret_5,
-    vix_w.vix_close_ret_10,
-    vix_w.vix_close_ret_21,
-    vix_w.vix_close_ret_63,
-    vix_w.vix_close_ret_126,
-    vix_w.vix_close_ret_252,
-    yahoo_w.yahoo_gspc_close_lag_1,
-    yahoo_w.yahoo_gspc_close_lag_2,
-    yahoo_w.yahoo_gspc_close_lag_3,
-    yahoo_w.yahoo_gspc_close_lag_5,
-    yahoo_w.yahoo_gspc_close_lag_10,
-    yahoo_w.yahoo_gspc_close_lag_21,
-    yahoo_w.yahoo_gspc_close_lag_63,
-    yahoo_w.yahoo_ixic_close_lag_1,
-    yahoo_w.yahoo_ixic_close_lag_2,
-    yahoo_w.yahoo_ixic_close_lag_3,
-    yahoo_w.yahoo_ixic_close_lag_5,
-    yahoo_w.yahoo_ixic_close_lag_10,
-    yahoo_w.yahoo_ixic_close_lag_21,
-    yahoo_w.yahoo_ixic_close_lag_63,
-    fred_daily_w.fred_dcoilwtico_lag_1,
-    fred_daily_w.fred_dcoilwtico_lag_2,
-    fred_daily_w.fred_dcoilwtico_lag_3,
-    fred_daily_w.fred_dcoilwtico_lag_5,
-    fred_daily_w.fred_dcoilwtico_lag_10,
-    fred_daily_w.fred_dcoilwtico_lag_21,
-    fred_daily_w.fred_dcoilwtico_lag_63,
-    vix_w.vix_close_lag_1,
-    vix_w.vix_close_lag_2,
-    vix_w.vix_close_lag_3,
-    vix_w.vix_close_lag_5,
-    vix_w.vix_close_lag_10,
-    vix_w.vix_close_lag_21,
-    vix_w.vix_close_lag_63,
-    weather_w.weather_seattle_wa_temp_max_lag_1,
-    weather_w.weather_seattle_wa_temp_max_lag_2,
-    weather_w.weather_seattle_wa_temp_max_lag_3,
-    weather_w.weather_seattle_wa_temp_max_lag_5,
-    weather_w.weather_seattle_wa_temp_max_lag_10,
-    weather_w.weather_seattle_wa_temp_max_lag_21,
-    weather_w.weather_seattle_wa_temp_max_lag_63,
-    weather_w.weather_seattle_wa_temp_min_lag_1,
-    weather_w.weather_seattle_wa_temp_min_lag_2,
-    weather_w.weather_seattle_wa_temp_min_lag_3,
-    weather_w.weather_seattle_wa_temp_min_lag_5,
-    weather_w.weather_seattle_wa_temp_min_lag_10,
-    weather_w.weather_seattle_wa_temp_min_lag_21,
-    weather_w.weather_seattle_wa_temp_min_lag_63,
-    fred_daily_w.fred_dcoilwtico_chg_1,
-    fred_daily_w.fred_dcoilwtico_chg_5,
-    fred_daily_w.fred_dcoilwtico_chg_21,
-    vix_w.vix_close_chg_1,
-    vix_w.vix_close_chg_5,
-    vix_w.vix_close_chg_21,
-    fred_monthly_w.fred_cpilfesl_chg_1,
-    fred_monthly_w.fred_cpilfesl_chg_3,
-    fred_monthly_w.fred_cpilfesl_chg_6,
-    fred_monthly_w.fred_cpilfesl_chg_12,
-    fred_monthly_w.fred_aaa_chg_1,
-    fred_monthly_w.fred_aaa_chg_3,
-    fred_monthly_w.fred_aaa_chg_6,
-    fred_monthly_w.fred_aaa_chg_12,
-    fred_monthly_w.fred_baa_chg_1,
-    fred_monthly_w.fred_baa_chg_3,
-    fred_monthly_w.fred_baa_chg_6,
-    fred_monthly_w.fred_baa_chg_12,
-    us_macro_w.us_macro_realgdp_chg_1,
-    us_macro_w.us_macro_realgdp_chg_4,
-    us_macro_w.us_macro_cpi_chg_1,
-    us_macro_w.us_macro_cpi_chg_4,
-    us_macro_w.us_macro_unemp_chg_1,
-    us_macro_w.us_macro_unemp_chg_4,
-    us_macro_w.us_macro_tbilrate_chg_1,
-    us_macro_w.us_macro_tbilrate_chg_4,
-    us_macro_w.us_macro_m1_chg_1,
-    us_macro_w.us_macro_m1_chg_4,
-    yahoo_w.yahoo_gspc_close_mean_5,
-    yahoo_w.yahoo_gspc_close_mean_10,
-    yahoo_w.yahoo_gspc_close_mean_21,
-    yahoo_w.yahoo_gspc_close_mean_63,
-    yahoo_w.yahoo_gspc_close_mean_126,
-    yahoo_w.yahoo_gspc_close_mean_252,
-    yahoo_w.yahoo_ixic_close_mean_5,
-    yahoo_w.yahoo_ixic_close_mean_10,
-    yahoo_w.yahoo_ixic_close_mean_21,
-    yahoo_w.yahoo_ixic_close_mean_63,
-    yahoo_w.yahoo_ixic_close_mean_126,
-    yahoo_w.yahoo_ixic_close_mean_252,
-    fred_daily_w.fred_dcoilwtico_mean_5,
-    fred_daily_w.fred_dcoilwtico_mean_10,
-    fred_daily_w.fred_dcoilwtico_mean_21,
-    fred_daily_w.fred_dcoilwtico_mean_63,
-    fred_daily_w.fred_dcoilwtico_mean_126,
-    fred_daily_w.fred_dcoilwtico_mean_252,
-    vix_w.vix_close_mean_5,
-    vix_w.vix_close_mean_10,
-    vix_w.vix_close_mean_21,
-    vix_w.vix_close_mean_63,
-    vix_w.vix_close_mean_126,
-    vix_w.vix_close_mean_252,
-    yahoo_w.yahoo_gspc_volume_mean_5,
-    yahoo_w.yahoo_gspc_volume_mean_10,
-    yahoo_w.yahoo_gspc_volume_mean_21,
-    yahoo_w.yahoo_gspc_volume_mean_63,
-    yahoo_w.yahoo_gspc_volume_mean_126,
-    yahoo_w.yahoo_gspc_volume_mean_252,
-    yahoo_w.yahoo_ixic_volume_mean_5,
-    yahoo_w.yahoo_ixic_volume_mean_10,
-    yahoo_w.yahoo_ixic_volume_mean_21,
-    yahoo_w.yahoo_ixic_volume_mean_63,
-    yahoo_w.yahoo_ixic_volume_mean_126,
-    yahoo_w.yahoo_ixic_volume_mean_252,
-    weather_w.weather_seattle_wa_temp_max_mean_5,
-    weather_w.weather_seattle_wa_temp_max_mean_10,
-    weather_w.weather_seattle_wa_temp_max_mean_21,
-    weather_w.weather_seattle_wa_temp_max_mean_63,
-    weather_w.weather_seattle_wa_temp_max_mean_126,
-    weather_w.weather_seattle_wa_temp_max_mean_252,
-    weather_w.weather_seattle_wa_temp_min_mean_5,
-    weather_w.weather_seattle_wa_temp_min_mean_10,
-    weather_w.weather_seattle_wa_temp_min_mean_21,
-    weather_w.weather_seattle_wa_temp_min_mean_63,
-    weather_w.weather_seattle_wa_temp_min_mean_126,
-    weather_w.weather_seattle_wa_temp_min_mean_252,
-    weather_w.weather_seattle_wa_precipitation_mean_5,
-    weather_w.weather_seattle_wa_precipitation_mean_10,
-    weather_w.weather_seattle_wa_precipitation_mean_21,
-    weather_w.weather_seattle_wa_precipitation_mean_63,
-    weather_w.weather_seattle_wa_precipitation_mean_126,
-    weather_w.weather_seattle_wa_precipitation_mean_252,
-    weather_w.weather_seattle_wa_wind_mean_5,
-    weather_w.weather_seattle_wa_wind_mean_10,
-    weather_w.weather_seattle_wa_wind_mean_21,
-    weather_w.weather_seattle_wa_wind_mean_63,
-    weather_w.weather_seattle_wa_wind_mean_126,
-    weather_w.weather_seattle_wa_wind_mean_252,
-    yahoo_w.yahoo_gspc_close_std_5,
-    yahoo_w.yahoo_gspc_close_std_10,
-    yahoo_w.yahoo_gspc_close_std_21,
-    yahoo_w.yahoo_gspc_close_std_63,
-    yahoo_w.yahoo_gspc_close_std_126,
-    yahoo_w.yahoo_gspc_close_std_252,
-    yahoo_w.yahoo_ixic_close_std_5,
-    yahoo_w.yahoo_ixic_close_std_10,
-    yahoo_w.yahoo_ixic_close_std_21,
-    yahoo_w.yahoo_ixic_close_std_63,
-    yahoo_w.yahoo_ixic_close_std_126,
-    yahoo_w.yahoo_ixic_close_std_252,
-    fred_daily_w.fred_dcoilwtico_std_5,
-    fred_daily_w.fred_dcoilwtico_std_10,
-    fred_daily_w.fred_dcoilwtico_std_21,
-    fred_daily_w.fred_dcoilwtico_std_63,
-    fred_daily_w.fred_dcoilwtico_std_126,
-    fred_daily_w.fred_dcoilwtico_std_252,
-    vix_w.vix_close_std_5,
-    vix_w.vix_close_std_10,
-    vix_w.vix_close_std_21,
-    vix_w.vix_close_std_63,
-    vix_w.vix_close_std_126,
-    vix_w.vix_close_std_252,
-    yahoo_w.yahoo_gspc_volume_std_5,
-    yahoo_w.yahoo_gspc_volume_std_10,
-    yahoo_w.yahoo_gspc_volume_std_21,
-    yahoo_w.yahoo_gspc_volume_std_63,
-    yahoo_w.yahoo_gspc_volume_std_126,
-    yahoo_w.yahoo_gspc_volume_std_252,
-    yahoo_w.yahoo_ixic_volume_std_5,
-    yahoo_w.yahoo_ixic_volume_std_10,
-    yahoo_w.yahoo_ixic_volume_std_21,
-    yahoo_w.yahoo_ixic_volume_std_63,
-    yahoo_w.yahoo_ixic_volume_std_126,
-    yahoo_w.yahoo_ixic_volume_std_252,
-    weather_w.weather_seattle_wa_temp_max_std_5,
-    weather_w.weather_seattle_wa_temp_max_std_10,
-    weather_w.weather_seattle_wa_temp_max_std_21,
-    weather_w.weather_seattle_wa_temp_max_std_63,
-    weather_w.weather_seattle_wa_temp_max_std_126,
-    weather_w.weather_seattle_wa_temp_max_std_252,
-    weather_w.weather_seattle_wa_temp_min_std_5,
-    weather_w.weather_seattle_wa_temp_min_std_10,
-    weather_w.weather_seattle_wa_temp_min_std_21,
-    weather_w.weather_seattle_wa_temp_min_std_63,
-    weather_w.weather_seattle_wa_temp_min_std_126,
-    weather_w.weather_seattle_wa_temp_min_std_252,
-    weather_w.weather_seattle_wa_precipitation_std_5,
-    weather_w.weather_seattle_wa_precipitation_std_10,
-    weather_w.weather_seattle_wa_precipitation_std_21,
-    weather_w.weather_seattle_wa_precipitation_std_63,
-    weather_w.weather_seattle_wa_precipitation_std_126,
-    weather_w.weather_seattle_wa_precipitation_std_252,
-    weather_w.weather_seattle_wa_wind_std_5,
-    weather_w.weather_seattle_wa_wind_std_10,
-    weather_w.weather_seattle_wa_wind_std_21,
-    weather_w.weather_seattle_wa_wind_std_63,
-    weather_w.weather_seattle_wa_wind_std_126,
-    weather_w.weather_seattle_wa_wind_std_252,
-    yahoo_w.yahoo_gspc_close_z_5,
-    yahoo_w.yahoo_gspc_close_z_10,
-    yahoo_w.yahoo_gspc_close_z_21,
-    yahoo_w.yahoo_gspc_close_z_63,
-    yahoo_w.yahoo_gspc_close_z_126,
-    yahoo_w.yahoo_gspc_close_z_252,
-    yahoo_w.yahoo_ixic_close_z_5,
-    yahoo_w.yahoo_ixic_close_z_10,
-    yahoo_w.yahoo_ixic_close_z_21,
-    yahoo_w.yahoo_ixic_close_z_63,
-    yahoo_w.yahoo_ixic_close_z_126,
-    yahoo_w.yahoo_ixic_close_z_252,
-    fred_daily_w.fred_dcoilwtico_z_5,
-    fred_daily_w.fred_dcoilwtico_z_10,
-    fred_daily_w.fred_dcoilwtico_z_21,
-    fred_daily_w.fred_dcoilwtico_z_63,
-    fred_daily_w.fred_dcoilwtico_z_126,
-    fred_daily_w.fred_dcoilwtico_z_252,
-    vix_w.vix_close_z_5,
-    vix_w.vix_close_z_10,
-    vix_w.vix_close_z_21,
-    vix_w.vix_close_z_63,
-    vix_w.vix_close_z_126,
-    vix_w.vix_close_z_252,
-    yahoo_w.yahoo_gspc_volume_z_5,
-    yahoo_w.yahoo_gspc_volume_z_10,
-    yahoo_w.yahoo_gspc_volume_z_21,
-    yahoo_w.yahoo_gspc_volume_z_63,
-    yahoo_w.yahoo_gspc_volume_z_126,
-    yahoo_w.yahoo_gspc_volume_z_252,
-    yahoo_w.yahoo_ixic_volume_z_5,
-    yahoo_w.yahoo_ixic_volume_z_10,
-    yahoo_w.yahoo_ixic_volume_z_21,
-    yahoo_w.yahoo_ixic_volume_z_63,
-    yahoo_w.yahoo_ixic_volume_z_126,
-    yahoo_w.yahoo_ixic_volume_z_252,
-    weather_w.weather_seattle_wa_temp_max_z_5,
-    weather_w.weather_seattle_wa_temp_max_z_10,
-    weather_w.weather_seattle_wa_temp_max_z_21,
-    weather_w.weather_seattle_wa_temp_max_z_63,
-    weather_w.weather_seattle_wa_temp_max_z_126,
-    weather_w.weather_seattle_wa_temp_max_z_252,
-    weather_w.weather_seattle_wa_temp_min_z_5,
-    weather_w.weather_seattle_wa_temp_min_z_10,
-    weather_w.weather_seattle_wa_temp_min_z_21,
-    weather_w.weather_seattle_wa_temp_min_z_63,
-    weather_w.weather_seattle_wa_temp_min_z_126,
-    weather_w.weather_seattle_wa_temp_min_z_252,
-    weather_w.weather_seattle_wa_precipitation_z_5,
-    weather_w.weather_seattle_wa_precipitation_z_10,
-    weather_w.weather_seattle_wa_precipitation_z_21,
-    weather_w.weather_seattle_wa_precipitation_z_63,
-    weather_w.weather_seattle_wa_precipitation_z_126,
-    weather_w.weather_seattle_wa_precipitation_z_252,
-    weather_w.weather_seattle_wa_wind_z_5,
-    weather_w.weather_seattle_wa_wind_z_10,
-    weather_w.weather_seattle_wa_wind_z_21,
-    weather_w.weather_seattle_wa_wind_z_63,
-    weather_w.weather_seattle_wa_wind_z_126,
-    weather_w.weather_seattle_wa_wind_z_252,
-    fred_monthly_w.fred_cpilfesl_mean_3,
-    fred_monthly_w.fred_cpilfesl_mean_6,
-    fred_monthly_w.fred_cpilfesl_mean_12,
-    fred_monthly_w.fred_aaa_mean_3,
-    fred_monthly_w.fred_aaa_mean_6,
-    fred_monthly_w.fred_aaa_mean_12,
-    fred_monthly_w.fred_baa_mean_3,
-    fred_monthly_w.fred_baa_mean_6,
-    fred_monthly_w.fred_baa_mean_12,
-    fred_monthly_w.fred_cpilfesl_std_3,
-    fred_monthly_w.fred_cpilfesl_std_6,
-    fred_monthly_w.fred_cpilfesl_std_12,
-    fred_monthly_w.fred_aaa_std_3,
-    fred_monthly_w.fred_aaa_std_6,
-    fred_monthly_w.fred_aaa_std_12,
-    fred_monthly_w.fred_baa_std_3,
-    fred_monthly_w.fred_baa_std_6,
-    fred_monthly_w.fred_baa_std_12,
-    fred_monthly_w.fred_cpilfesl_z_12,
-    fred_monthly_w.fred_cpilfesl_z_36,
-    fred_monthly_w.fred_aaa_z_12,
-    fred_monthly_w.fred_aaa_z_36,
-    fred_monthly_w.fred_baa_z_12,
-    fred_monthly_w.fred_baa_z_36,
-    yahoo_w.yahoo_gspc_close_min_5,
-    yahoo_w.yahoo_gspc_close_min_21,
-    yahoo_w.yahoo_gspc_close_min_63,
-    yahoo_w.yahoo_gspc_close_min_126,
-    yahoo_w.yahoo_gspc_close_min_252,
-    yahoo_w.yahoo_ixic_close_min_5,
-    yahoo_w.yahoo_ixic_close_min_21,
-    yahoo_w.yahoo_ixic_close_min_63,
-    yahoo_w.yahoo_ixic_close_min_126,
-    yahoo_w.yahoo_ixic_close_min_252,
-    fred_daily_w.fred_dcoilwtico_min_5,
-    fred_daily_w.fred_dcoilwtico_min_21,
-    fred_daily_w.fred_dcoilwtico_min_63,
-    fred_daily_w.fred_dcoilwtico_min_126,
-    fred_daily_w.fred_dcoilwtico_min_252,
-    vix_w.vix_close_min_5,
-    vix_w.vix_close_min_21,
-    vix_w.vix_close_min_63,
-    vix_w.vix_close_min_126,
-    vix_w.vix_close_min_252,
-    yahoo_w.yahoo_gspc_close_max_5,
-    yahoo_w.yahoo_gspc_close_max_21,
-    yahoo_w.yahoo_gspc_close_max_63,
-    yahoo_w.yahoo_gspc_close_max_126,
-    yahoo_w.yahoo_gspc_close_max_252,
-    yahoo_w.yahoo_ixic_close_max_5,
-    yahoo_w.yahoo_ixic_close_max_21,
-    yahoo_w.yahoo_ixic_close_max_63,
-    yahoo_w.yahoo_ixic_close_max_126,
-    yahoo_w.yahoo_ixic_close_max_252,
-    fred_daily_w.fred_dcoilwtico_max_5,
-    fred_daily_w.fred_dcoilwtico_max_21,
-    fred_daily_w.fred_dcoilwtico_max_63,
-    fred_daily_w.fred_dcoilwtico_max_126,
-    fred_daily_w.fred_dcoilwtico_max_252,
-    vix_w.vix_close_max_5,
-    vix_w.vix_close_max_21,
-    vix_w.vix_close_max_63,
-    vix_w.vix_close_max_126,
-    vix_w.vix_close_max_252,
+    yahoo_w.* EXCEPT (date),
+    fred_daily_w.* EXCEPT (date),
+    fred_monthly_w.* EXCEPT (period_start),
+    weather_w.* EXCEPT (date),
+    vix_w.* EXCEPT (date),
+    us_macro_w.* EXCEPT (period_start),
     SAFE_DIVIDE(yahoo_w.yahoo_gspc_close, yahoo_w.yahoo_ixic_close) AS yahoo_gspc_close_over_yahoo_ixic_close,
     SAFE_DIVIDE(fred_monthly_w.fred_baa, fred_monthly_w.fred_aaa) AS fred_baa_over_fred_aaa,
     SAFE_DIVIDE(fred_daily_w.fred_dcoilwtico, vix_w.vix_close) AS fred_dcoilwtico_over_vix_close,
@@ -2574,834 +2223,833 @@ WHEN NOT MATCHED THEN INSERT (
 
 MERGE `features.master_features_lineage` AS T
 USING (
-  SELECT 'date' AS column_name, 1 AS ordinal, 'key' AS family, 'market_data.yahoo_historical_prefixed, raw_intelligence.fred_macro_expanded, raw_intelligence.weather_granular, market_data.vix_daily' AS inputs, 'every date with a row in a daily source' AS parameters, 'key(market_data.yahoo_historical_prefixed, raw_intelligence.fred_macro_expanded, raw_intelligence.weather_granular, market_data.vix_daily; every date with a row in a daily source)' AS lineage
+  SELECT 'date' AS column_name, 1 AS ordinal, 'key' AS family, 'market_data.yahoo_historical_prefixed, raw_intelligence.fred_macro_expanded, raw_intelligence.weather_granular, market_data.vix_daily' AS inputs, 'every date with a row in a daily source' AS parameters
   UNION ALL
-  SELECT 'yahoo_gspc_open' AS column_name, 2 AS ordinal, 'source' AS family, 'market_data.yahoo_historical_prefixed.yahoo_open' AS inputs, 'symbol=^GSPC' AS parameters, 'source(market_data.yahoo_historical_prefixed.yahoo_open; symbol=^GSPC)' AS lineage
+  SELECT 'yahoo_gspc_open', 2, 'source', 'market_data.yahoo_historical_prefixed.yahoo_open', 'symbol=^GSPC'
   UNION ALL
-  SELECT 'yahoo_gspc_high' AS column_name, 3 AS ordinal, 'source' AS family, 'market_data.yahoo_historical_prefixed.yahoo_high' AS inputs, 'symbol=^GSPC' AS parameters, 'source(market_data.yahoo_historical_prefixed.yahoo_high; symbol=^GSPC)' AS lineage
+  SELECT 'yahoo_gspc_high', 3, 'source', 'market_data.yahoo_historical_prefixed.yahoo_high', 'symbol=^GSPC'
   UNION ALL
-  SELECT 'yahoo_gspc_low' AS column_name, 4 AS ordinal, 'source' AS family, 'market_data.yahoo_historical_prefixed.yahoo_low' AS inputs, 'symbol=^GSPC' AS parameters, 'source(market_data.yahoo_historical_prefixed.yahoo_low; symbol=^GSPC)' AS lineage
+  SELECT 'yahoo_gspc_low', 4, 'source', 'market_data.yahoo_historical_prefixed.yahoo_low', 'symbol=^GSPC'
   UNION ALL
-  SELECT 'yahoo_gspc_close' AS column_name, 5 AS ordinal, 'source' AS family, 'market_data.yahoo_historical_prefixed.yahoo_close' AS inputs, 'symbol=^GSPC' AS parameters, 'source(market_data.yahoo_historical_prefixed.yahoo_close; symbol=^GSPC)' AS lineage
+  SELECT 'yahoo_gspc_close', 5, 'source', 'market_data.yahoo_historical_prefixed.yahoo_close', 'symbol=^GSPC'
   UNION ALL
-  SELECT 'yahoo_gspc_adj_close' AS column_name, 6 AS ordinal, 'source' AS family, 'market_data.yahoo_historical_prefixed.yahoo_adj_close' AS inputs, 'symbol=^GSPC' AS parameters, 'source(market_data.yahoo_historical_prefixed.yahoo_adj_close; symbol=^GSPC)' AS lineage
+  SELECT 'yahoo_gspc_adj_close', 6, 'source', 'market_data.yahoo_historical_prefixed.yahoo_adj_close', 'symbol=^GSPC'
   UNION ALL
-  SELECT 'yahoo_gspc_volume' AS column_name, 7 AS ordinal, 'source' AS family, 'market_data.yahoo_historical_prefixed.yahoo_volume' AS inputs, 'symbol=^GSPC' AS parameters, 'source(market_data.yahoo_historical_prefixed.yahoo_volume; symbol=^GSPC)' AS lineage
+  SELECT 'yahoo_gspc_volume', 7, 'source', 'market_data.yahoo_historical_prefixed.yahoo_volume', 'symbol=^GSPC'
   UNION ALL
-  SELECT 'yahoo_ixic_open' AS column_name, 8 AS ordinal, 'source' AS family, 'market_data.yahoo_historical_prefixed.yahoo_open' AS inputs, 'symbol=^IXIC' AS parameters, 'source(market_data.yahoo_historical_prefixed.yahoo_open; symbol=^IXIC)' AS lineage
+  SELECT 'yahoo_ixic_open', 8, 'source', 'market_data.yahoo_historical_prefixed.yahoo_open', 'symbol=^IXIC'
   UNION ALL
-  SELECT 'yahoo_ixic_high' AS column_name, 9 AS ordinal, 'source' AS family, 'market_data.yahoo_historical_prefixed.yahoo_high' AS inputs, 'symbol=^IXIC' AS parameters, 'source(market_data.yahoo_historical_prefixed.yahoo_high; symbol=^IXIC)' AS lineage
+  SELECT 'yahoo_ixic_high', 9, 'source', 'market_data.yahoo_historical_prefixed.yahoo_high', 'symbol=^IXIC'
   UNION ALL
-  SELECT 'yahoo_ixic_low' AS column_name, 10 AS ordinal, 'source' AS family, 'market_data.yahoo_historical_prefixed.yahoo_low' AS inputs, 'symbol=^IXIC' AS parameters, 'source(market_data.yahoo_historical_prefixed.yahoo_low; symbol=^IXIC)' AS lineage
+  SELECT 'yahoo_ixic_low', 10, 'source', 'market_data.yahoo_historical_prefixed.yahoo_low', 'symbol=^IXIC'
   UNION ALL
-  SELECT 'yahoo_ixic_close' AS column_name, 11 AS ordinal, 'source' AS family, 'market_data.yahoo_historical_prefixed.yahoo_close' AS inputs, 'symbol=^IXIC' AS parameters, 'source(market_data.yahoo_historical_prefixed.yahoo_close; symbol=^IXIC)' AS lineage
+  SELECT 'yahoo_ixic_close', 11, 'source', 'market_data.yahoo_historical_prefixed.yahoo_close', 'symbol=^IXIC'
   UNION ALL
-  SELECT 'yahoo_ixic_adj_close' AS column_name, 12 AS ordinal, 'source' AS family, 'market_data.yahoo_historical_prefixed.yahoo_adj_close' AS inputs, 'symbol=^IXIC' AS parameters, 'source(market_data.yahoo_historical_prefixed.yahoo_adj_close; symbol=^IXIC)' AS lineage
+  SELECT 'yahoo_ixic_adj_close', 12, 'source', 'market_data.yahoo_historical_prefixed.yahoo_adj_close', 'symbol=^IXIC'
   UNION ALL
-  SELECT 'yahoo_ixic_volume' AS column_name, 13 AS ordinal, 'source' AS family, 'market_data.yahoo_historical_prefixed.yahoo_volume' AS inputs, 'symbol=^IXIC' AS parameters, 'source(market_data.yahoo_historical_prefixed.yahoo_volume; symbol=^IXIC)' AS lineage
+  SELECT 'yahoo_ixic_volume', 13, 'source', 'market_data.yahoo_historical_prefixed.yahoo_volume', 'symbol=^IXIC'
   UNION ALL
-  SELECT 'fred_dcoilwtico' AS column_name, 14 AS ordinal, 'source' AS family, 'raw_intelligence.fred_macro_expanded.value' AS inputs, 'series_id=DCOILWTICO' AS parameters, 'source(raw_intelligence.fred_macro_expanded.value; series_id=DCOILWTICO)' AS lineage
+  SELECT 'fred_dcoilwtico', 14, 'source', 'raw_intelligence.fred_macro_expanded.value', 'series_id=DCOILWTICO'
   UNION ALL
-  SELECT 'fred_cpilfesl' AS column_name, 15 AS ordinal, 'source' AS family, 'raw_intelligence.fred_macro_expanded.value' AS inputs, 'series_id=CPILFESL; monthly value carried to every date of its month' AS parameters, 'source(raw_intelligence.fred_macro_expanded.value; series_id=CPILFESL; monthly value carried to every date of its month)' AS lineage
+  SELECT 'fred_cpilfesl', 15, 'source', 'raw_intelligence.fred_macro_expanded.value', 'series_id=CPILFESL; monthly, carried to every date of the month'
   UNION ALL
-  SELECT 'fred_aaa' AS column_name, 16 AS ordinal, 'source' AS family, 'raw_intelligence.fred_macro_expanded.value' AS inputs, 'series_id=AAA; monthly value carried to every date of its month' AS parameters, 'source(raw_intelligence.fred_macro_expanded.value; series_id=AAA; monthly value carried to every date of its month)' AS lineage
+  SELECT 'fred_aaa', 16, 'source', 'raw_intelligence.fred_macro_expanded.value', 'series_id=AAA; monthly, carried to every date of the month'
   UNION ALL
-  SELECT 'fred_baa' AS column_name, 17 AS ordinal, 'source' AS family, 'raw_intelligence.fred_macro_expanded.value' AS inputs, 'series_id=BAA; monthly value carried to every date of its month' AS parameters, 'source(raw_intelligence.fred_macro_expanded.value; series_id=BAA; monthly value carried to every date of its month)' AS lineage
+  SELECT 'fred_baa', 17, 'source', 'raw_intelligence.fred_macro_expanded.value', 'series_id=BAA; monthly, carried to every date of the month'
   UNION ALL
-  SELECT 'weather_seattle_wa_precipitation' AS column_name, 18 AS ordinal, 'source' AS family, 'raw_intelligence.weather_granular.precipitation' AS inputs, 'station=SEATTLE_WA' AS parameters, 'source(raw_intelligence.weather_granular.precipitation; station=SEATTLE_WA)' AS lineage
+  SELECT 'weather_seattle_wa_precipitation', 18, 'source', 'raw_intelligence.weather_granular.precipitation', 'station=SEATTLE_WA'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_max' AS column_name, 19 AS ordinal, 'source' AS family, 'raw_intelligence.weather_granular.temp_max' AS inputs, 'station=SEATTLE_WA' AS parameters, 'source(raw_intelligence.weather_granular.temp_max; station=SEATTLE_WA)' AS lineage
+  SELECT 'weather_seattle_wa_temp_max', 19, 'source', 'raw_intelligence.weather_granular.temp_max', 'station=SEATTLE_WA'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_min' AS column_name, 20 AS ordinal, 'source' AS family, 'raw_intelligence.weather_granular.temp_min' AS inputs, 'station=SEATTLE_WA' AS parameters, 'source(raw_intelligence.weather_granular.temp_min; station=SEATTLE_WA)' AS lineage
+  SELECT 'weather_seattle_wa_temp_min', 20, 'source', 'raw_intelligence.weather_granular.temp_min', 'station=SEATTLE_WA'
   UNION ALL
-  SELECT 'weather_seattle_wa_wind' AS column_name, 21 AS ordinal, 'source' AS family, 'raw_intelligence.weather_granular.wind' AS inputs, 'station=SEATTLE_WA' AS parameters, 'source(raw_intelligence.weather_granular.wind; station=SEATTLE_WA)' AS lineage
+  SELECT 'weather_seattle_wa_wind', 21, 'source', 'raw_intelligence.weather_granular.wind', 'station=SEATTLE_WA'
   UNION ALL
-  SELECT 'weather_seattle_wa_weather' AS column_name, 22 AS ordinal, 'source' AS family, 'raw_intelligence.weather_granular.weather' AS inputs, 'station=SEATTLE_WA' AS parameters, 'source(raw_intelligence.weather_granular.weather; station=SEATTLE_WA)' AS lineage
+  SELECT 'weather_seattle_wa_weather', 22, 'source', 'raw_intelligence.weather_granular.weather', 'station=SEATTLE_WA'
   UNION ALL
-  SELECT 'vix_close' AS column_name, 23 AS ordinal, 'source' AS family, 'market_data.vix_daily.vix_close' AS inputs, '' AS parameters, 'source(market_data.vix_daily.vix_close)' AS lineage
+  SELECT 'vix_close', 23, 'source', 'market_data.vix_daily.vix_close', ''
   UNION ALL
-  SELECT 'us_macro_realgdp' AS column_name, 24 AS ordinal, 'source' AS family, 'raw_intelligence.us_macro_quarterly.realgdp' AS inputs, 'quarterly value carried to every date of its quarter' AS parameters, 'source(raw_intelligence.us_macro_quarterly.realgdp; quarterly value carried to every date of its quarter)' AS lineage
+  SELECT 'us_macro_realgdp', 24, 'source', 'raw_intelligence.us_macro_quarterly.realgdp', 'quarterly, carried to every date of the quarter'
   UNION ALL
-  SELECT 'us_macro_realcons' AS column_name, 25 AS ordinal, 'source' AS family, 'raw_intelligence.us_macro_quarterly.realcons' AS inputs, 'quarterly value carried to every date of its quarter' AS parameters, 'source(raw_intelligence.us_macro_quarterly.realcons; quarterly value carried to every date of its quarter)' AS lineage
+  SELECT 'us_macro_realcons', 25, 'source', 'raw_intelligence.us_macro_quarterly.realcons', 'quarterly, carried to every date of the quarter'
   UNION ALL
-  SELECT 'us_macro_realinv' AS column_name, 26 AS ordinal, 'source' AS family, 'raw_intelligence.us_macro_quarterly.realinv' AS inputs, 'quarterly value carried to every date of its quarter' AS parameters, 'source(raw_intelligence.us_macro_quarterly.realinv; quarterly value carried to every date of its quarter)' AS lineage
+  SELECT 'us_macro_realinv', 26, 'source', 'raw_intelligence.us_macro_quarterly.realinv', 'quarterly, carried to every date of the quarter'
   UNION ALL
-  SELECT 'us_macro_realgovt' AS column_name, 27 AS ordinal, 'source' AS family, 'raw_intelligence.us_macro_quarterly.realgovt' AS inputs, 'quarterly value carried to every date of its quarter' AS parameters, 'source(raw_intelligence.us_macro_quarterly.realgovt; quarterly value carried to every date of its quarter)' AS lineage
+  SELECT 'us_macro_realgovt', 27, 'source', 'raw_intelligence.us_macro_quarterly.realgovt', 'quarterly, carried to every date of the quarter'
   UNION ALL
-  SELECT 'us_macro_realdpi' AS column_name, 28 AS ordinal, 'source' AS family, 'raw_intelligence.us_macro_quarterly.realdpi' AS inputs, 'quarterly value carried to every date of its quarter' AS parameters, 'source(raw_intelligence.us_macro_quarterly.realdpi; quarterly value carried to every date of its quarter)' AS lineage
+  SELECT 'us_macro_realdpi', 28, 'source', 'raw_intelligence.us_macro_quarterly.realdpi', 'quarterly, carried to every date of the quarter'
   UNION ALL
-  SELECT 'us_macro_cpi' AS column_name, 29 AS ordinal, 'source' AS family, 'raw_intelligence.us_macro_quarterly.cpi' AS inputs, 'quarterly value carried to every date of its quarter' AS parameters, 'source(raw_intelligence.us_macro_quarterly.cpi; quarterly value carried to every date of its quarter)' AS lineage
+  SELECT 'us_macro_cpi', 29, 'source', 'raw_intelligence.us_macro_quarterly.cpi', 'quarterly, carried to every date of the quarter'
   UNION ALL
-  SELECT 'us_macro_m1' AS column_name, 30 AS ordinal, 'source' AS family, 'raw_intelligence.us_macro_quarterly.m1' AS inputs, 'quarterly value carried to every date of its quarter' AS parameters, 'source(raw_intelligence.us_macro_quarterly.m1; quarterly value carried to every date of its quarter)' AS lineage
+  SELECT 'us_macro_m1', 30, 'source', 'raw_intelligence.us_macro_quarterly.m1', 'quarterly, carried to every date of the quarter'
   UNION ALL
-  SELECT 'us_macro_tbilrate' AS column_name, 31 AS ordinal, 'source' AS family, 'raw_intelligence.us_macro_quarterly.tbilrate' AS inputs, 'quarterly value carried to every date of its quarter' AS parameters, 'source(raw_intelligence.us_macro_quarterly.tbilrate; quarterly value carried to every date of its quarter)' AS lineage
+  SELECT 'us_macro_tbilrate', 31, 'source', 'raw_intelligence.us_macro_quarterly.tbilrate', 'quarterly, carried to every date of the quarter'
   UNION ALL
-  SELECT 'us_macro_unemp' AS column_name, 32 AS ordinal, 'source' AS family, 'raw_intelligence.us_macro_quarterly.unemp' AS inputs, 'quarterly value carried to every date of its quarter' AS parameters, 'source(raw_intelligence.us_macro_quarterly.unemp; quarterly value carried to every date of its quarter)' AS lineage
+  SELECT 'us_macro_unemp', 32, 'source', 'raw_intelligence.us_macro_quarterly.unemp', 'quarterly, carried to every date of the quarter'
   UNION ALL
-  SELECT 'us_macro_pop' AS column_name, 33 AS ordinal, 'source' AS family, 'raw_intelligence.us_macro_quarterly.pop' AS inputs, 'quarterly value carried to every date of its quarter' AS parameters, 'source(raw_intelligence.us_macro_quarterly.pop; quarterly value carried to every date of its quarter)' AS lineage
+  SELECT 'us_macro_pop', 33, 'source', 'raw_intelligence.us_macro_quarterly.pop', 'quarterly, carried to every date of the quarter'
   UNION ALL
-  SELECT 'us_macro_infl' AS column_name, 34 AS ordinal, 'source' AS family, 'raw_intelligence.us_macro_quarterly.infl' AS inputs, 'quarterly value carried to every date of its quarter' AS parameters, 'source(raw_intelligence.us_macro_quarterly.infl; quarterly value carried to every date of its quarter)' AS lineage
+  SELECT 'us_macro_infl', 34, 'source', 'raw_intelligence.us_macro_quarterly.infl', 'quarterly, carried to every date of the quarter'
   UNION ALL
-  SELECT 'us_macro_realint' AS column_name, 35 AS ordinal, 'source' AS family, 'raw_intelligence.us_macro_quarterly.realint' AS inputs, 'quarterly value carried to every date of its quarter' AS parameters, 'source(raw_intelligence.us_macro_quarterly.realint; quarterly value carried to every date of its quarter)' AS lineage
+  SELECT 'us_macro_realint', 35, 'source', 'raw_intelligence.us_macro_quarterly.realint', 'quarterly, carried to every date of the quarter'
   UNION ALL
-  SELECT 'yahoo_gspc_close_ret_1' AS column_name, 36 AS ordinal, 'return' AS family, 'yahoo_gspc_close' AS inputs, 'n=1 rows (dates with a row in market_data.yahoo_historical_prefixed) back' AS parameters, 'return(yahoo_gspc_close; n=1 rows (dates with a row in market_data.yahoo_historical_prefixed) back)' AS lineage
+  SELECT 'yahoo_gspc_close_ret_1', 36, 'return', 'yahoo_gspc_close', 'n=1 rows of market_data.yahoo_historical_prefixed back'
   UNION ALL
-  SELECT 'yahoo_gspc_close_ret_5' AS column_name, 37 AS ordinal, 'return' AS family, 'yahoo_gspc_close' AS inputs, 'n=5 rows (dates with a row in market_data.yahoo_historical_prefixed) back' AS parameters, 'return(yahoo_gspc_close; n=5 rows (dates with a row in market_data.yahoo_historical_prefixed) back)' AS lineage
+  SELECT 'yahoo_gspc_close_ret_5', 37, 'return', 'yahoo_gspc_close', 'n=5 rows of market_data.yahoo_historical_prefixed back'
   UNION ALL
-  SELECT 'yahoo_gspc_close_ret_10' AS column_name, 38 AS ordinal, 'return' AS family, 'yahoo_gspc_close' AS inputs, 'n=10 rows (dates with a row in market_data.yahoo_historical_prefixed) back' AS parameters, 'return(yahoo_gspc_close; n=10 rows (dates with a row in market_data.yahoo_historical_prefixed) back)' AS lineage
+  SELECT 'yahoo_gspc_close_ret_10', 38, 'return', 'yahoo_gspc_close', 'n=10 rows of market_data.yahoo_historical_prefixed back'
   UNION ALL
-  SELECT 'yahoo_gspc_close_ret_21' AS column_name, 39 AS ordinal, 'return' AS family, 'yahoo_gspc_close' AS inputs, 'n=21 rows (dates with a row in market_data.yahoo_historical_prefixed) back' AS parameters, 'return(yahoo_gspc_close; n=21 rows (dates with a row in market_data.yahoo_historical_prefixed) back)' AS lineage
+  SELECT 'yahoo_gspc_close_ret_21', 39, 'return', 'yahoo_gspc_close', 'n=21 rows of market_data.yahoo_historical_prefixed back'
   UNION ALL
-  SELECT 'yahoo_gspc_close_ret_63' AS column_name, 40 AS ordinal, 'return' AS family, 'yahoo_gspc_close' AS inputs, 'n=63 rows (dates with a row in market_data.yahoo_historical_prefixed) back' AS parameters, 'return(yahoo_gspc_close; n=63 rows (dates with a row in market_data.yahoo_historical_prefixed) back)' AS lineage
+  SELECT 'yahoo_gspc_close_ret_63', 40, 'return', 'yahoo_gspc_close', 'n=63 rows of market_data.yahoo_historical_prefixed back'
   UNION ALL
-  SELECT 'yahoo_gspc_close_ret_126' AS column_name, 41 AS ordinal, 'return' AS family, 'yahoo_gspc_close' AS inputs, 'n=126 rows (dates with a row in market_data.yahoo_historical_prefixed) back' AS parameters, 'return(yahoo_gspc_close; n=126 rows (dates with a row in market_data.yahoo_historical_prefixed) back)' AS lineage
+  SELECT 'yahoo_gspc_close_ret_126', 41, 'return', 'yahoo_gspc_close', 'n=126 rows of market_data.yahoo_historical_prefixed back'
   UNION ALL
-  SELECT 'yahoo_gspc_close_ret_252' AS column_name, 42 AS ordinal, 'return' AS family, 'yahoo_gspc_close' AS inputs, 'n=252 rows (dates with a row in market_data.yahoo_historical_prefixed) back' AS parameters, 'return(yahoo_gspc_close; n=252 rows (dates with a row in market_data.yahoo_historical_prefixed) back)' AS lineage
+  SELECT 'yahoo_gspc_close_ret_252', 42, 'return', 'yahoo_gspc_close', 'n=252 rows of market_data.yahoo_historical_prefixed back'
   UNION ALL
-  SELECT 'yahoo_ixic_close_ret_1' AS column_name, 43 AS ordinal, 'return' AS family, 'yahoo_ixic_close' AS inputs, 'n=1 rows (dates with a row in market_data.yahoo_historical_prefixed) back' AS parameters, 'return(yahoo_ixic_close; n=1 rows (dates with a row in market_data.yahoo_historical_prefixed) back)' AS lineage
+  SELECT 'yahoo_ixic_close_ret_1', 43, 'return', 'yahoo_ixic_close', 'n=1 rows of market_data.yahoo_historical_prefixed back'
   UNION ALL
-  SELECT 'yahoo_ixic_close_ret_5' AS column_name, 44 AS ordinal, 'return' AS family, 'yahoo_ixic_close' AS inputs, 'n=5 rows (dates with a row in market_data.yahoo_historical_prefixed) back' AS parameters, 'return(yahoo_ixic_close; n=5 rows (dates with a row in market_data.yahoo_historical_prefixed) back)' AS lineage
+  SELECT 'yahoo_ixic_close_ret_5', 44, 'return', 'yahoo_ixic_close', 'n=5 rows of market_data.yahoo_historical_prefixed back'
   UNION ALL
-  SELECT 'yahoo_ixic_close_ret_10' AS column_name, 45 AS ordinal, 'return' AS family, 'yahoo_ixic_close' AS inputs, 'n=10 rows (dates with a row in market_data.yahoo_historical_prefixed) back' AS parameters, 'return(yahoo_ixic_close; n=10 rows (dates with a row in market_data.yahoo_historical_prefixed) back)' AS lineage
+  SELECT 'yahoo_ixic_close_ret_10', 45, 'return', 'yahoo_ixic_close', 'n=10 rows of market_data.yahoo_historical_prefixed back'
   UNION ALL
-  SELECT 'yahoo_ixic_close_ret_21' AS column_name, 46 AS ordinal, 'return' AS family, 'yahoo_ixic_close' AS inputs, 'n=21 rows (dates with a row in market_data.yahoo_historical_prefixed) back' AS parameters, 'return(yahoo_ixic_close; n=21 rows (dates with a row in market_data.yahoo_historical_prefixed) back)' AS lineage
+  SELECT 'yahoo_ixic_close_ret_21', 46, 'return', 'yahoo_ixic_close', 'n=21 rows of market_data.yahoo_historical_prefixed back'
   UNION ALL
-  SELECT 'yahoo_ixic_close_ret_63' AS column_name, 47 AS ordinal, 'return' AS family, 'yahoo_ixic_close' AS inputs, 'n=63 rows (dates with a row in market_data.yahoo_historical_prefixed) back' AS parameters, 'return(yahoo_ixic_close; n=63 rows (dates with a row in market_data.yahoo_historical_prefixed) back)' AS lineage
+  SELECT 'yahoo_ixic_close_ret_63', 47, 'return', 'yahoo_ixic_close', 'n=63 rows of market_data.yahoo_historical_prefixed back'
   UNION ALL
-  SELECT 'yahoo_ixic_close_ret_126' AS column_name, 48 AS ordinal, 'return' AS family, 'yahoo_ixic_close' AS inputs, 'n=126 rows (dates with a row in market_data.yahoo_historical_prefixed) back' AS parameters, 'return(yahoo_ixic_close; n=126 rows (dates with a row in market_data.yahoo_historical_prefixed) back)' AS lineage
+  SELECT 'yahoo_ixic_close_ret_126', 48, 'return', 'yahoo_ixic_close', 'n=126 rows of market_data.yahoo_historical_prefixed back'
   UNION ALL
-  SELECT 'yahoo_ixic_close_ret_252' AS column_name, 49 AS ordinal, 'return' AS family, 'yahoo_ixic_close' AS inputs, 'n=252 rows (dates with a row in market_data.yahoo_historical_prefixed) back' AS parameters, 'return(yahoo_ixic_close; n=252 rows (dates with a row in market_data.yahoo_historical_prefixed) back)' AS lineage
+  SELECT 'yahoo_ixic_close_ret_252', 49, 'return', 'yahoo_ixic_close', 'n=252 rows of market_data.yahoo_historical_prefixed back'
   UNION ALL
-  SELECT 'yahoo_gspc_adj_close_ret_1' AS column_name, 50 AS ordinal, 'return' AS family, 'yahoo_gspc_adj_close' AS inputs, 'n=1 rows (dates with a row in market_data.yahoo_historical_prefixed) back' AS parameters, 'return(yahoo_gspc_adj_close; n=1 rows (dates with a row in market_data.yahoo_historical_prefixed) back)' AS lineage
+  SELECT 'yahoo_gspc_adj_close_ret_1', 50, 'return', 'yahoo_gspc_adj_close', 'n=1 rows of market_data.yahoo_historical_prefixed back'
   UNION ALL
-  SELECT 'yahoo_gspc_adj_close_ret_5' AS column_name, 51 AS ordinal, 'return' AS family, 'yahoo_gspc_adj_close' AS inputs, 'n=5 rows (dates with a row in market_data.yahoo_historical_prefixed) back' AS parameters, 'return(yahoo_gspc_adj_close; n=5 rows (dates with a row in market_data.yahoo_historical_prefixed) back)' AS lineage
+  SELECT 'yahoo_gspc_adj_close_ret_5', 51, 'return', 'yahoo_gspc_adj_close', 'n=5 rows of market_data.yahoo_historical_prefixed back'
   UNION ALL
-  SELECT 'yahoo_gspc_adj_close_ret_10' AS column_name, 52 AS ordinal, 'return' AS family, 'yahoo_gspc_adj_close' AS inputs, 'n=10 rows (dates with a row in market_data.yahoo_historical_prefixed) back' AS parameters, 'return(yahoo_gspc_adj_close; n=10 rows (dates with a row in market_data.yahoo_historical_prefixed) back)' AS lineage
+  SELECT 'yahoo_gspc_adj_close_ret_10', 52, 'return', 'yahoo_gspc_adj_close', 'n=10 rows of market_data.yahoo_historical_prefixed back'
   UNION ALL
-  SELECT 'yahoo_gspc_adj_close_ret_21' AS column_name, 53 AS ordinal, 'return' AS family, 'yahoo_gspc_adj_close' AS inputs, 'n=21 rows (dates with a row in market_data.yahoo_historical_prefixed) back' AS parameters, 'return(yahoo_gspc_adj_close; n=21 rows (dates with a row in market_data.yahoo_historical_prefixed) back)' AS lineage
+  SELECT 'yahoo_gspc_adj_close_ret_21', 53, 'return', 'yahoo_gspc_adj_close', 'n=21 rows of market_data.yahoo_historical_prefixed back'
   UNION ALL
-  SELECT 'yahoo_gspc_adj_close_ret_63' AS column_name, 54 AS ordinal, 'return' AS family, 'yahoo_gspc_adj_close' AS inputs, 'n=63 rows (dates with a row in market_data.yahoo_historical_prefixed) back' AS parameters, 'return(yahoo_gspc_adj_close; n=63 rows (dates with a row in market_data.yahoo_historical_prefixed) back)' AS lineage
+  SELECT 'yahoo_gspc_adj_close_ret_63', 54, 'return', 'yahoo_gspc_adj_close', 'n=63 rows of market_data.yahoo_historical_prefixed back'
   UNION ALL
-  SELECT 'yahoo_gspc_adj_close_ret_126' AS column_name, 55 AS ordinal, 'return' AS family, 'yahoo_gspc_adj_close' AS inputs, 'n=126 rows (dates with a row in market_data.yahoo_historical_prefixed) back' AS parameters, 'return(yahoo_gspc_adj_close; n=126 rows (dates with a row in market_data.yahoo_historical_prefixed) back)' AS lineage
+  SELECT 'yahoo_gspc_adj_close_ret_126', 55, 'return', 'yahoo_gspc_adj_close', 'n=126 rows of market_data.yahoo_historical_prefixed back'
   UNION ALL
-  SELECT 'yahoo_gspc_adj_close_ret_252' AS column_name, 56 AS ordinal, 'return' AS family, 'yahoo_gspc_adj_close' AS inputs, 'n=252 rows (dates with a row in market_data.yahoo_historical_prefixed) back' AS parameters, 'return(yahoo_gspc_adj_close; n=252 rows (dates with a row in market_data.yahoo_historical_prefixed) back)' AS lineage
+  SELECT 'yahoo_gspc_adj_close_ret_252', 56, 'return', 'yahoo_gspc_adj_close', 'n=252 rows of market_data.yahoo_historical_prefixed back'
   UNION ALL
-  SELECT 'yahoo_ixic_adj_close_ret_1' AS column_name, 57 AS ordinal, 'return' AS family, 'yahoo_ixic_adj_close' AS inputs, 'n=1 rows (dates with a row in market_data.yahoo_historical_prefixed) back' AS parameters, 'return(yahoo_ixic_adj_close; n=1 rows (dates with a row in market_data.yahoo_historical_prefixed) back)' AS lineage
+  SELECT 'yahoo_ixic_adj_close_ret_1', 57, 'return', 'yahoo_ixic_adj_close', 'n=1 rows of market_data.yahoo_historical_prefixed back'
   UNION ALL
-  SELECT 'yahoo_ixic_adj_close_ret_5' AS column_name, 58 AS ordinal, 'return' AS family, 'yahoo_ixic_adj_close' AS inputs, 'n=5 rows (dates with a row in market_data.yahoo_historical_prefixed) back' AS parameters, 'return(yahoo_ixic_adj_close; n=5 rows (dates with a row in market_data.yahoo_historical_prefixed) back)' AS lineage
+  SELECT 'yahoo_ixic_adj_close_ret_5', 58, 'return', 'yahoo_ixic_adj_close', 'n=5 rows of market_data.yahoo_historical_prefixed back'
   UNION ALL
-  SELECT 'yahoo_ixic_adj_close_ret_10' AS column_name, 59 AS ordinal, 'return' AS family, 'yahoo_ixic_adj_close' AS inputs, 'n=10 rows (dates with a row in market_data.yahoo_historical_prefixed) back' AS parameters, 'return(yahoo_ixic_adj_close; n=10 rows (dates with a row in market_data.yahoo_historical_prefixed) back)' AS lineage
+  SELECT 'yahoo_ixic_adj_close_ret_10', 59, 'return', 'yahoo_ixic_adj_close', 'n=10 rows of market_data.yahoo_historical_prefixed back'
   UNION ALL
-  SELECT 'yahoo_ixic_adj_close_ret_21' AS column_name, 60 AS ordinal, 'return' AS family, 'yahoo_ixic_adj_close' AS inputs, 'n=21 rows (dates with a row in market_data.yahoo_historical_prefixed) back' AS parameters, 'return(yahoo_ixic_adj_close; n=21 rows (dates with a row in market_data.yahoo_historical_prefixed) back)' AS lineage
+  SELECT 'yahoo_ixic_adj_close_ret_21', 60, 'return', 'yahoo_ixic_adj_close', 'n=21 rows of market_data.yahoo_historical_prefixed back'
   UNION ALL
-  SELECT 'yahoo_ixic_adj_close_ret_63' AS column_name, 61 AS ordinal, 'return' AS family, 'yahoo_ixic_adj_close' AS inputs, 'n=63 rows (dates with a row in market_data.yahoo_historical_prefixed) back' AS parameters, 'return(yahoo_ixic_adj_close; n=63 rows (dates with a row in market_data.yahoo_historical_prefixed) back)' AS lineage
+  SELECT 'yahoo_ixic_adj_close_ret_63', 61, 'return', 'yahoo_ixic_adj_close', 'n=63 rows of market_data.yahoo_historical_prefixed back'
   UNION ALL
-  SELECT 'yahoo_ixic_adj_close_ret_126' AS column_name, 62 AS ordinal, 'return' AS family, 'yahoo_ixic_adj_close' AS inputs, 'n=126 rows (dates with a row in market_data.yahoo_historical_prefixed) back' AS parameters, 'return(yahoo_ixic_adj_close; n=126 rows (dates with a row in market_data.yahoo_historical_prefixed) back)' AS lineage
+  SELECT 'yahoo_ixic_adj_close_ret_126', 62, 'return', 'yahoo_ixic_adj_close', 'n=126 rows of market_data.yahoo_historical_prefixed back'
   UNION ALL
-  SELECT 'yahoo_ixic_adj_close_ret_252' AS column_name, 63 AS ordinal, 'return' AS family, 'yahoo_ixic_adj_close' AS inputs, 'n=252 rows (dates with a row in market_data.yahoo_historical_prefixed) back' AS parameters, 'return(yahoo_ixic_adj_close; n=252 rows (dates with a row in market_data.yahoo_historical_prefixed) back)' AS lineage
+  SELECT 'yahoo_ixic_adj_close_ret_252', 63, 'return', 'yahoo_ixic_adj_close', 'n=252 rows of market_data.yahoo_historical_prefixed back'
   UNION ALL
-  SELECT 'fred_dcoilwtico_ret_1' AS column_name, 64 AS ordinal, 'return' AS family, 'fred_dcoilwtico' AS inputs, 'n=1 rows (dates with a row in raw_intelligence.fred_macro_expanded) back' AS parameters, 'return(fred_dcoilwtico; n=1 rows (dates with a row in raw_intelligence.fred_macro_expanded) back)' AS lineage
+  SELECT 'fred_dcoilwtico_ret_1', 64, 'return', 'fred_dcoilwtico', 'n=1 rows of raw_intelligence.fred_macro_expanded back'
   UNION ALL
-  SELECT 'fred_dcoilwtico_ret_5' AS column_name, 65 AS ordinal, 'return' AS family, 'fred_dcoilwtico' AS inputs, 'n=5 rows (dates with a row in raw_intelligence.fred_macro_expanded) back' AS parameters, 'return(fred_dcoilwtico; n=5 rows (dates with a row in raw_intelligence.fred_macro_expanded) back)' AS lineage
+  SELECT 'fred_dcoilwtico_ret_5', 65, 'return', 'fred_dcoilwtico', 'n=5 rows of raw_intelligence.fred_macro_expanded back'
   UNION ALL
-  SELECT 'fred_dcoilwtico_ret_10' AS column_name, 66 AS ordinal, 'return' AS family, 'fred_dcoilwtico' AS inputs, 'n=10 rows (dates with a row in raw_intelligence.fred_macro_expanded) back' AS parameters, 'return(fred_dcoilwtico; n=10 rows (dates with a row in raw_intelligence.fred_macro_expanded) back)' AS lineage
+  SELECT 'fred_dcoilwtico_ret_10', 66, 'return', 'fred_dcoilwtico', 'n=10 rows of raw_intelligence.fred_macro_expanded back'
   UNION ALL
-  SELECT 'fred_dcoilwtico_ret_21' AS column_name, 67 AS ordinal, 'return' AS family, 'fred_dcoilwtico' AS inputs, 'n=21 rows (dates with a row in raw_intelligence.fred_macro_expanded) back' AS parameters, 'return(fred_dcoilwtico; n=21 rows (dates with a row in raw_intelligence.fred_macro_expanded) back)' AS lineage
+  SELECT 'fred_dcoilwtico_ret_21', 67, 'return', 'fred_dcoilwtico', 'n=21 rows of raw_intelligence.fred_macro_expanded back'
   UNION ALL
-  SELECT 'fred_dcoilwtico_ret_63' AS column_name, 68 AS ordinal, 'return' AS family, 'fred_dcoilwtico' AS inputs, 'n=63 rows (dates with a row in raw_intelligence.fred_macro_expanded) back' AS parameters, 'return(fred_dcoilwtico; n=63 rows (dates with a row in raw_intelligence.fred_macro_expanded) back)' AS lineage
+  SELECT 'fred_dcoilwtico_ret_63', 68, 'return', 'fred_dcoilwtico', 'n=63 rows of raw_intelligence.fred_macro_expanded back'
   UNION ALL
-  SELECT 'fred_dcoilwtico_ret_126' AS column_name, 69 AS ordinal, 'return' AS family, 'fred_dcoilwtico' AS inputs, 'n=126 rows (dates with a row in raw_intelligence.fred_macro_expanded) back' AS parameters, 'return(fred_dcoilwtico; n=126 rows (dates with a row in raw_intelligence.fred_macro_expanded) back)' AS lineage
+  SELECT 'fred_dcoilwtico_ret_126', 69, 'return', 'fred_dcoilwtico', 'n=126 rows of raw_intelligence.fred_macro_expanded back'
   UNION ALL
-  SELECT 'fred_dcoilwtico_ret_252' AS column_name, 70 AS ordinal, 'return' AS family, 'fred_dcoilwtico' AS inputs, 'n=252 rows (dates with a row in raw_intelligence.fred_macro_expanded) back' AS parameters, 'return(fred_dcoilwtico; n=252 rows (dates with a row in raw_intelligence.fred_macro_expanded) back)' AS lineage
+  SELECT 'fred_dcoilwtico_ret_252', 70, 'return', 'fred_dcoilwtico', 'n=252 rows of raw_intelligence.fred_macro_expanded back'
   UNION ALL
-  SELECT 'vix_close_ret_1' AS column_name, 71 AS ordinal, 'return' AS family, 'vix_close' AS inputs, 'n=1 rows (dates with a row in market_data.vix_daily) back' AS parameters, 'return(vix_close; n=1 rows (dates with a row in market_data.vix_daily) back)' AS lineage
+  SELECT 'vix_close_ret_1', 71, 'return', 'vix_close', 'n=1 rows of market_data.vix_daily back'
   UNION ALL
-  SELECT 'vix_close_ret_5' AS column_name, 72 AS ordinal, 'return' AS family, 'vix_close' AS inputs, 'n=5 rows (dates with a row in market_data.vix_daily) back' AS parameters, 'return(vix_close; n=5 rows (dates with a row in market_data.vix_daily) back)' AS lineage
+  SELECT 'vix_close_ret_5', 72, 'return', 'vix_close', 'n=5 rows of market_data.vix_daily back'
   UNION ALL
-  SELECT 'vix_close_ret_10' AS column_name, 73 AS ordinal, 'return' AS family, 'vix_close' AS inputs, 'n=10 rows (dates with a row in market_data.vix_daily) back' AS parameters, 'return(vix_close; n=10 rows (dates with a row in market_data.vix_daily) back)' AS lineage
+  SELECT 'vix_close_ret_10', 73, 'return', 'vix_close', 'n=10 rows of market_data.vix_daily back'
   UNION ALL
-  SELECT 'vix_close_ret_21' AS column_name, 74 AS ordinal, 'return' AS family, 'vix_close' AS inputs, 'n=21 rows (dates with a row in market_data.vix_daily) back' AS parameters, 'return(vix_close; n=21 rows (dates with a row in market_data.vix_daily) back)' AS lineage
+  SELECT 'vix_close_ret_21', 74, 'return', 'vix_close', 'n=21 rows of market_data.vix_daily back'
   UNION ALL
-  SELECT 'vix_close_ret_63' AS column_name, 75 AS ordinal, 'return' AS family, 'vix_close' AS inputs, 'n=63 rows (dates with a row in market_data.vix_daily) back' AS parameters, 'return(vix_close; n=63 rows (dates with a row in market_data.vix_daily) back)' AS lineage
+  SELECT 'vix_close_ret_63', 75, 'return', 'vix_close', 'n=63 rows of market_data.vix_daily back'
   UNION ALL
-  SELECT 'vix_close_ret_126' AS column_name, 76 AS ordinal, 'return' AS family, 'vix_close' AS inputs, 'n=126 rows (dates with a row in market_data.vix_daily) back' AS parameters, 'return(vix_close; n=126 rows (dates with a row in market_data.vix_daily) back)' AS lineage
+  SELECT 'vix_close_ret_126', 76, 'return', 'vix_close', 'n=126 rows of market_data.vix_daily back'
   UNION ALL
-  SELECT 'vix_close_ret_252' AS column_name, 77 AS ordinal, 'return' AS family, 'vix_close' AS inputs, 'n=252 rows (dates with a row in market_data.vix_daily) back' AS parameters, 'return(vix_close; n=252 rows (dates with a row in market_data.vix_daily) back)' AS lineage
+  SELECT 'vix_close_ret_252', 77, 'return', 'vix_close', 'n=252 rows of market_data.vix_daily back'
   UNION ALL
-  SELECT 'yahoo_gspc_close_lag_1' AS column_name, 78 AS ordinal, 'lag' AS family, 'yahoo_gspc_close' AS inputs, 'n=1 rows (dates with a row in market_data.yahoo_historical_prefixed) back' AS parameters, 'lag(yahoo_gspc_close; n=1 rows (dates with a row in market_data.yahoo_historical_prefixed) back)' AS lineage
+  SELECT 'yahoo_gspc_close_lag_1', 78, 'lag', 'yahoo_gspc_close', 'n=1 rows of market_data.yahoo_historical_prefixed back'
   UNION ALL
-  SELECT 'yahoo_gspc_close_lag_2' AS column_name, 79 AS ordinal, 'lag' AS family, 'yahoo_gspc_close' AS inputs, 'n=2 rows (dates with a row in market_data.yahoo_historical_prefixed) back' AS parameters, 'lag(yahoo_gspc_close; n=2 rows (dates with a row in market_data.yahoo_historical_prefixed) back)' AS lineage
+  SELECT 'yahoo_gspc_close_lag_2', 79, 'lag', 'yahoo_gspc_close', 'n=2 rows of market_data.yahoo_historical_prefixed back'
   UNION ALL
-  SELECT 'yahoo_gspc_close_lag_3' AS column_name, 80 AS ordinal, 'lag' AS family, 'yahoo_gspc_close' AS inputs, 'n=3 rows (dates with a row in market_data.yahoo_historical_prefixed) back' AS parameters, 'lag(yahoo_gspc_close; n=3 rows (dates with a row in market_data.yahoo_historical_prefixed) back)' AS lineage
+  SELECT 'yahoo_gspc_close_lag_3', 80, 'lag', 'yahoo_gspc_close', 'n=3 rows of market_data.yahoo_historical_prefixed back'
   UNION ALL
-  SELECT 'yahoo_gspc_close_lag_5' AS column_name, 81 AS ordinal, 'lag' AS family, 'yahoo_gspc_close' AS inputs, 'n=5 rows (dates with a row in market_data.yahoo_historical_prefixed) back' AS parameters, 'lag(yahoo_gspc_close; n=5 rows (dates with a row in market_data.yahoo_historical_prefixed) back)' AS lineage
+  SELECT 'yahoo_gspc_close_lag_5', 81, 'lag', 'yahoo_gspc_close', 'n=5 rows of market_data.yahoo_historical_prefixed back'
   UNION ALL
-  SELECT 'yahoo_gspc_close_lag_10' AS column_name, 82 AS ordinal, 'lag' AS family, 'yahoo_gspc_close' AS inputs, 'n=10 rows (dates with a row in market_data.yahoo_historical_prefixed) back' AS parameters, 'lag(yahoo_gspc_close; n=10 rows (dates with a row in market_data.yahoo_historical_prefixed) back)' AS lineage
+  SELECT 'yahoo_gspc_close_lag_10', 82, 'lag', 'yahoo_gspc_close', 'n=10 rows of market_data.yahoo_historical_prefixed back'
   UNION ALL
-  SELECT 'yahoo_gspc_close_lag_21' AS column_name, 83 AS ordinal, 'lag' AS family, 'yahoo_gspc_close' AS inputs, 'n=21 rows (dates with a row in market_data.yahoo_historical_prefixed) back' AS parameters, 'lag(yahoo_gspc_close; n=21 rows (dates with a row in market_data.yahoo_historical_prefixed) back)' AS lineage
+  SELECT 'yahoo_gspc_close_lag_21', 83, 'lag', 'yahoo_gspc_close', 'n=21 rows of market_data.yahoo_historical_prefixed back'
   UNION ALL
-  SELECT 'yahoo_gspc_close_lag_63' AS column_name, 84 AS ordinal, 'lag' AS family, 'yahoo_gspc_close' AS inputs, 'n=63 rows (dates with a row in market_data.yahoo_historical_prefixed) back' AS parameters, 'lag(yahoo_gspc_close; n=63 rows (dates with a row in market_data.yahoo_historical_prefixed) back)' AS lineage
+  SELECT 'yahoo_gspc_close_lag_63', 84, 'lag', 'yahoo_gspc_close', 'n=63 rows of market_data.yahoo_historical_prefixed back'
   UNION ALL
-  SELECT 'yahoo_ixic_close_lag_1' AS column_name, 85 AS ordinal, 'lag' AS family, 'yahoo_ixic_close' AS inputs, 'n=1 rows (dates with a row in market_data.yahoo_historical_prefixed) back' AS parameters, 'lag(yahoo_ixic_close; n=1 rows (dates with a row in market_data.yahoo_historical_prefixed) back)' AS lineage
+  SELECT 'yahoo_ixic_close_lag_1', 85, 'lag', 'yahoo_ixic_close', 'n=1 rows of market_data.yahoo_historical_prefixed back'
   UNION ALL
-  SELECT 'yahoo_ixic_close_lag_2' AS column_name, 86 AS ordinal, 'lag' AS family, 'yahoo_ixic_close' AS inputs, 'n=2 rows (dates with a row in market_data.yahoo_historical_prefixed) back' AS parameters, 'lag(yahoo_ixic_close; n=2 rows (dates with a row in market_data.yahoo_historical_prefixed) back)' AS lineage
+  SELECT 'yahoo_ixic_close_lag_2', 86, 'lag', 'yahoo_ixic_close', 'n=2 rows of market_data.yahoo_historical_prefixed back'
   UNION ALL
-  SELECT 'yahoo_ixic_close_lag_3' AS column_name, 87 AS ordinal, 'lag' AS family, 'yahoo_ixic_close' AS inputs, 'n=3 rows (dates with a row in market_data.yahoo_historical_prefixed) back' AS parameters, 'lag(yahoo_ixic_close; n=3 rows (dates with a row in market_data.yahoo_historical_prefixed) back)' AS lineage
+  SELECT 'yahoo_ixic_close_lag_3', 87, 'lag', 'yahoo_ixic_close', 'n=3 rows of market_data.yahoo_historical_prefixed back'
   UNION ALL
-  SELECT 'yahoo_ixic_close_lag_5' AS column_name, 88 AS ordinal, 'lag' AS family, 'yahoo_ixic_close' AS inputs, 'n=5 rows (dates with a row in market_data.yahoo_historical_prefixed) back' AS parameters, 'lag(yahoo_ixic_close; n=5 rows (dates with a row in market_data.yahoo_historical_prefixed) back)' AS lineage
+  SELECT 'yahoo_ixic_close_lag_5', 88, 'lag', 'yahoo_ixic_close', 'n=5 rows of market_data.yahoo_historical_prefixed back'
   UNION ALL
-  SELECT 'yahoo_ixic_close_lag_10' AS column_name, 89 AS ordinal, 'lag' AS family, 'yahoo_ixic_close' AS inputs, 'n=10 rows (dates with a row in market_data.yahoo_historical_prefixed) back' AS parameters, 'lag(yahoo_ixic_close; n=10 rows (dates with a row in market_data.yahoo_historical_prefixed) back)' AS lineage
+  SELECT 'yahoo_ixic_close_lag_10', 89, 'lag', 'yahoo_ixic_close', 'n=10 rows of market_data.yahoo_historical_prefixed back'
   UNION ALL
-  SELECT 'yahoo_ixic_close_lag_21' AS column_name, 90 AS ordinal, 'lag' AS family, 'yahoo_ixic_close' AS inputs, 'n=21 rows (dates with a row in market_data.yahoo_historical_prefixed) back' AS parameters, 'lag(yahoo_ixic_close; n=21 rows (dates with a row in market_data.yahoo_historical_prefixed) back)' AS lineage
+  SELECT 'yahoo_ixic_close_lag_21', 90, 'lag', 'yahoo_ixic_close', 'n=21 rows of market_data.yahoo_historical_prefixed back'
   UNION ALL
-  SELECT 'yahoo_ixic_close_lag_63' AS column_name, 91 AS ordinal, 'lag' AS family, 'yahoo_ixic_close' AS inputs, 'n=63 rows (dates with a row in market_data.yahoo_historical_prefixed) back' AS parameters, 'lag(yahoo_ixic_close; n=63 rows (dates with a row in market_data.yahoo_historical_prefixed) back)' AS lineage
+  SELECT 'yahoo_ixic_close_lag_63', 91, 'lag', 'yahoo_ixic_close', 'n=63 rows of market_data.yahoo_historical_prefixed back'
   UNION ALL
-  SELECT 'fred_dcoilwtico_lag_1' AS column_name, 92 AS ordinal, 'lag' AS family, 'fred_dcoilwtico' AS inputs, 'n=1 rows (dates with a row in raw_intelligence.fred_macro_expanded) back' AS parameters, 'lag(fred_dcoilwtico; n=1 rows (dates with a row in raw_intelligence.fred_macro_expanded) back)' AS lineage
+  SELECT 'fred_dcoilwtico_lag_1', 92, 'lag', 'fred_dcoilwtico', 'n=1 rows of raw_intelligence.fred_macro_expanded back'
   UNION ALL
-  SELECT 'fred_dcoilwtico_lag_2' AS column_name, 93 AS ordinal, 'lag' AS family, 'fred_dcoilwtico' AS inputs, 'n=2 rows (dates with a row in raw_intelligence.fred_macro_expanded) back' AS parameters, 'lag(fred_dcoilwtico; n=2 rows (dates with a row in raw_intelligence.fred_macro_expanded) back)' AS lineage
+  SELECT 'fred_dcoilwtico_lag_2', 93, 'lag', 'fred_dcoilwtico', 'n=2 rows of raw_intelligence.fred_macro_expanded back'
   UNION ALL
-  SELECT 'fred_dcoilwtico_lag_3' AS column_name, 94 AS ordinal, 'lag' AS family, 'fred_dcoilwtico' AS inputs, 'n=3 rows (dates with a row in raw_intelligence.fred_macro_expanded) back' AS parameters, 'lag(fred_dcoilwtico; n=3 rows (dates with a row in raw_intelligence.fred_macro_expanded) back)' AS lineage
+  SELECT 'fred_dcoilwtico_lag_3', 94, 'lag', 'fred_dcoilwtico', 'n=3 rows of raw_intelligence.fred_macro_expanded back'
   UNION ALL
-  SELECT 'fred_dcoilwtico_lag_5' AS column_name, 95 AS ordinal, 'lag' AS family, 'fred_dcoilwtico' AS inputs, 'n=5 rows (dates with a row in raw_intelligence.fred_macro_expanded) back' AS parameters, 'lag(fred_dcoilwtico; n=5 rows (dates with a row in raw_intelligence.fred_macro_expanded) back)' AS lineage
+  SELECT 'fred_dcoilwtico_lag_5', 95, 'lag', 'fred_dcoilwtico', 'n=5 rows of raw_intelligence.fred_macro_expanded back'
   UNION ALL
-  SELECT 'fred_dcoilwtico_lag_10' AS column_name, 96 AS ordinal, 'lag' AS family, 'fred_dcoilwtico' AS inputs, 'n=10 rows (dates with a row in raw_intelligence.fred_macro_expanded) back' AS parameters, 'lag(fred_dcoilwtico; n=10 rows (dates with a row in raw_intelligence.fred_macro_expanded) back)' AS lineage
+  SELECT 'fred_dcoilwtico_lag_10', 96, 'lag', 'fred_dcoilwtico', 'n=10 rows of raw_intelligence.fred_macro_expanded back'
   UNION ALL
-  SELECT 'fred_dcoilwtico_lag_21' AS column_name, 97 AS ordinal, 'lag' AS family, 'fred_dcoilwtico' AS inputs, 'n=21 rows (dates with a row in raw_intelligence.fred_macro_expanded) back' AS parameters, 'lag(fred_dcoilwtico; n=21 rows (dates with a row in raw_intelligence.fred_macro_expanded) back)' AS lineage
+  SELECT 'fred_dcoilwtico_lag_21', 97, 'lag', 'fred_dcoilwtico', 'n=21 rows of raw_intelligence.fred_macro_expanded back'
   UNION ALL
-  SELECT 'fred_dcoilwtico_lag_63' AS column_name, 98 AS ordinal, 'lag' AS family, 'fred_dcoilwtico' AS inputs, 'n=63 rows (dates with a row in raw_intelligence.fred_macro_expanded) back' AS parameters, 'lag(fred_dcoilwtico; n=63 rows (dates with a row in raw_intelligence.fred_macro_expanded) back)' AS lineage
+  SELECT 'fred_dcoilwtico_lag_63', 98, 'lag', 'fred_dcoilwtico', 'n=63 rows of raw_intelligence.fred_macro_expanded back'
   UNION ALL
-  SELECT 'vix_close_lag_1' AS column_name, 99 AS ordinal, 'lag' AS family, 'vix_close' AS inputs, 'n=1 rows (dates with a row in market_data.vix_daily) back' AS parameters, 'lag(vix_close; n=1 rows (dates with a row in market_data.vix_daily) back)' AS lineage
+  SELECT 'vix_close_lag_1', 99, 'lag', 'vix_close', 'n=1 rows of market_data.vix_daily back'
   UNION ALL
-  SELECT 'vix_close_lag_2' AS column_name, 100 AS ordinal, 'lag' AS family, 'vix_close' AS inputs, 'n=2 rows (dates with a row in market_data.vix_daily) back' AS parameters, 'lag(vix_close; n=2 rows (dates with a row in market_data.vix_daily) back)' AS lineage
+  SELECT 'vix_close_lag_2', 100, 'lag', 'vix_close', 'n=2 rows of market_data.vix_daily back'
   UNION ALL
-  SELECT 'vix_close_lag_3' AS column_name, 101 AS ordinal, 'lag' AS family, 'vix_close' AS inputs, 'n=3 rows (dates with a row in market_data.vix_daily) back' AS parameters, 'lag(vix_close; n=3 rows (dates with a row in market_data.vix_daily) back)' AS lineage
+  SELECT 'vix_close_lag_3', 101, 'lag', 'vix_close', 'n=3 rows of market_data.vix_daily back'
   UNION ALL
-  SELECT 'vix_close_lag_5' AS column_name, 102 AS ordinal, 'lag' AS family, 'vix_close' AS inputs, 'n=5 rows (dates with a row in market_data.vix_daily) back' AS parameters, 'lag(vix_close; n=5 rows (dates with a row in market_data.vix_daily) back)' AS lineage
+  SELECT 'vix_close_lag_5', 102, 'lag', 'vix_close', 'n=5 rows of market_data.vix_daily back'
   UNION ALL
-  SELECT 'vix_close_lag_10' AS column_name, 103 AS ordinal, 'lag' AS family, 'vix_close' AS inputs, 'n=10 rows (dates with a row in market_data.vix_daily) back' AS parameters, 'lag(vix_close; n=10 rows (dates with a row in market_data.vix_daily) back)' AS lineage
+  SELECT 'vix_close_lag_10', 103, 'lag', 'vix_close', 'n=10 rows of market_data.vix_daily back'
   UNION ALL
-  SELECT 'vix_close_lag_21' AS column_name, 104 AS ordinal, 'lag' AS family, 'vix_close' AS inputs, 'n=21 rows (dates with a row in market_data.vix_daily) back' AS parameters, 'lag(vix_close; n=21 rows (dates with a row in market_data.vix_daily) back)' AS lineage
+  SELECT 'vix_close_lag_21', 104, 'lag', 'vix_close', 'n=21 rows of market_data.vix_daily back'
   UNION ALL
-  SELECT 'vix_close_lag_63' AS column_name, 105 AS ordinal, 'lag' AS family, 'vix_close' AS inputs, 'n=63 rows (dates with a row in market_data.vix_daily) back' AS parameters, 'lag(vix_close; n=63 rows (dates with a row in market_data.vix_daily) back)' AS lineage
+  SELECT 'vix_close_lag_63', 105, 'lag', 'vix_close', 'n=63 rows of market_data.vix_daily back'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_max_lag_1' AS column_name, 106 AS ordinal, 'lag' AS family, 'weather_seattle_wa_temp_max' AS inputs, 'n=1 rows (dates with a row in raw_intelligence.weather_granular) back' AS parameters, 'lag(weather_seattle_wa_temp_max; n=1 rows (dates with a row in raw_intelligence.weather_granular) back)' AS lineage
+  SELECT 'weather_seattle_wa_temp_max_lag_1', 106, 'lag', 'weather_seattle_wa_temp_max', 'n=1 rows of raw_intelligence.weather_granular back'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_max_lag_2' AS column_name, 107 AS ordinal, 'lag' AS family, 'weather_seattle_wa_temp_max' AS inputs, 'n=2 rows (dates with a row in raw_intelligence.weather_granular) back' AS parameters, 'lag(weather_seattle_wa_temp_max; n=2 rows (dates with a row in raw_intelligence.weather_granular) back)' AS lineage
+  SELECT 'weather_seattle_wa_temp_max_lag_2', 107, 'lag', 'weather_seattle_wa_temp_max', 'n=2 rows of raw_intelligence.weather_granular back'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_max_lag_3' AS column_name, 108 AS ordinal, 'lag' AS family, 'weather_seattle_wa_temp_max' AS inputs, 'n=3 rows (dates with a row in raw_intelligence.weather_granular) back' AS parameters, 'lag(weather_seattle_wa_temp_max; n=3 rows (dates with a row in raw_intelligence.weather_granular) back)' AS lineage
+  SELECT 'weather_seattle_wa_temp_max_lag_3', 108, 'lag', 'weather_seattle_wa_temp_max', 'n=3 rows of raw_intelligence.weather_granular back'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_max_lag_5' AS column_name, 109 AS ordinal, 'lag' AS family, 'weather_seattle_wa_temp_max' AS inputs, 'n=5 rows (dates with a row in raw_intelligence.weather_granular) back' AS parameters, 'lag(weather_seattle_wa_temp_max; n=5 rows (dates with a row in raw_intelligence.weather_granular) back)' AS lineage
+  SELECT 'weather_seattle_wa_temp_max_lag_5', 109, 'lag', 'weather_seattle_wa_temp_max', 'n=5 rows of raw_intelligence.weather_granular back'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_max_lag_10' AS column_name, 110 AS ordinal, 'lag' AS family, 'weather_seattle_wa_temp_max' AS inputs, 'n=10 rows (dates with a row in raw_intelligence.weather_granular) back' AS parameters, 'lag(weather_seattle_wa_temp_max; n=10 rows (dates with a row in raw_intelligence.weather_granular) back)' AS lineage
+  SELECT 'weather_seattle_wa_temp_max_lag_10', 110, 'lag', 'weather_seattle_wa_temp_max', 'n=10 rows of raw_intelligence.weather_granular back'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_max_lag_21' AS column_name, 111 AS ordinal, 'lag' AS family, 'weather_seattle_wa_temp_max' AS inputs, 'n=21 rows (dates with a row in raw_intelligence.weather_granular) back' AS parameters, 'lag(weather_seattle_wa_temp_max; n=21 rows (dates with a row in raw_intelligence.weather_granular) back)' AS lineage
+  SELECT 'weather_seattle_wa_temp_max_lag_21', 111, 'lag', 'weather_seattle_wa_temp_max', 'n=21 rows of raw_intelligence.weather_granular back'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_max_lag_63' AS column_name, 112 AS ordinal, 'lag' AS family, 'weather_seattle_wa_temp_max' AS inputs, 'n=63 rows (dates with a row in raw_intelligence.weather_granular) back' AS parameters, 'lag(weather_seattle_wa_temp_max; n=63 rows (dates with a row in raw_intelligence.weather_granular) back)' AS lineage
+  SELECT 'weather_seattle_wa_temp_max_lag_63', 112, 'lag', 'weather_seattle_wa_temp_max', 'n=63 rows of raw_intelligence.weather_granular back'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_min_lag_1' AS column_name, 113 AS ordinal, 'lag' AS family, 'weather_seattle_wa_temp_min' AS inputs, 'n=1 rows (dates with a row in raw_intelligence.weather_granular) back' AS parameters, 'lag(weather_seattle_wa_temp_min; n=1 rows (dates with a row in raw_intelligence.weather_granular) back)' AS lineage
+  SELECT 'weather_seattle_wa_temp_min_lag_1', 113, 'lag', 'weather_seattle_wa_temp_min', 'n=1 rows of raw_intelligence.weather_granular back'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_min_lag_2' AS column_name, 114 AS ordinal, 'lag' AS family, 'weather_seattle_wa_temp_min' AS inputs, 'n=2 rows (dates with a row in raw_intelligence.weather_granular) back' AS parameters, 'lag(weather_seattle_wa_temp_min; n=2 rows (dates with a row in raw_intelligence.weather_granular) back)' AS lineage
+  SELECT 'weather_seattle_wa_temp_min_lag_2', 114, 'lag', 'weather_seattle_wa_temp_min', 'n=2 rows of raw_intelligence.weather_granular back'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_min_lag_3' AS column_name, 115 AS ordinal, 'lag' AS family, 'weather_seattle_wa_temp_min' AS inputs, 'n=3 rows (dates with a row in raw_intelligence.weather_granular) back' AS parameters, 'lag(weather_seattle_wa_temp_min; n=3 rows (dates with a row in raw_intelligence.weather_granular) back)' AS lineage
+  SELECT 'weather_seattle_wa_temp_min_lag_3', 115, 'lag', 'weather_seattle_wa_temp_min', 'n=3 rows of raw_intelligence.weather_granular back'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_min_lag_5' AS column_name, 116 AS ordinal, 'lag' AS family, 'weather_seattle_wa_temp_min' AS inputs, 'n=5 rows (dates with a row in raw_intelligence.weather_granular) back' AS parameters, 'lag(weather_seattle_wa_temp_min; n=5 rows (dates with a row in raw_intelligence.weather_granular) back)' AS lineage
+  SELECT 'weather_seattle_wa_temp_min_lag_5', 116, 'lag', 'weather_seattle_wa_temp_min', 'n=5 rows of raw_intelligence.weather_granular back'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_min_lag_10' AS column_name, 117 AS ordinal, 'lag' AS family, 'weather_seattle_wa_temp_min' AS inputs, 'n=10 rows (dates with a row in raw_intelligence.weather_granular) back' AS parameters, 'lag(weather_seattle_wa_temp_min; n=10 rows (dates with a row in raw_intelligence.weather_granular) back)' AS lineage
+  SELECT 'weather_seattle_wa_temp_min_lag_10', 117, 'lag', 'weather_seattle_wa_temp_min', 'n=10 rows of raw_intelligence.weather_granular back'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_min_lag_21' AS column_name, 118 AS ordinal, 'lag' AS family, 'weather_seattle_wa_temp_min' AS inputs, 'n=21 rows (dates with a row in raw_intelligence.weather_granular) back' AS parameters, 'lag(weather_seattle_wa_temp_min; n=21 rows (dates with a row in raw_intelligence.weather_granular) back)' AS lineage
+  SELECT 'weather_seattle_wa_temp_min_lag_21', 118, 'lag', 'weather_seattle_wa_temp_min', 'n=21 rows of raw_intelligence.weather_granular back'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_min_lag_63' AS column_name, 119 AS ordinal, 'lag' AS family, 'weather_seattle_wa_temp_min' AS inputs, 'n=63 rows (dates with a row in raw_intelligence.weather_granular) back' AS parameters, 'lag(weather_seattle_wa_temp_min; n=63 rows (dates with a row in raw_intelligence.weather_granular) back)' AS lineage
+  SELECT 'weather_seattle_wa_temp_min_lag_63', 119, 'lag', 'weather_seattle_wa_temp_min', 'n=63 rows of raw_intelligence.weather_granular back'
   UNION ALL
-  SELECT 'fred_dcoilwtico_chg_1' AS column_name, 120 AS ordinal, 'change' AS family, 'fred_dcoilwtico' AS inputs, 'n=1 rows (dates with a row in raw_intelligence.fred_macro_expanded) back' AS parameters, 'change(fred_dcoilwtico; n=1 rows (dates with a row in raw_intelligence.fred_macro_expanded) back)' AS lineage
+  SELECT 'fred_dcoilwtico_chg_1', 120, 'change', 'fred_dcoilwtico', 'n=1 rows of raw_intelligence.fred_macro_expanded back'
   UNION ALL
-  SELECT 'fred_dcoilwtico_chg_5' AS column_name, 121 AS ordinal, 'change' AS family, 'fred_dcoilwtico' AS inputs, 'n=5 rows (dates with a row in raw_intelligence.fred_macro_expanded) back' AS parameters, 'change(fred_dcoilwtico; n=5 rows (dates with a row in raw_intelligence.fred_macro_expanded) back)' AS lineage
+  SELECT 'fred_dcoilwtico_chg_5', 121, 'change', 'fred_dcoilwtico', 'n=5 rows of raw_intelligence.fred_macro_expanded back'
   UNION ALL
-  SELECT 'fred_dcoilwtico_chg_21' AS column_name, 122 AS ordinal, 'change' AS family, 'fred_dcoilwtico' AS inputs, 'n=21 rows (dates with a row in raw_intelligence.fred_macro_expanded) back' AS parameters, 'change(fred_dcoilwtico; n=21 rows (dates with a row in raw_intelligence.fred_macro_expanded) back)' AS lineage
+  SELECT 'fred_dcoilwtico_chg_21', 122, 'change', 'fred_dcoilwtico', 'n=21 rows of raw_intelligence.fred_macro_expanded back'
   UNION ALL
-  SELECT 'vix_close_chg_1' AS column_name, 123 AS ordinal, 'change' AS family, 'vix_close' AS inputs, 'n=1 rows (dates with a row in market_data.vix_daily) back' AS parameters, 'change(vix_close; n=1 rows (dates with a row in market_data.vix_daily) back)' AS lineage
+  SELECT 'vix_close_chg_1', 123, 'change', 'vix_close', 'n=1 rows of market_data.vix_daily back'
   UNION ALL
-  SELECT 'vix_close_chg_5' AS column_name, 124 AS ordinal, 'change' AS family, 'vix_close' AS inputs, 'n=5 rows (dates with a row in market_data.vix_daily) back' AS parameters, 'change(vix_close; n=5 rows (dates with a row in market_data.vix_daily) back)' AS lineage
+  SELECT 'vix_close_chg_5', 124, 'change', 'vix_close', 'n=5 rows of market_data.vix_daily back'
   UNION ALL
-  SELECT 'vix_close_chg_21' AS column_name, 125 AS ordinal, 'change' AS family, 'vix_close' AS inputs, 'n=21 rows (dates with a row in market_data.vix_daily) back' AS parameters, 'change(vix_close; n=21 rows (dates with a row in market_data.vix_daily) back)' AS lineage
+  SELECT 'vix_close_chg_21', 125, 'change', 'vix_close', 'n=21 rows of market_data.vix_daily back'
   UNION ALL
-  SELECT 'fred_cpilfesl_chg_1' AS column_name, 126 AS ordinal, 'change' AS family, 'fred_cpilfesl' AS inputs, 'n=1 months back' AS parameters, 'change(fred_cpilfesl; n=1 months back)' AS lineage
+  SELECT 'fred_cpilfesl_chg_1', 126, 'change', 'fred_cpilfesl', 'n=1 months back'
   UNION ALL
-  SELECT 'fred_cpilfesl_chg_3' AS column_name, 127 AS ordinal, 'change' AS family, 'fred_cpilfesl' AS inputs, 'n=3 months back' AS parameters, 'change(fred_cpilfesl; n=3 months back)' AS lineage
+  SELECT 'fred_cpilfesl_chg_3', 127, 'change', 'fred_cpilfesl', 'n=3 months back'
   UNION ALL
-  SELECT 'fred_cpilfesl_chg_6' AS column_name, 128 AS ordinal, 'change' AS family, 'fred_cpilfesl' AS inputs, 'n=6 months back' AS parameters, 'change(fred_cpilfesl; n=6 months back)' AS lineage
+  SELECT 'fred_cpilfesl_chg_6', 128, 'change', 'fred_cpilfesl', 'n=6 months back'
   UNION ALL
-  SELECT 'fred_cpilfesl_chg_12' AS column_name, 129 AS ordinal, 'change' AS family, 'fred_cpilfesl' AS inputs, 'n=12 months back' AS parameters, 'change(fred_cpilfesl; n=12 months back)' AS lineage
+  SELECT 'fred_cpilfesl_chg_12', 129, 'change', 'fred_cpilfesl', 'n=12 months back'
   UNION ALL
-  SELECT 'fred_aaa_chg_1' AS column_name, 130 AS ordinal, 'change' AS family, 'fred_aaa' AS inputs, 'n=1 months back' AS parameters, 'change(fred_aaa; n=1 months back)' AS lineage
+  SELECT 'fred_aaa_chg_1', 130, 'change', 'fred_aaa', 'n=1 months back'
   UNION ALL
-  SELECT 'fred_aaa_chg_3' AS column_name, 131 AS ordinal, 'change' AS family, 'fred_aaa' AS inputs, 'n=3 months back' AS parameters, 'change(fred_aaa; n=3 months back)' AS lineage
+  SELECT 'fred_aaa_chg_3', 131, 'change', 'fred_aaa', 'n=3 months back'
   UNION ALL
-  SELECT 'fred_aaa_chg_6' AS column_name, 132 AS ordinal, 'change' AS family, 'fred_aaa' AS inputs, 'n=6 months back' AS parameters, 'change(fred_aaa; n=6 months back)' AS lineage
+  SELECT 'fred_aaa_chg_6', 132, 'change', 'fred_aaa', 'n=6 months back'
   UNION ALL
-  SELECT 'fred_aaa_chg_12' AS column_name, 133 AS ordinal, 'change' AS family, 'fred_aaa' AS inputs, 'n=12 months back' AS parameters, 'change(fred_aaa; n=12 months back)' AS lineage
+  SELECT 'fred_aaa_chg_12', 133, 'change', 'fred_aaa', 'n=12 months back'
   UNION ALL
-  SELECT 'fred_baa_chg_1' AS column_name, 134 AS ordinal, 'change' AS family, 'fred_baa' AS inputs, 'n=1 months back' AS parameters, 'change(fred_baa; n=1 months back)' AS lineage
+  SELECT 'fred_baa_chg_1', 134, 'change', 'fred_baa', 'n=1 months back'
   UNION ALL
-  SELECT 'fred_baa_chg_3' AS column_name, 135 AS ordinal, 'change' AS family, 'fred_baa' AS inputs, 'n=3 months back' AS parameters, 'change(fred_baa; n=3 months back)' AS lineage
+  SELECT 'fred_baa_chg_3', 135, 'change', 'fred_baa', 'n=3 months back'
   UNION ALL
-  SELECT 'fred_baa_chg_6' AS column_name, 136 AS ordinal, 'change' AS family, 'fred_baa' AS inputs, 'n=6 months back' AS parameters, 'change(fred_baa; n=6 months back)' AS lineage
+  SELECT 'fred_baa_chg_6', 136, 'change', 'fred_baa', 'n=6 months back'
   UNION ALL
-  SELECT 'fred_baa_chg_12' AS column_name, 137 AS ordinal, 'change' AS family, 'fred_baa' AS inputs, 'n=12 months back' AS parameters, 'change(fred_baa; n=12 months back)' AS lineage
+  SELECT 'fred_baa_chg_12', 137, 'change', 'fred_baa', 'n=12 months back'
   UNION ALL
-  SELECT 'us_macro_realgdp_chg_1' AS column_name, 138 AS ordinal, 'change' AS family, 'us_macro_realgdp' AS inputs, 'n=1 quarters back' AS parameters, 'change(us_macro_realgdp; n=1 quarters back)' AS lineage
+  SELECT 'us_macro_realgdp_chg_1', 138, 'change', 'us_macro_realgdp', 'n=1 quarters back'
   UNION ALL
-  SELECT 'us_macro_realgdp_chg_4' AS column_name, 139 AS ordinal, 'change' AS family, 'us_macro_realgdp' AS inputs, 'n=4 quarters back' AS parameters, 'change(us_macro_realgdp; n=4 quarters back)' AS lineage
+  SELECT 'us_macro_realgdp_chg_4', 139, 'change', 'us_macro_realgdp', 'n=4 quarters back'
   UNION ALL
-  SELECT 'us_macro_cpi_chg_1' AS column_name, 140 AS ordinal, 'change' AS family, 'us_macro_cpi' AS inputs, 'n=1 quarters back' AS parameters, 'change(us_macro_cpi; n=1 quarters back)' AS lineage
+  SELECT 'us_macro_cpi_chg_1', 140, 'change', 'us_macro_cpi', 'n=1 quarters back'
   UNION ALL
-  SELECT 'us_macro_cpi_chg_4' AS column_name, 141 AS ordinal, 'change' AS family, 'us_macro_cpi' AS inputs, 'n=4 quarters back' AS parameters, 'change(us_macro_cpi; n=4 quarters back)' AS lineage
+  SELECT 'us_macro_cpi_chg_4', 141, 'change', 'us_macro_cpi', 'n=4 quarters back'
   UNION ALL
-  SELECT 'us_macro_unemp_chg_1' AS column_name, 142 AS ordinal, 'change' AS family, 'us_macro_unemp' AS inputs, 'n=1 quarters back' AS parameters, 'change(us_macro_unemp; n=1 quarters back)' AS lineage
+  SELECT 'us_macro_unemp_chg_1', 142, 'change', 'us_macro_unemp', 'n=1 quarters back'
   UNION ALL
-  SELECT 'us_macro_unemp_chg_4' AS column_name, 143 AS ordinal, 'change' AS family, 'us_macro_unemp' AS inputs, 'n=4 quarters back' AS parameters, 'change(us_macro_unemp; n=4 quarters back)' AS lineage
+  SELECT 'us_macro_unemp_chg_4', 143, 'change', 'us_macro_unemp', 'n=4 quarters back'
   UNION ALL
-  SELECT 'us_macro_tbilrate_chg_1' AS column_name, 144 AS ordinal, 'change' AS family, 'us_macro_tbilrate' AS inputs, 'n=1 quarters back' AS parameters, 'change(us_macro_tbilrate; n=1 quarters back)' AS lineage
+  SELECT 'us_macro_tbilrate_chg_1', 144, 'change', 'us_macro_tbilrate', 'n=1 quarters back'
   UNION ALL
-  SELECT 'us_macro_tbilrate_chg_4' AS column_name, 145 AS ordinal, 'change' AS family, 'us_macro_tbilrate' AS inputs, 'n=4 quarters back' AS parameters, 'change(us_macro_tbilrate; n=4 quarters back)' AS lineage
+  SELECT 'us_macro_tbilrate_chg_4', 145, 'change', 'us_macro_tbilrate', 'n=4 quarters back'
   UNION ALL
-  SELECT 'us_macro_m1_chg_1' AS column_name, 146 AS ordinal, 'change' AS family, 'us_macro_m1' AS inputs, 'n=1 quarters back' AS parameters, 'change(us_macro_m1; n=1 quarters back)' AS lineage
+  SELECT 'us_macro_m1_chg_1', 146, 'change', 'us_macro_m1', 'n=1 quarters back'
   UNION ALL
-  SELECT 'us_macro_m1_chg_4' AS column_name, 147 AS ordinal, 'change' AS family, 'us_macro_m1' AS inputs, 'n=4 quarters back' AS parameters, 'change(us_macro_m1; n=4 quarters back)' AS lineage
+  SELECT 'us_macro_m1_chg_4', 147, 'change', 'us_macro_m1', 'n=4 quarters back'
   UNION ALL
-  SELECT 'yahoo_gspc_close_mean_5' AS column_name, 148 AS ordinal, 'rolling_mean' AS family, 'yahoo_gspc_close' AS inputs, 'window=5 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 5 are non-NULL' AS parameters, 'rolling_mean(yahoo_gspc_close; window=5 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 5 are non-NULL)' AS lineage
+  SELECT 'yahoo_gspc_close_mean_5', 148, 'rolling_mean', 'yahoo_gspc_close', 'window=5 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_gspc_close_mean_10' AS column_name, 149 AS ordinal, 'rolling_mean' AS family, 'yahoo_gspc_close' AS inputs, 'window=10 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 10 are non-NULL' AS parameters, 'rolling_mean(yahoo_gspc_close; window=10 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 10 are non-NULL)' AS lineage
+  SELECT 'yahoo_gspc_close_mean_10', 149, 'rolling_mean', 'yahoo_gspc_close', 'window=10 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_gspc_close_mean_21' AS column_name, 150 AS ordinal, 'rolling_mean' AS family, 'yahoo_gspc_close' AS inputs, 'window=21 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 21 are non-NULL' AS parameters, 'rolling_mean(yahoo_gspc_close; window=21 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 21 are non-NULL)' AS lineage
+  SELECT 'yahoo_gspc_close_mean_21', 150, 'rolling_mean', 'yahoo_gspc_close', 'window=21 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_gspc_close_mean_63' AS column_name, 151 AS ordinal, 'rolling_mean' AS family, 'yahoo_gspc_close' AS inputs, 'window=63 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 63 are non-NULL' AS parameters, 'rolling_mean(yahoo_gspc_close; window=63 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 63 are non-NULL)' AS lineage
+  SELECT 'yahoo_gspc_close_mean_63', 151, 'rolling_mean', 'yahoo_gspc_close', 'window=63 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_gspc_close_mean_126' AS column_name, 152 AS ordinal, 'rolling_mean' AS family, 'yahoo_gspc_close' AS inputs, 'window=126 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 126 are non-NULL' AS parameters, 'rolling_mean(yahoo_gspc_close; window=126 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 126 are non-NULL)' AS lineage
+  SELECT 'yahoo_gspc_close_mean_126', 152, 'rolling_mean', 'yahoo_gspc_close', 'window=126 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_gspc_close_mean_252' AS column_name, 153 AS ordinal, 'rolling_mean' AS family, 'yahoo_gspc_close' AS inputs, 'window=252 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 252 are non-NULL' AS parameters, 'rolling_mean(yahoo_gspc_close; window=252 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 252 are non-NULL)' AS lineage
+  SELECT 'yahoo_gspc_close_mean_252', 153, 'rolling_mean', 'yahoo_gspc_close', 'window=252 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_ixic_close_mean_5' AS column_name, 154 AS ordinal, 'rolling_mean' AS family, 'yahoo_ixic_close' AS inputs, 'window=5 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 5 are non-NULL' AS parameters, 'rolling_mean(yahoo_ixic_close; window=5 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 5 are non-NULL)' AS lineage
+  SELECT 'yahoo_ixic_close_mean_5', 154, 'rolling_mean', 'yahoo_ixic_close', 'window=5 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_ixic_close_mean_10' AS column_name, 155 AS ordinal, 'rolling_mean' AS family, 'yahoo_ixic_close' AS inputs, 'window=10 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 10 are non-NULL' AS parameters, 'rolling_mean(yahoo_ixic_close; window=10 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 10 are non-NULL)' AS lineage
+  SELECT 'yahoo_ixic_close_mean_10', 155, 'rolling_mean', 'yahoo_ixic_close', 'window=10 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_ixic_close_mean_21' AS column_name, 156 AS ordinal, 'rolling_mean' AS family, 'yahoo_ixic_close' AS inputs, 'window=21 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 21 are non-NULL' AS parameters, 'rolling_mean(yahoo_ixic_close; window=21 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 21 are non-NULL)' AS lineage
+  SELECT 'yahoo_ixic_close_mean_21', 156, 'rolling_mean', 'yahoo_ixic_close', 'window=21 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_ixic_close_mean_63' AS column_name, 157 AS ordinal, 'rolling_mean' AS family, 'yahoo_ixic_close' AS inputs, 'window=63 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 63 are non-NULL' AS parameters, 'rolling_mean(yahoo_ixic_close; window=63 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 63 are non-NULL)' AS lineage
+  SELECT 'yahoo_ixic_close_mean_63', 157, 'rolling_mean', 'yahoo_ixic_close', 'window=63 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_ixic_close_mean_126' AS column_name, 158 AS ordinal, 'rolling_mean' AS family, 'yahoo_ixic_close' AS inputs, 'window=126 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 126 are non-NULL' AS parameters, 'rolling_mean(yahoo_ixic_close; window=126 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 126 are non-NULL)' AS lineage
+  SELECT 'yahoo_ixic_close_mean_126', 158, 'rolling_mean', 'yahoo_ixic_close', 'window=126 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_ixic_close_mean_252' AS column_name, 159 AS ordinal, 'rolling_mean' AS family, 'yahoo_ixic_close' AS inputs, 'window=252 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 252 are non-NULL' AS parameters, 'rolling_mean(yahoo_ixic_close; window=252 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 252 are non-NULL)' AS lineage
+  SELECT 'yahoo_ixic_close_mean_252', 159, 'rolling_mean', 'yahoo_ixic_close', 'window=252 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'fred_dcoilwtico_mean_5' AS column_name, 160 AS ordinal, 'rolling_mean' AS family, 'fred_dcoilwtico' AS inputs, 'window=5 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 5 are non-NULL' AS parameters, 'rolling_mean(fred_dcoilwtico; window=5 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 5 are non-NULL)' AS lineage
+  SELECT 'fred_dcoilwtico_mean_5', 160, 'rolling_mean', 'fred_dcoilwtico', 'window=5 rows of raw_intelligence.fred_macro_expanded'
   UNION ALL
-  SELECT 'fred_dcoilwtico_mean_10' AS column_name, 161 AS ordinal, 'rolling_mean' AS family, 'fred_dcoilwtico' AS inputs, 'window=10 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 10 are non-NULL' AS parameters, 'rolling_mean(fred_dcoilwtico; window=10 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 10 are non-NULL)' AS lineage
+  SELECT 'fred_dcoilwtico_mean_10', 161, 'rolling_mean', 'fred_dcoilwtico', 'window=10 rows of raw_intelligence.fred_macro_expanded'
   UNION ALL
-  SELECT 'fred_dcoilwtico_mean_21' AS column_name, 162 AS ordinal, 'rolling_mean' AS family, 'fred_dcoilwtico' AS inputs, 'window=21 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 21 are non-NULL' AS parameters, 'rolling_mean(fred_dcoilwtico; window=21 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 21 are non-NULL)' AS lineage
+  SELECT 'fred_dcoilwtico_mean_21', 162, 'rolling_mean', 'fred_dcoilwtico', 'window=21 rows of raw_intelligence.fred_macro_expanded'
   UNION ALL
-  SELECT 'fred_dcoilwtico_mean_63' AS column_name, 163 AS ordinal, 'rolling_mean' AS family, 'fred_dcoilwtico' AS inputs, 'window=63 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 63 are non-NULL' AS parameters, 'rolling_mean(fred_dcoilwtico; window=63 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 63 are non-NULL)' AS lineage
+  SELECT 'fred_dcoilwtico_mean_63', 163, 'rolling_mean', 'fred_dcoilwtico', 'window=63 rows of raw_intelligence.fred_macro_expanded'
   UNION ALL
-  SELECT 'fred_dcoilwtico_mean_126' AS column_name, 164 AS ordinal, 'rolling_mean' AS family, 'fred_dcoilwtico' AS inputs, 'window=126 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 126 are non-NULL' AS parameters, 'rolling_mean(fred_dcoilwtico; window=126 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 126 are non-NULL)' AS lineage
+  SELECT 'fred_dcoilwtico_mean_126', 164, 'rolling_mean', 'fred_dcoilwtico', 'window=126 rows of raw_intelligence.fred_macro_expanded'
   UNION ALL
-  SELECT 'fred_dcoilwtico_mean_252' AS column_name, 165 AS ordinal, 'rolling_mean' AS family, 'fred_dcoilwtico' AS inputs, 'window=252 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 252 are non-NULL' AS parameters, 'rolling_mean(fred_dcoilwtico; window=252 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 252 are non-NULL)' AS lineage
+  SELECT 'fred_dcoilwtico_mean_252', 165, 'rolling_mean', 'fred_dcoilwtico', 'window=252 rows of raw_intelligence.fred_macro_expanded'
   UNION ALL
-  SELECT 'vix_close_mean_5' AS column_name, 166 AS ordinal, 'rolling_mean' AS family, 'vix_close' AS inputs, 'window=5 rows (dates with a row in market_data.vix_daily); NULL until all 5 are non-NULL' AS parameters, 'rolling_mean(vix_close; window=5 rows (dates with a row in market_data.vix_daily); NULL until all 5 are non-NULL)' AS lineage
+  SELECT 'vix_close_mean_5', 166, 'rolling_mean', 'vix_close', 'window=5 rows of market_data.vix_daily'
   UNION ALL
-  SELECT 'vix_close_mean_10' AS column_name, 167 AS ordinal, 'rolling_mean' AS family, 'vix_close' AS inputs, 'window=10 rows (dates with a row in market_data.vix_daily); NULL until all 10 are non-NULL' AS parameters, 'rolling_mean(vix_close; window=10 rows (dates with a row in market_data.vix_daily); NULL until all 10 are non-NULL)' AS lineage
+  SELECT 'vix_close_mean_10', 167, 'rolling_mean', 'vix_close', 'window=10 rows of market_data.vix_daily'
   UNION ALL
-  SELECT 'vix_close_mean_21' AS column_name, 168 AS ordinal, 'rolling_mean' AS family, 'vix_close' AS inputs, 'window=21 rows (dates with a row in market_data.vix_daily); NULL until all 21 are non-NULL' AS parameters, 'rolling_mean(vix_close; window=21 rows (dates with a row in market_data.vix_daily); NULL until all 21 are non-NULL)' AS lineage
+  SELECT 'vix_close_mean_21', 168, 'rolling_mean', 'vix_close', 'window=21 rows of market_data.vix_daily'
   UNION ALL
-  SELECT 'vix_close_mean_63' AS column_name, 169 AS ordinal, 'rolling_mean' AS family, 'vix_close' AS inputs, 'window=63 rows (dates with a row in market_data.vix_daily); NULL until all 63 are non-NULL' AS parameters, 'rolling_mean(vix_close; window=63 rows (dates with a row in market_data.vix_daily); NULL until all 63 are non-NULL)' AS lineage
+  SELECT 'vix_close_mean_63', 169, 'rolling_mean', 'vix_close', 'window=63 rows of market_data.vix_daily'
   UNION ALL
-  SELECT 'vix_close_mean_126' AS column_name, 170 AS ordinal, 'rolling_mean' AS family, 'vix_close' AS inputs, 'window=126 rows (dates with a row in market_data.vix_daily); NULL until all 126 are non-NULL' AS parameters, 'rolling_mean(vix_close; window=126 rows (dates with a row in market_data.vix_daily); NULL until all 126 are non-NULL)' AS lineage
+  SELECT 'vix_close_mean_126', 170, 'rolling_mean', 'vix_close', 'window=126 rows of market_data.vix_daily'
   UNION ALL
-  SELECT 'vix_close_mean_252' AS column_name, 171 AS ordinal, 'rolling_mean' AS family, 'vix_close' AS inputs, 'window=252 rows (dates with a row in market_data.vix_daily); NULL until all 252 are non-NULL' AS parameters, 'rolling_mean(vix_close; window=252 rows (dates with a row in market_data.vix_daily); NULL until all 252 are non-NULL)' AS lineage
+  SELECT 'vix_close_mean_252', 171, 'rolling_mean', 'vix_close', 'window=252 rows of market_data.vix_daily'
   UNION ALL
-  SELECT 'yahoo_gspc_volume_mean_5' AS column_name, 172 AS ordinal, 'rolling_mean' AS family, 'yahoo_gspc_volume' AS inputs, 'window=5 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 5 are non-NULL' AS parameters, 'rolling_mean(yahoo_gspc_volume; window=5 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 5 are non-NULL)' AS lineage
+  SELECT 'yahoo_gspc_volume_mean_5', 172, 'rolling_mean', 'yahoo_gspc_volume', 'window=5 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_gspc_volume_mean_10' AS column_name, 173 AS ordinal, 'rolling_mean' AS family, 'yahoo_gspc_volume' AS inputs, 'window=10 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 10 are non-NULL' AS parameters, 'rolling_mean(yahoo_gspc_volume; window=10 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 10 are non-NULL)' AS lineage
+  SELECT 'yahoo_gspc_volume_mean_10', 173, 'rolling_mean', 'yahoo_gspc_volume', 'window=10 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_gspc_volume_mean_21' AS column_name, 174 AS ordinal, 'rolling_mean' AS family, 'yahoo_gspc_volume' AS inputs, 'window=21 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 21 are non-NULL' AS parameters, 'rolling_mean(yahoo_gspc_volume; window=21 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 21 are non-NULL)' AS lineage
+  SELECT 'yahoo_gspc_volume_mean_21', 174, 'rolling_mean', 'yahoo_gspc_volume', 'window=21 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_gspc_volume_mean_63' AS column_name, 175 AS ordinal, 'rolling_mean' AS family, 'yahoo_gspc_volume' AS inputs, 'window=63 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 63 are non-NULL' AS parameters, 'rolling_mean(yahoo_gspc_volume; window=63 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 63 are non-NULL)' AS lineage
+  SELECT 'yahoo_gspc_volume_mean_63', 175, 'rolling_mean', 'yahoo_gspc_volume', 'window=63 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_gspc_volume_mean_126' AS column_name, 176 AS ordinal, 'rolling_mean' AS family, 'yahoo_gspc_volume' AS inputs, 'window=126 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 126 are non-NULL' AS parameters, 'rolling_mean(yahoo_gspc_volume; window=126 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 126 are non-NULL)' AS lineage
+  SELECT 'yahoo_gspc_volume_mean_126', 176, 'rolling_mean', 'yahoo_gspc_volume', 'window=126 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_gspc_volume_mean_252' AS column_name, 177 AS ordinal, 'rolling_mean' AS family, 'yahoo_gspc_volume' AS inputs, 'window=252 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 252 are non-NULL' AS parameters, 'rolling_mean(yahoo_gspc_volume; window=252 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 252 are non-NULL)' AS lineage
+  SELECT 'yahoo_gspc_volume_mean_252', 177, 'rolling_mean', 'yahoo_gspc_volume', 'window=252 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_ixic_volume_mean_5' AS column_name, 178 AS ordinal, 'rolling_mean' AS family, 'yahoo_ixic_volume' AS inputs, 'window=5 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 5 are non-NULL' AS parameters, 'rolling_mean(yahoo_ixic_volume; window=5 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 5 are non-NULL)' AS lineage
+  SELECT 'yahoo_ixic_volume_mean_5', 178, 'rolling_mean', 'yahoo_ixic_volume', 'window=5 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_ixic_volume_mean_10' AS column_name, 179 AS ordinal, 'rolling_mean' AS family, 'yahoo_ixic_volume' AS inputs, 'window=10 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 10 are non-NULL' AS parameters, 'rolling_mean(yahoo_ixic_volume; window=10 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 10 are non-NULL)' AS lineage
+  SELECT 'yahoo_ixic_volume_mean_10', 179, 'rolling_mean', 'yahoo_ixic_volume', 'window=10 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_ixic_volume_mean_21' AS column_name, 180 AS ordinal, 'rolling_mean' AS family, 'yahoo_ixic_volume' AS inputs, 'window=21 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 21 are non-NULL' AS parameters, 'rolling_mean(yahoo_ixic_volume; window=21 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 21 are non-NULL)' AS lineage
+  SELECT 'yahoo_ixic_volume_mean_21', 180, 'rolling_mean', 'yahoo_ixic_volume', 'window=21 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_ixic_volume_mean_63' AS column_name, 181 AS ordinal, 'rolling_mean' AS family, 'yahoo_ixic_volume' AS inputs, 'window=63 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 63 are non-NULL' AS parameters, 'rolling_mean(yahoo_ixic_volume; window=63 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 63 are non-NULL)' AS lineage
+  SELECT 'yahoo_ixic_volume_mean_63', 181, 'rolling_mean', 'yahoo_ixic_volume', 'window=63 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_ixic_volume_mean_126' AS column_name, 182 AS ordinal, 'rolling_mean' AS family, 'yahoo_ixic_volume' AS inputs, 'window=126 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 126 are non-NULL' AS parameters, 'rolling_mean(yahoo_ixic_volume; window=126 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 126 are non-NULL)' AS lineage
+  SELECT 'yahoo_ixic_volume_mean_126', 182, 'rolling_mean', 'yahoo_ixic_volume', 'window=126 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_ixic_volume_mean_252' AS column_name, 183 AS ordinal, 'rolling_mean' AS family, 'yahoo_ixic_volume' AS inputs, 'window=252 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 252 are non-NULL' AS parameters, 'rolling_mean(yahoo_ixic_volume; window=252 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 252 are non-NULL)' AS lineage
+  SELECT 'yahoo_ixic_volume_mean_252', 183, 'rolling_mean', 'yahoo_ixic_volume', 'window=252 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_max_mean_5' AS column_name, 184 AS ordinal, 'rolling_mean' AS family, 'weather_seattle_wa_temp_max' AS inputs, 'window=5 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 5 are non-NULL' AS parameters, 'rolling_mean(weather_seattle_wa_temp_max; window=5 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 5 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_temp_max_mean_5', 184, 'rolling_mean', 'weather_seattle_wa_temp_max', 'window=5 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_max_mean_10' AS column_name, 185 AS ordinal, 'rolling_mean' AS family, 'weather_seattle_wa_temp_max' AS inputs, 'window=10 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 10 are non-NULL' AS parameters, 'rolling_mean(weather_seattle_wa_temp_max; window=10 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 10 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_temp_max_mean_10', 185, 'rolling_mean', 'weather_seattle_wa_temp_max', 'window=10 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_max_mean_21' AS column_name, 186 AS ordinal, 'rolling_mean' AS family, 'weather_seattle_wa_temp_max' AS inputs, 'window=21 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 21 are non-NULL' AS parameters, 'rolling_mean(weather_seattle_wa_temp_max; window=21 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 21 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_temp_max_mean_21', 186, 'rolling_mean', 'weather_seattle_wa_temp_max', 'window=21 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_max_mean_63' AS column_name, 187 AS ordinal, 'rolling_mean' AS family, 'weather_seattle_wa_temp_max' AS inputs, 'window=63 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 63 are non-NULL' AS parameters, 'rolling_mean(weather_seattle_wa_temp_max; window=63 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 63 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_temp_max_mean_63', 187, 'rolling_mean', 'weather_seattle_wa_temp_max', 'window=63 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_max_mean_126' AS column_name, 188 AS ordinal, 'rolling_mean' AS family, 'weather_seattle_wa_temp_max' AS inputs, 'window=126 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 126 are non-NULL' AS parameters, 'rolling_mean(weather_seattle_wa_temp_max; window=126 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 126 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_temp_max_mean_126', 188, 'rolling_mean', 'weather_seattle_wa_temp_max', 'window=126 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_max_mean_252' AS column_name, 189 AS ordinal, 'rolling_mean' AS family, 'weather_seattle_wa_temp_max' AS inputs, 'window=252 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 252 are non-NULL' AS parameters, 'rolling_mean(weather_seattle_wa_temp_max; window=252 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 252 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_temp_max_mean_252', 189, 'rolling_mean', 'weather_seattle_wa_temp_max', 'window=252 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_min_mean_5' AS column_name, 190 AS ordinal, 'rolling_mean' AS family, 'weather_seattle_wa_temp_min' AS inputs, 'window=5 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 5 are non-NULL' AS parameters, 'rolling_mean(weather_seattle_wa_temp_min; window=5 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 5 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_temp_min_mean_5', 190, 'rolling_mean', 'weather_seattle_wa_temp_min', 'window=5 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_min_mean_10' AS column_name, 191 AS ordinal, 'rolling_mean' AS family, 'weather_seattle_wa_temp_min' AS inputs, 'window=10 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 10 are non-NULL' AS parameters, 'rolling_mean(weather_seattle_wa_temp_min; window=10 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 10 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_temp_min_mean_10', 191, 'rolling_mean', 'weather_seattle_wa_temp_min', 'window=10 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_min_mean_21' AS column_name, 192 AS ordinal, 'rolling_mean' AS family, 'weather_seattle_wa_temp_min' AS inputs, 'window=21 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 21 are non-NULL' AS parameters, 'rolling_mean(weather_seattle_wa_temp_min; window=21 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 21 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_temp_min_mean_21', 192, 'rolling_mean', 'weather_seattle_wa_temp_min', 'window=21 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_min_mean_63' AS column_name, 193 AS ordinal, 'rolling_mean' AS family, 'weather_seattle_wa_temp_min' AS inputs, 'window=63 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 63 are non-NULL' AS parameters, 'rolling_mean(weather_seattle_wa_temp_min; window=63 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 63 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_temp_min_mean_63', 193, 'rolling_mean', 'weather_seattle_wa_temp_min', 'window=63 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_min_mean_126' AS column_name, 194 AS ordinal, 'rolling_mean' AS family, 'weather_seattle_wa_temp_min' AS inputs, 'window=126 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 126 are non-NULL' AS parameters, 'rolling_mean(weather_seattle_wa_temp_min; window=126 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 126 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_temp_min_mean_126', 194, 'rolling_mean', 'weather_seattle_wa_temp_min', 'window=126 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_min_mean_252' AS column_name, 195 AS ordinal, 'rolling_mean' AS family, 'weather_seattle_wa_temp_min' AS inputs, 'window=252 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 252 are non-NULL' AS parameters, 'rolling_mean(weather_seattle_wa_temp_min; window=252 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 252 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_temp_min_mean_252', 195, 'rolling_mean', 'weather_seattle_wa_temp_min', 'window=252 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_precipitation_mean_5' AS column_name, 196 AS ordinal, 'rolling_mean' AS family, 'weather_seattle_wa_precipitation' AS inputs, 'window=5 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 5 are non-NULL' AS parameters, 'rolling_mean(weather_seattle_wa_precipitation; window=5 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 5 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_precipitation_mean_5', 196, 'rolling_mean', 'weather_seattle_wa_precipitation', 'window=5 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_precipitation_mean_10' AS column_name, 197 AS ordinal, 'rolling_mean' AS family, 'weather_seattle_wa_precipitation' AS inputs, 'window=10 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 10 are non-NULL' AS parameters, 'rolling_mean(weather_seattle_wa_precipitation; window=10 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 10 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_precipitation_mean_10', 197, 'rolling_mean', 'weather_seattle_wa_precipitation', 'window=10 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_precipitation_mean_21' AS column_name, 198 AS ordinal, 'rolling_mean' AS family, 'weather_seattle_wa_precipitation' AS inputs, 'window=21 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 21 are non-NULL' AS parameters, 'rolling_mean(weather_seattle_wa_precipitation; window=21 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 21 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_precipitation_mean_21', 198, 'rolling_mean', 'weather_seattle_wa_precipitation', 'window=21 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_precipitation_mean_63' AS column_name, 199 AS ordinal, 'rolling_mean' AS family, 'weather_seattle_wa_precipitation' AS inputs, 'window=63 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 63 are non-NULL' AS parameters, 'rolling_mean(weather_seattle_wa_precipitation; window=63 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 63 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_precipitation_mean_63', 199, 'rolling_mean', 'weather_seattle_wa_precipitation', 'window=63 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_precipitation_mean_126' AS column_name, 200 AS ordinal, 'rolling_mean' AS family, 'weather_seattle_wa_precipitation' AS inputs, 'window=126 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 126 are non-NULL' AS parameters, 'rolling_mean(weather_seattle_wa_precipitation; window=126 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 126 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_precipitation_mean_126', 200, 'rolling_mean', 'weather_seattle_wa_precipitation', 'window=126 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_precipitation_mean_252' AS column_name, 201 AS ordinal, 'rolling_mean' AS family, 'weather_seattle_wa_precipitation' AS inputs, 'window=252 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 252 are non-NULL' AS parameters, 'rolling_mean(weather_seattle_wa_precipitation; window=252 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 252 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_precipitation_mean_252', 201, 'rolling_mean', 'weather_seattle_wa_precipitation', 'window=252 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_wind_mean_5' AS column_name, 202 AS ordinal, 'rolling_mean' AS family, 'weather_seattle_wa_wind' AS inputs, 'window=5 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 5 are non-NULL' AS parameters, 'rolling_mean(weather_seattle_wa_wind; window=5 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 5 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_wind_mean_5', 202, 'rolling_mean', 'weather_seattle_wa_wind', 'window=5 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_wind_mean_10' AS column_name, 203 AS ordinal, 'rolling_mean' AS family, 'weather_seattle_wa_wind' AS inputs, 'window=10 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 10 are non-NULL' AS parameters, 'rolling_mean(weather_seattle_wa_wind; window=10 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 10 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_wind_mean_10', 203, 'rolling_mean', 'weather_seattle_wa_wind', 'window=10 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_wind_mean_21' AS column_name, 204 AS ordinal, 'rolling_mean' AS family, 'weather_seattle_wa_wind' AS inputs, 'window=21 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 21 are non-NULL' AS parameters, 'rolling_mean(weather_seattle_wa_wind; window=21 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 21 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_wind_mean_21', 204, 'rolling_mean', 'weather_seattle_wa_wind', 'window=21 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_wind_mean_63' AS column_name, 205 AS ordinal, 'rolling_mean' AS family, 'weather_seattle_wa_wind' AS inputs, 'window=63 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 63 are non-NULL' AS parameters, 'rolling_mean(weather_seattle_wa_wind; window=63 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 63 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_wind_mean_63', 205, 'rolling_mean', 'weather_seattle_wa_wind', 'window=63 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_wind_mean_126' AS column_name, 206 AS ordinal, 'rolling_mean' AS family, 'weather_seattle_wa_wind' AS inputs, 'window=126 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 126 are non-NULL' AS parameters, 'rolling_mean(weather_seattle_wa_wind; window=126 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 126 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_wind_mean_126', 206, 'rolling_mean', 'weather_seattle_wa_wind', 'window=126 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_wind_mean_252' AS column_name, 207 AS ordinal, 'rolling_mean' AS family, 'weather_seattle_wa_wind' AS inputs, 'window=252 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 252 are non-NULL' AS parameters, 'rolling_mean(weather_seattle_wa_wind; window=252 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 252 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_wind_mean_252', 207, 'rolling_mean', 'weather_seattle_wa_wind', 'window=252 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'yahoo_gspc_close_std_5' AS column_name, 208 AS ordinal, 'rolling_std' AS family, 'yahoo_gspc_close' AS inputs, 'window=5 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 5 are non-NULL' AS parameters, 'rolling_std(yahoo_gspc_close; window=5 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 5 are non-NULL)' AS lineage
+  SELECT 'yahoo_gspc_close_std_5', 208, 'rolling_std', 'yahoo_gspc_close', 'window=5 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_gspc_close_std_10' AS column_name, 209 AS ordinal, 'rolling_std' AS family, 'yahoo_gspc_close' AS inputs, 'window=10 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 10 are non-NULL' AS parameters, 'rolling_std(yahoo_gspc_close; window=10 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 10 are non-NULL)' AS lineage
+  SELECT 'yahoo_gspc_close_std_10', 209, 'rolling_std', 'yahoo_gspc_close', 'window=10 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_gspc_close_std_21' AS column_name, 210 AS ordinal, 'rolling_std' AS family, 'yahoo_gspc_close' AS inputs, 'window=21 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 21 are non-NULL' AS parameters, 'rolling_std(yahoo_gspc_close; window=21 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 21 are non-NULL)' AS lineage
+  SELECT 'yahoo_gspc_close_std_21', 210, 'rolling_std', 'yahoo_gspc_close', 'window=21 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_gspc_close_std_63' AS column_name, 211 AS ordinal, 'rolling_std' AS family, 'yahoo_gspc_close' AS inputs, 'window=63 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 63 are non-NULL' AS parameters, 'rolling_std(yahoo_gspc_close; window=63 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 63 are non-NULL)' AS lineage
+  SELECT 'yahoo_gspc_close_std_63', 211, 'rolling_std', 'yahoo_gspc_close', 'window=63 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_gspc_close_std_126' AS column_name, 212 AS ordinal, 'rolling_std' AS family, 'yahoo_gspc_close' AS inputs, 'window=126 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 126 are non-NULL' AS parameters, 'rolling_std(yahoo_gspc_close; window=126 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 126 are non-NULL)' AS lineage
+  SELECT 'yahoo_gspc_close_std_126', 212, 'rolling_std', 'yahoo_gspc_close', 'window=126 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_gspc_close_std_252' AS column_name, 213 AS ordinal, 'rolling_std' AS family, 'yahoo_gspc_close' AS inputs, 'window=252 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 252 are non-NULL' AS parameters, 'rolling_std(yahoo_gspc_close; window=252 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 252 are non-NULL)' AS lineage
+  SELECT 'yahoo_gspc_close_std_252', 213, 'rolling_std', 'yahoo_gspc_close', 'window=252 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_ixic_close_std_5' AS column_name, 214 AS ordinal, 'rolling_std' AS family, 'yahoo_ixic_close' AS inputs, 'window=5 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 5 are non-NULL' AS parameters, 'rolling_std(yahoo_ixic_close; window=5 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 5 are non-NULL)' AS lineage
+  SELECT 'yahoo_ixic_close_std_5', 214, 'rolling_std', 'yahoo_ixic_close', 'window=5 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_ixic_close_std_10' AS column_name, 215 AS ordinal, 'rolling_std' AS family, 'yahoo_ixic_close' AS inputs, 'window=10 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 10 are non-NULL' AS parameters, 'rolling_std(yahoo_ixic_close; window=10 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 10 are non-NULL)' AS lineage
+  SELECT 'yahoo_ixic_close_std_10', 215, 'rolling_std', 'yahoo_ixic_close', 'window=10 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_ixic_close_std_21' AS column_name, 216 AS ordinal, 'rolling_std' AS family, 'yahoo_ixic_close' AS inputs, 'window=21 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 21 are non-NULL' AS parameters, 'rolling_std(yahoo_ixic_close; window=21 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 21 are non-NULL)' AS lineage
+  SELECT 'yahoo_ixic_close_std_21', 216, 'rolling_std', 'yahoo_ixic_close', 'window=21 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_ixic_close_std_63' AS column_name, 217 AS ordinal, 'rolling_std' AS family, 'yahoo_ixic_close' AS inputs, 'window=63 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 63 are non-NULL' AS parameters, 'rolling_std(yahoo_ixic_close; window=63 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 63 are non-NULL)' AS lineage
+  SELECT 'yahoo_ixic_close_std_63', 217, 'rolling_std', 'yahoo_ixic_close', 'window=63 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_ixic_close_std_126' AS column_name, 218 AS ordinal, 'rolling_std' AS family, 'yahoo_ixic_close' AS inputs, 'window=126 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 126 are non-NULL' AS parameters, 'rolling_std(yahoo_ixic_close; window=126 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 126 are non-NULL)' AS lineage
+  SELECT 'yahoo_ixic_close_std_126', 218, 'rolling_std', 'yahoo_ixic_close', 'window=126 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_ixic_close_std_252' AS column_name, 219 AS ordinal, 'rolling_std' AS family, 'yahoo_ixic_close' AS inputs, 'window=252 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 252 are non-NULL' AS parameters, 'rolling_std(yahoo_ixic_close; window=252 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 252 are non-NULL)' AS lineage
+  SELECT 'yahoo_ixic_close_std_252', 219, 'rolling_std', 'yahoo_ixic_close', 'window=252 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'fred_dcoilwtico_std_5' AS column_name, 220 AS ordinal, 'rolling_std' AS family, 'fred_dcoilwtico' AS inputs, 'window=5 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 5 are non-NULL' AS parameters, 'rolling_std(fred_dcoilwtico; window=5 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 5 are non-NULL)' AS lineage
+  SELECT 'fred_dcoilwtico_std_5', 220, 'rolling_std', 'fred_dcoilwtico', 'window=5 rows of raw_intelligence.fred_macro_expanded'
   UNION ALL
-  SELECT 'fred_dcoilwtico_std_10' AS column_name, 221 AS ordinal, 'rolling_std' AS family, 'fred_dcoilwtico' AS inputs, 'window=10 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 10 are non-NULL' AS parameters, 'rolling_std(fred_dcoilwtico; window=10 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 10 are non-NULL)' AS lineage
+  SELECT 'fred_dcoilwtico_std_10', 221, 'rolling_std', 'fred_dcoilwtico', 'window=10 rows of raw_intelligence.fred_macro_expanded'
   UNION ALL
-  SELECT 'fred_dcoilwtico_std_21' AS column_name, 222 AS ordinal, 'rolling_std' AS family, 'fred_dcoilwtico' AS inputs, 'window=21 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 21 are non-NULL' AS parameters, 'rolling_std(fred_dcoilwtico; window=21 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 21 are non-NULL)' AS lineage
+  SELECT 'fred_dcoilwtico_std_21', 222, 'rolling_std', 'fred_dcoilwtico', 'window=21 rows of raw_intelligence.fred_macro_expanded'
   UNION ALL
-  SELECT 'fred_dcoilwtico_std_63' AS column_name, 223 AS ordinal, 'rolling_std' AS family, 'fred_dcoilwtico' AS inputs, 'window=63 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 63 are non-NULL' AS parameters, 'rolling_std(fred_dcoilwtico; window=63 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 63 are non-NULL)' AS lineage
+  SELECT 'fred_dcoilwtico_std_63', 223, 'rolling_std', 'fred_dcoilwtico', 'window=63 rows of raw_intelligence.fred_macro_expanded'
   UNION ALL
-  SELECT 'fred_dcoilwtico_std_126' AS column_name, 224 AS ordinal, 'rolling_std' AS family, 'fred_dcoilwtico' AS inputs, 'window=126 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 126 are non-NULL' AS parameters, 'rolling_std(fred_dcoilwtico; window=126 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 126 are non-NULL)' AS lineage
+  SELECT 'fred_dcoilwtico_std_126', 224, 'rolling_std', 'fred_dcoilwtico', 'window=126 rows of raw_intelligence.fred_macro_expanded'
   UNION ALL
-  SELECT 'fred_dcoilwtico_std_252' AS column_name, 225 AS ordinal, 'rolling_std' AS family, 'fred_dcoilwtico' AS inputs, 'window=252 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 252 are non-NULL' AS parameters, 'rolling_std(fred_dcoilwtico; window=252 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 252 are non-NULL)' AS lineage
+  SELECT 'fred_dcoilwtico_std_252', 225, 'rolling_std', 'fred_dcoilwtico', 'window=252 rows of raw_intelligence.fred_macro_expanded'
   UNION ALL
-  SELECT 'vix_close_std_5' AS column_name, 226 AS ordinal, 'rolling_std' AS family, 'vix_close' AS inputs, 'window=5 rows (dates with a row in market_data.vix_daily); NULL until all 5 are non-NULL' AS parameters, 'rolling_std(vix_close; window=5 rows (dates with a row in market_data.vix_daily); NULL until all 5 are non-NULL)' AS lineage
+  SELECT 'vix_close_std_5', 226, 'rolling_std', 'vix_close', 'window=5 rows of market_data.vix_daily'
   UNION ALL
-  SELECT 'vix_close_std_10' AS column_name, 227 AS ordinal, 'rolling_std' AS family, 'vix_close' AS inputs, 'window=10 rows (dates with a row in market_data.vix_daily); NULL until all 10 are non-NULL' AS parameters, 'rolling_std(vix_close; window=10 rows (dates with a row in market_data.vix_daily); NULL until all 10 are non-NULL)' AS lineage
+  SELECT 'vix_close_std_10', 227, 'rolling_std', 'vix_close', 'window=10 rows of market_data.vix_daily'
   UNION ALL
-  SELECT 'vix_close_std_21' AS column_name, 228 AS ordinal, 'rolling_std' AS family, 'vix_close' AS inputs, 'window=21 rows (dates with a row in market_data.vix_daily); NULL until all 21 are non-NULL' AS parameters, 'rolling_std(vix_close; window=21 rows (dates with a row in market_data.vix_daily); NULL until all 21 are non-NULL)' AS lineage
+  SELECT 'vix_close_std_21', 228, 'rolling_std', 'vix_close', 'window=21 rows of market_data.vix_daily'
   UNION ALL
-  SELECT 'vix_close_std_63' AS column_name, 229 AS ordinal, 'rolling_std' AS family, 'vix_close' AS inputs, 'window=63 rows (dates with a row in market_data.vix_daily); NULL until all 63 are non-NULL' AS parameters, 'rolling_std(vix_close; window=63 rows (dates with a row in market_data.vix_daily); NULL until all 63 are non-NULL)' AS lineage
+  SELECT 'vix_close_std_63', 229, 'rolling_std', 'vix_close', 'window=63 rows of market_data.vix_daily'
   UNION ALL
-  SELECT 'vix_close_std_126' AS column_name, 230 AS ordinal, 'rolling_std' AS family, 'vix_close' AS inputs, 'window=126 rows (dates with a row in market_data.vix_daily); NULL until all 126 are non-NULL' AS parameters, 'rolling_std(vix_close; window=126 rows (dates with a row in market_data.vix_daily); NULL until all 126 are non-NULL)' AS lineage
+  SELECT 'vix_close_std_126', 230, 'rolling_std', 'vix_close', 'window=126 rows of market_data.vix_daily'
   UNION ALL
-  SELECT 'vix_close_std_252' AS column_name, 231 AS ordinal, 'rolling_std' AS family, 'vix_close' AS inputs, 'window=252 rows (dates with a row in market_data.vix_daily); NULL until all 252 are non-NULL' AS parameters, 'rolling_std(vix_close; window=252 rows (dates with a row in market_data.vix_daily); NULL until all 252 are non-NULL)' AS lineage
+  SELECT 'vix_close_std_252', 231, 'rolling_std', 'vix_close', 'window=252 rows of market_data.vix_daily'
   UNION ALL
-  SELECT 'yahoo_gspc_volume_std_5' AS column_name, 232 AS ordinal, 'rolling_std' AS family, 'yahoo_gspc_volume' AS inputs, 'window=5 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 5 are non-NULL' AS parameters, 'rolling_std(yahoo_gspc_volume; window=5 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 5 are non-NULL)' AS lineage
+  SELECT 'yahoo_gspc_volume_std_5', 232, 'rolling_std', 'yahoo_gspc_volume', 'window=5 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_gspc_volume_std_10' AS column_name, 233 AS ordinal, 'rolling_std' AS family, 'yahoo_gspc_volume' AS inputs, 'window=10 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 10 are non-NULL' AS parameters, 'rolling_std(yahoo_gspc_volume; window=10 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 10 are non-NULL)' AS lineage
+  SELECT 'yahoo_gspc_volume_std_10', 233, 'rolling_std', 'yahoo_gspc_volume', 'window=10 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_gspc_volume_std_21' AS column_name, 234 AS ordinal, 'rolling_std' AS family, 'yahoo_gspc_volume' AS inputs, 'window=21 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 21 are non-NULL' AS parameters, 'rolling_std(yahoo_gspc_volume; window=21 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 21 are non-NULL)' AS lineage
+  SELECT 'yahoo_gspc_volume_std_21', 234, 'rolling_std', 'yahoo_gspc_volume', 'window=21 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_gspc_volume_std_63' AS column_name, 235 AS ordinal, 'rolling_std' AS family, 'yahoo_gspc_volume' AS inputs, 'window=63 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 63 are non-NULL' AS parameters, 'rolling_std(yahoo_gspc_volume; window=63 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 63 are non-NULL)' AS lineage
+  SELECT 'yahoo_gspc_volume_std_63', 235, 'rolling_std', 'yahoo_gspc_volume', 'window=63 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_gspc_volume_std_126' AS column_name, 236 AS ordinal, 'rolling_std' AS family, 'yahoo_gspc_volume' AS inputs, 'window=126 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 126 are non-NULL' AS parameters, 'rolling_std(yahoo_gspc_volume; window=126 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 126 are non-NULL)' AS lineage
+  SELECT 'yahoo_gspc_volume_std_126', 236, 'rolling_std', 'yahoo_gspc_volume', 'window=126 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_gspc_volume_std_252' AS column_name, 237 AS ordinal, 'rolling_std' AS family, 'yahoo_gspc_volume' AS inputs, 'window=252 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 252 are non-NULL' AS parameters, 'rolling_std(yahoo_gspc_volume; window=252 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 252 are non-NULL)' AS lineage
+  SELECT 'yahoo_gspc_volume_std_252', 237, 'rolling_std', 'yahoo_gspc_volume', 'window=252 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_ixic_volume_std_5' AS column_name, 238 AS ordinal, 'rolling_std' AS family, 'yahoo_ixic_volume' AS inputs, 'window=5 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 5 are non-NULL' AS parameters, 'rolling_std(yahoo_ixic_volume; window=5 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 5 are non-NULL)' AS lineage
+  SELECT 'yahoo_ixic_volume_std_5', 238, 'rolling_std', 'yahoo_ixic_volume', 'window=5 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_ixic_volume_std_10' AS column_name, 239 AS ordinal, 'rolling_std' AS family, 'yahoo_ixic_volume' AS inputs, 'window=10 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 10 are non-NULL' AS parameters, 'rolling_std(yahoo_ixic_volume; window=10 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 10 are non-NULL)' AS lineage
+  SELECT 'yahoo_ixic_volume_std_10', 239, 'rolling_std', 'yahoo_ixic_volume', 'window=10 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_ixic_volume_std_21' AS column_name, 240 AS ordinal, 'rolling_std' AS family, 'yahoo_ixic_volume' AS inputs, 'window=21 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 21 are non-NULL' AS parameters, 'rolling_std(yahoo_ixic_volume; window=21 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 21 are non-NULL)' AS lineage
+  SELECT 'yahoo_ixic_volume_std_21', 240, 'rolling_std', 'yahoo_ixic_volume', 'window=21 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_ixic_volume_std_63' AS column_name, 241 AS ordinal, 'rolling_std' AS family, 'yahoo_ixic_volume' AS inputs, 'window=63 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 63 are non-NULL' AS parameters, 'rolling_std(yahoo_ixic_volume; window=63 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 63 are non-NULL)' AS lineage
+  SELECT 'yahoo_ixic_volume_std_63', 241, 'rolling_std', 'yahoo_ixic_volume', 'window=63 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_ixic_volume_std_126' AS column_name, 242 AS ordinal, 'rolling_std' AS family, 'yahoo_ixic_volume' AS inputs, 'window=126 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 126 are non-NULL' AS parameters, 'rolling_std(yahoo_ixic_volume; window=126 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 126 are non-NULL)' AS lineage
+  SELECT 'yahoo_ixic_volume_std_126', 242, 'rolling_std', 'yahoo_ixic_volume', 'window=126 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_ixic_volume_std_252' AS column_name, 243 AS ordinal, 'rolling_std' AS family, 'yahoo_ixic_volume' AS inputs, 'window=252 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 252 are non-NULL' AS parameters, 'rolling_std(yahoo_ixic_volume; window=252 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 252 are non-NULL)' AS lineage
+  SELECT 'yahoo_ixic_volume_std_252', 243, 'rolling_std', 'yahoo_ixic_volume', 'window=252 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_max_std_5' AS column_name, 244 AS ordinal, 'rolling_std' AS family, 'weather_seattle_wa_temp_max' AS inputs, 'window=5 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 5 are non-NULL' AS parameters, 'rolling_std(weather_seattle_wa_temp_max; window=5 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 5 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_temp_max_std_5', 244, 'rolling_std', 'weather_seattle_wa_temp_max', 'window=5 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_max_std_10' AS column_name, 245 AS ordinal, 'rolling_std' AS family, 'weather_seattle_wa_temp_max' AS inputs, 'window=10 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 10 are non-NULL' AS parameters, 'rolling_std(weather_seattle_wa_temp_max; window=10 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 10 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_temp_max_std_10', 245, 'rolling_std', 'weather_seattle_wa_temp_max', 'window=10 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_max_std_21' AS column_name, 246 AS ordinal, 'rolling_std' AS family, 'weather_seattle_wa_temp_max' AS inputs, 'window=21 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 21 are non-NULL' AS parameters, 'rolling_std(weather_seattle_wa_temp_max; window=21 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 21 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_temp_max_std_21', 246, 'rolling_std', 'weather_seattle_wa_temp_max', 'window=21 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_max_std_63' AS column_name, 247 AS ordinal, 'rolling_std' AS family, 'weather_seattle_wa_temp_max' AS inputs, 'window=63 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 63 are non-NULL' AS parameters, 'rolling_std(weather_seattle_wa_temp_max; window=63 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 63 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_temp_max_std_63', 247, 'rolling_std', 'weather_seattle_wa_temp_max', 'window=63 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_max_std_126' AS column_name, 248 AS ordinal, 'rolling_std' AS family, 'weather_seattle_wa_temp_max' AS inputs, 'window=126 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 126 are non-NULL' AS parameters, 'rolling_std(weather_seattle_wa_temp_max; window=126 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 126 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_temp_max_std_126', 248, 'rolling_std', 'weather_seattle_wa_temp_max', 'window=126 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_max_std_252' AS column_name, 249 AS ordinal, 'rolling_std' AS family, 'weather_seattle_wa_temp_max' AS inputs, 'window=252 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 252 are non-NULL' AS parameters, 'rolling_std(weather_seattle_wa_temp_max; window=252 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 252 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_temp_max_std_252', 249, 'rolling_std', 'weather_seattle_wa_temp_max', 'window=252 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_min_std_5' AS column_name, 250 AS ordinal, 'rolling_std' AS family, 'weather_seattle_wa_temp_min' AS inputs, 'window=5 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 5 are non-NULL' AS parameters, 'rolling_std(weather_seattle_wa_temp_min; window=5 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 5 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_temp_min_std_5', 250, 'rolling_std', 'weather_seattle_wa_temp_min', 'window=5 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_min_std_10' AS column_name, 251 AS ordinal, 'rolling_std' AS family, 'weather_seattle_wa_temp_min' AS inputs, 'window=10 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 10 are non-NULL' AS parameters, 'rolling_std(weather_seattle_wa_temp_min; window=10 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 10 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_temp_min_std_10', 251, 'rolling_std', 'weather_seattle_wa_temp_min', 'window=10 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_min_std_21' AS column_name, 252 AS ordinal, 'rolling_std' AS family, 'weather_seattle_wa_temp_min' AS inputs, 'window=21 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 21 are non-NULL' AS parameters, 'rolling_std(weather_seattle_wa_temp_min; window=21 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 21 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_temp_min_std_21', 252, 'rolling_std', 'weather_seattle_wa_temp_min', 'window=21 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_min_std_63' AS column_name, 253 AS ordinal, 'rolling_std' AS family, 'weather_seattle_wa_temp_min' AS inputs, 'window=63 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 63 are non-NULL' AS parameters, 'rolling_std(weather_seattle_wa_temp_min; window=63 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 63 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_temp_min_std_63', 253, 'rolling_std', 'weather_seattle_wa_temp_min', 'window=63 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_min_std_126' AS column_name, 254 AS ordinal, 'rolling_std' AS family, 'weather_seattle_wa_temp_min' AS inputs, 'window=126 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 126 are non-NULL' AS parameters, 'rolling_std(weather_seattle_wa_temp_min; window=126 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 126 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_temp_min_std_126', 254, 'rolling_std', 'weather_seattle_wa_temp_min', 'window=126 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_min_std_252' AS column_name, 255 AS ordinal, 'rolling_std' AS family, 'weather_seattle_wa_temp_min' AS inputs, 'window=252 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 252 are non-NULL' AS parameters, 'rolling_std(weather_seattle_wa_temp_min; window=252 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 252 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_temp_min_std_252', 255, 'rolling_std', 'weather_seattle_wa_temp_min', 'window=252 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_precipitation_std_5' AS column_name, 256 AS ordinal, 'rolling_std' AS family, 'weather_seattle_wa_precipitation' AS inputs, 'window=5 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 5 are non-NULL' AS parameters, 'rolling_std(weather_seattle_wa_precipitation; window=5 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 5 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_precipitation_std_5', 256, 'rolling_std', 'weather_seattle_wa_precipitation', 'window=5 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_precipitation_std_10' AS column_name, 257 AS ordinal, 'rolling_std' AS family, 'weather_seattle_wa_precipitation' AS inputs, 'window=10 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 10 are non-NULL' AS parameters, 'rolling_std(weather_seattle_wa_precipitation; window=10 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 10 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_precipitation_std_10', 257, 'rolling_std', 'weather_seattle_wa_precipitation', 'window=10 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_precipitation_std_21' AS column_name, 258 AS ordinal, 'rolling_std' AS family, 'weather_seattle_wa_precipitation' AS inputs, 'window=21 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 21 are non-NULL' AS parameters, 'rolling_std(weather_seattle_wa_precipitation; window=21 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 21 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_precipitation_std_21', 258, 'rolling_std', 'weather_seattle_wa_precipitation', 'window=21 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_precipitation_std_63' AS column_name, 259 AS ordinal, 'rolling_std' AS family, 'weather_seattle_wa_precipitation' AS inputs, 'window=63 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 63 are non-NULL' AS parameters, 'rolling_std(weather_seattle_wa_precipitation; window=63 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 63 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_precipitation_std_63', 259, 'rolling_std', 'weather_seattle_wa_precipitation', 'window=63 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_precipitation_std_126' AS column_name, 260 AS ordinal, 'rolling_std' AS family, 'weather_seattle_wa_precipitation' AS inputs, 'window=126 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 126 are non-NULL' AS parameters, 'rolling_std(weather_seattle_wa_precipitation; window=126 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 126 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_precipitation_std_126', 260, 'rolling_std', 'weather_seattle_wa_precipitation', 'window=126 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_precipitation_std_252' AS column_name, 261 AS ordinal, 'rolling_std' AS family, 'weather_seattle_wa_precipitation' AS inputs, 'window=252 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 252 are non-NULL' AS parameters, 'rolling_std(weather_seattle_wa_precipitation; window=252 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 252 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_precipitation_std_252', 261, 'rolling_std', 'weather_seattle_wa_precipitation', 'window=252 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_wind_std_5' AS column_name, 262 AS ordinal, 'rolling_std' AS family, 'weather_seattle_wa_wind' AS inputs, 'window=5 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 5 are non-NULL' AS parameters, 'rolling_std(weather_seattle_wa_wind; window=5 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 5 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_wind_std_5', 262, 'rolling_std', 'weather_seattle_wa_wind', 'window=5 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_wind_std_10' AS column_name, 263 AS ordinal, 'rolling_std' AS family, 'weather_seattle_wa_wind' AS inputs, 'window=10 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 10 are non-NULL' AS parameters, 'rolling_std(weather_seattle_wa_wind; window=10 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 10 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_wind_std_10', 263, 'rolling_std', 'weather_seattle_wa_wind', 'window=10 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_wind_std_21' AS column_name, 264 AS ordinal, 'rolling_std' AS family, 'weather_seattle_wa_wind' AS inputs, 'window=21 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 21 are non-NULL' AS parameters, 'rolling_std(weather_seattle_wa_wind; window=21 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 21 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_wind_std_21', 264, 'rolling_std', 'weather_seattle_wa_wind', 'window=21 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_wind_std_63' AS column_name, 265 AS ordinal, 'rolling_std' AS family, 'weather_seattle_wa_wind' AS inputs, 'window=63 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 63 are non-NULL' AS parameters, 'rolling_std(weather_seattle_wa_wind; window=63 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 63 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_wind_std_63', 265, 'rolling_std', 'weather_seattle_wa_wind', 'window=63 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_wind_std_126' AS column_name, 266 AS ordinal, 'rolling_std' AS family, 'weather_seattle_wa_wind' AS inputs, 'window=126 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 126 are non-NULL' AS parameters, 'rolling_std(weather_seattle_wa_wind; window=126 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 126 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_wind_std_126', 266, 'rolling_std', 'weather_seattle_wa_wind', 'window=126 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_wind_std_252' AS column_name, 267 AS ordinal, 'rolling_std' AS family, 'weather_seattle_wa_wind' AS inputs, 'window=252 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 252 are non-NULL' AS parameters, 'rolling_std(weather_seattle_wa_wind; window=252 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 252 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_wind_std_252', 267, 'rolling_std', 'weather_seattle_wa_wind', 'window=252 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'yahoo_gspc_close_z_5' AS column_name, 268 AS ordinal, 'zscore' AS family, 'yahoo_gspc_close' AS inputs, 'window=5 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 5 are non-NULL' AS parameters, 'zscore(yahoo_gspc_close; window=5 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 5 are non-NULL)' AS lineage
+  SELECT 'yahoo_gspc_close_z_5', 268, 'zscore', 'yahoo_gspc_close', 'window=5 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_gspc_close_z_10' AS column_name, 269 AS ordinal, 'zscore' AS family, 'yahoo_gspc_close' AS inputs, 'window=10 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 10 are non-NULL' AS parameters, 'zscore(yahoo_gspc_close; window=10 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 10 are non-NULL)' AS lineage
+  SELECT 'yahoo_gspc_close_z_10', 269, 'zscore', 'yahoo_gspc_close', 'window=10 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_gspc_close_z_21' AS column_name, 270 AS ordinal, 'zscore' AS family, 'yahoo_gspc_close' AS inputs, 'window=21 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 21 are non-NULL' AS parameters, 'zscore(yahoo_gspc_close; window=21 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 21 are non-NULL)' AS lineage
+  SELECT 'yahoo_gspc_close_z_21', 270, 'zscore', 'yahoo_gspc_close', 'window=21 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_gspc_close_z_63' AS column_name, 271 AS ordinal, 'zscore' AS family, 'yahoo_gspc_close' AS inputs, 'window=63 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 63 are non-NULL' AS parameters, 'zscore(yahoo_gspc_close; window=63 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 63 are non-NULL)' AS lineage
+  SELECT 'yahoo_gspc_close_z_63', 271, 'zscore', 'yahoo_gspc_close', 'window=63 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_gspc_close_z_126' AS column_name, 272 AS ordinal, 'zscore' AS family, 'yahoo_gspc_close' AS inputs, 'window=126 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 126 are non-NULL' AS parameters, 'zscore(yahoo_gspc_close; window=126 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 126 are non-NULL)' AS lineage
+  SELECT 'yahoo_gspc_close_z_126', 272, 'zscore', 'yahoo_gspc_close', 'window=126 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_gspc_close_z_252' AS column_name, 273 AS ordinal, 'zscore' AS family, 'yahoo_gspc_close' AS inputs, 'window=252 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 252 are non-NULL' AS parameters, 'zscore(yahoo_gspc_close; window=252 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 252 are non-NULL)' AS lineage
+  SELECT 'yahoo_gspc_close_z_252', 273, 'zscore', 'yahoo_gspc_close', 'window=252 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_ixic_close_z_5' AS column_name, 274 AS ordinal, 'zscore' AS family, 'yahoo_ixic_close' AS inputs, 'window=5 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 5 are non-NULL' AS parameters, 'zscore(yahoo_ixic_close; window=5 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 5 are non-NULL)' AS lineage
+  SELECT 'yahoo_ixic_close_z_5', 274, 'zscore', 'yahoo_ixic_close', 'window=5 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_ixic_close_z_10' AS column_name, 275 AS ordinal, 'zscore' AS family, 'yahoo_ixic_close' AS inputs, 'window=10 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 10 are non-NULL' AS parameters, 'zscore(yahoo_ixic_close; window=10 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 10 are non-NULL)' AS lineage
+  SELECT 'yahoo_ixic_close_z_10', 275, 'zscore', 'yahoo_ixic_close', 'window=10 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_ixic_close_z_21' AS column_name, 276 AS ordinal, 'zscore' AS family, 'yahoo_ixic_close' AS inputs, 'window=21 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 21 are non-NULL' AS parameters, 'zscore(yahoo_ixic_close; window=21 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 21 are non-NULL)' AS lineage
+  SELECT 'yahoo_ixic_close_z_21', 276, 'zscore', 'yahoo_ixic_close', 'window=21 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_ixic_close_z_63' AS column_name, 277 AS ordinal, 'zscore' AS family, 'yahoo_ixic_close' AS inputs, 'window=63 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 63 are non-NULL' AS parameters, 'zscore(yahoo_ixic_close; window=63 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 63 are non-NULL)' AS lineage
+  SELECT 'yahoo_ixic_close_z_63', 277, 'zscore', 'yahoo_ixic_close', 'window=63 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_ixic_close_z_126' AS column_name, 278 AS ordinal, 'zscore' AS family, 'yahoo_ixic_close' AS inputs, 'window=126 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 126 are non-NULL' AS parameters, 'zscore(yahoo_ixic_close; window=126 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 126 are non-NULL)' AS lineage
+  SELECT 'yahoo_ixic_close_z_126', 278, 'zscore', 'yahoo_ixic_close', 'window=126 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_ixic_close_z_252' AS column_name, 279 AS ordinal, 'zscore' AS family, 'yahoo_ixic_close' AS inputs, 'window=252 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 252 are non-NULL' AS parameters, 'zscore(yahoo_ixic_close; window=252 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 252 are non-NULL)' AS lineage
+  SELECT 'yahoo_ixic_close_z_252', 279, 'zscore', 'yahoo_ixic_close', 'window=252 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'fred_dcoilwtico_z_5' AS column_name, 280 AS ordinal, 'zscore' AS family, 'fred_dcoilwtico' AS inputs, 'window=5 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 5 are non-NULL' AS parameters, 'zscore(fred_dcoilwtico; window=5 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 5 are non-NULL)' AS lineage
+  SELECT 'fred_dcoilwtico_z_5', 280, 'zscore', 'fred_dcoilwtico', 'window=5 rows of raw_intelligence.fred_macro_expanded'
   UNION ALL
-  SELECT 'fred_dcoilwtico_z_10' AS column_name, 281 AS ordinal, 'zscore' AS family, 'fred_dcoilwtico' AS inputs, 'window=10 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 10 are non-NULL' AS parameters, 'zscore(fred_dcoilwtico; window=10 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 10 are non-NULL)' AS lineage
+  SELECT 'fred_dcoilwtico_z_10', 281, 'zscore', 'fred_dcoilwtico', 'window=10 rows of raw_intelligence.fred_macro_expanded'
   UNION ALL
-  SELECT 'fred_dcoilwtico_z_21' AS column_name, 282 AS ordinal, 'zscore' AS family, 'fred_dcoilwtico' AS inputs, 'window=21 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 21 are non-NULL' AS parameters, 'zscore(fred_dcoilwtico; window=21 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 21 are non-NULL)' AS lineage
+  SELECT 'fred_dcoilwtico_z_21', 282, 'zscore', 'fred_dcoilwtico', 'window=21 rows of raw_intelligence.fred_macro_expanded'
   UNION ALL
-  SELECT 'fred_dcoilwtico_z_63' AS column_name, 283 AS ordinal, 'zscore' AS family, 'fred_dcoilwtico' AS inputs, 'window=63 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 63 are non-NULL' AS parameters, 'zscore(fred_dcoilwtico; window=63 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 63 are non-NULL)' AS lineage
+  SELECT 'fred_dcoilwtico_z_63', 283, 'zscore', 'fred_dcoilwtico', 'window=63 rows of raw_intelligence.fred_macro_expanded'
   UNION ALL
-  SELECT 'fred_dcoilwtico_z_126' AS column_name, 284 AS ordinal, 'zscore' AS family, 'fred_dcoilwtico' AS inputs, 'window=126 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 126 are non-NULL' AS parameters, 'zscore(fred_dcoilwtico; window=126 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 126 are non-NULL)' AS lineage
+  SELECT 'fred_dcoilwtico_z_126', 284, 'zscore', 'fred_dcoilwtico', 'window=126 rows of raw_intelligence.fred_macro_expanded'
   UNION ALL
-  SELECT 'fred_dcoilwtico_z_252' AS column_name, 285 AS ordinal, 'zscore' AS family, 'fred_dcoilwtico' AS inputs, 'window=252 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 252 are non-NULL' AS parameters, 'zscore(fred_dcoilwtico; window=252 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 252 are non-NULL)' AS lineage
+  SELECT 'fred_dcoilwtico_z_252', 285, 'zscore', 'fred_dcoilwtico', 'window=252 rows of raw_intelligence.fred_macro_expanded'
   UNION ALL
-  SELECT 'vix_close_z_5' AS column_name, 286 AS ordinal, 'zscore' AS family, 'vix_close' AS inputs, 'window=5 rows (dates with a row in market_data.vix_daily); NULL until all 5 are non-NULL' AS parameters, 'zscore(vix_close; window=5 rows (dates with a row in market_data.vix_daily); NULL until all 5 are non-NULL)' AS lineage
+  SELECT 'vix_close_z_5', 286, 'zscore', 'vix_close', 'window=5 rows of market_data.vix_daily'
   UNION ALL
-  SELECT 'vix_close_z_10' AS column_name, 287 AS ordinal, 'zscore' AS family, 'vix_close' AS inputs, 'window=10 rows (dates with a row in market_data.vix_daily); NULL until all 10 are non-NULL' AS parameters, 'zscore(vix_close; window=10 rows (dates with a row in market_data.vix_daily); NULL until all 10 are non-NULL)' AS lineage
+  SELECT 'vix_close_z_10', 287, 'zscore', 'vix_close', 'window=10 rows of market_data.vix_daily'
   UNION ALL
-  SELECT 'vix_close_z_21' AS column_name, 288 AS ordinal, 'zscore' AS family, 'vix_close' AS inputs, 'window=21 rows (dates with a row in market_data.vix_daily); NULL until all 21 are non-NULL' AS parameters, 'zscore(vix_close; window=21 rows (dates with a row in market_data.vix_daily); NULL until all 21 are non-NULL)' AS lineage
+  SELECT 'vix_close_z_21', 288, 'zscore', 'vix_close', 'window=21 rows of market_data.vix_daily'
   UNION ALL
-  SELECT 'vix_close_z_63' AS column_name, 289 AS ordinal, 'zscore' AS family, 'vix_close' AS inputs, 'window=63 rows (dates with a row in market_data.vix_daily); NULL until all 63 are non-NULL' AS parameters, 'zscore(vix_close; window=63 rows (dates with a row in market_data.vix_daily); NULL until all 63 are non-NULL)' AS lineage
+  SELECT 'vix_close_z_63', 289, 'zscore', 'vix_close', 'window=63 rows of market_data.vix_daily'
   UNION ALL
-  SELECT 'vix_close_z_126' AS column_name, 290 AS ordinal, 'zscore' AS family, 'vix_close' AS inputs, 'window=126 rows (dates with a row in market_data.vix_daily); NULL until all 126 are non-NULL' AS parameters, 'zscore(vix_close; window=126 rows (dates with a row in market_data.vix_daily); NULL until all 126 are non-NULL)' AS lineage
+  SELECT 'vix_close_z_126', 290, 'zscore', 'vix_close', 'window=126 rows of market_data.vix_daily'
   UNION ALL
-  SELECT 'vix_close_z_252' AS column_name, 291 AS ordinal, 'zscore' AS family, 'vix_close' AS inputs, 'window=252 rows (dates with a row in market_data.vix_daily); NULL until all 252 are non-NULL' AS parameters, 'zscore(vix_close; window=252 rows (dates with a row in market_data.vix_daily); NULL until all 252 are non-NULL)' AS lineage
+  SELECT 'vix_close_z_252', 291, 'zscore', 'vix_close', 'window=252 rows of market_data.vix_daily'
   UNION ALL
-  SELECT 'yahoo_gspc_volume_z_5' AS column_name, 292 AS ordinal, 'zscore' AS family, 'yahoo_gspc_volume' AS inputs, 'window=5 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 5 are non-NULL' AS parameters, 'zscore(yahoo_gspc_volume; window=5 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 5 are non-NULL)' AS lineage
+  SELECT 'yahoo_gspc_volume_z_5', 292, 'zscore', 'yahoo_gspc_volume', 'window=5 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_gspc_volume_z_10' AS column_name, 293 AS ordinal, 'zscore' AS family, 'yahoo_gspc_volume' AS inputs, 'window=10 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 10 are non-NULL' AS parameters, 'zscore(yahoo_gspc_volume; window=10 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 10 are non-NULL)' AS lineage
+  SELECT 'yahoo_gspc_volume_z_10', 293, 'zscore', 'yahoo_gspc_volume', 'window=10 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_gspc_volume_z_21' AS column_name, 294 AS ordinal, 'zscore' AS family, 'yahoo_gspc_volume' AS inputs, 'window=21 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 21 are non-NULL' AS parameters, 'zscore(yahoo_gspc_volume; window=21 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 21 are non-NULL)' AS lineage
+  SELECT 'yahoo_gspc_volume_z_21', 294, 'zscore', 'yahoo_gspc_volume', 'window=21 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_gspc_volume_z_63' AS column_name, 295 AS ordinal, 'zscore' AS family, 'yahoo_gspc_volume' AS inputs, 'window=63 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 63 are non-NULL' AS parameters, 'zscore(yahoo_gspc_volume; window=63 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 63 are non-NULL)' AS lineage
+  SELECT 'yahoo_gspc_volume_z_63', 295, 'zscore', 'yahoo_gspc_volume', 'window=63 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_gspc_volume_z_126' AS column_name, 296 AS ordinal, 'zscore' AS family, 'yahoo_gspc_volume' AS inputs, 'window=126 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 126 are non-NULL' AS parameters, 'zscore(yahoo_gspc_volume; window=126 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 126 are non-NULL)' AS lineage
+  SELECT 'yahoo_gspc_volume_z_126', 296, 'zscore', 'yahoo_gspc_volume', 'window=126 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_gspc_volume_z_252' AS column_name, 297 AS ordinal, 'zscore' AS family, 'yahoo_gspc_volume' AS inputs, 'window=252 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 252 are non-NULL' AS parameters, 'zscore(yahoo_gspc_volume; window=252 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 252 are non-NULL)' AS lineage
+  SELECT 'yahoo_gspc_volume_z_252', 297, 'zscore', 'yahoo_gspc_volume', 'window=252 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_ixic_volume_z_5' AS column_name, 298 AS ordinal, 'zscore' AS family, 'yahoo_ixic_volume' AS inputs, 'window=5 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 5 are non-NULL' AS parameters, 'zscore(yahoo_ixic_volume; window=5 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 5 are non-NULL)' AS lineage
+  SELECT 'yahoo_ixic_volume_z_5', 298, 'zscore', 'yahoo_ixic_volume', 'window=5 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_ixic_volume_z_10' AS column_name, 299 AS ordinal, 'zscore' AS family, 'yahoo_ixic_volume' AS inputs, 'window=10 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 10 are non-NULL' AS parameters, 'zscore(yahoo_ixic_volume; window=10 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 10 are non-NULL)' AS lineage
+  SELECT 'yahoo_ixic_volume_z_10', 299, 'zscore', 'yahoo_ixic_volume', 'window=10 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_ixic_volume_z_21' AS column_name, 300 AS ordinal, 'zscore' AS family, 'yahoo_ixic_volume' AS inputs, 'window=21 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 21 are non-NULL' AS parameters, 'zscore(yahoo_ixic_volume; window=21 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 21 are non-NULL)' AS lineage
+  SELECT 'yahoo_ixic_volume_z_21', 300, 'zscore', 'yahoo_ixic_volume', 'window=21 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_ixic_volume_z_63' AS column_name, 301 AS ordinal, 'zscore' AS family, 'yahoo_ixic_volume' AS inputs, 'window=63 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 63 are non-NULL' AS parameters, 'zscore(yahoo_ixic_volume; window=63 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 63 are non-NULL)' AS lineage
+  SELECT 'yahoo_ixic_volume_z_63', 301, 'zscore', 'yahoo_ixic_volume', 'window=63 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_ixic_volume_z_126' AS column_name, 302 AS ordinal, 'zscore' AS family, 'yahoo_ixic_volume' AS inputs, 'window=126 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 126 are non-NULL' AS parameters, 'zscore(yahoo_ixic_volume; window=126 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 126 are non-NULL)' AS lineage
+  SELECT 'yahoo_ixic_volume_z_126', 302, 'zscore', 'yahoo_ixic_volume', 'window=126 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_ixic_volume_z_252' AS column_name, 303 AS ordinal, 'zscore' AS family, 'yahoo_ixic_volume' AS inputs, 'window=252 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 252 are non-NULL' AS parameters, 'zscore(yahoo_ixic_volume; window=252 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 252 are non-NULL)' AS lineage
+  SELECT 'yahoo_ixic_volume_z_252', 303, 'zscore', 'yahoo_ixic_volume', 'window=252 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_max_z_5' AS column_name, 304 AS ordinal, 'zscore' AS family, 'weather_seattle_wa_temp_max' AS inputs, 'window=5 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 5 are non-NULL' AS parameters, 'zscore(weather_seattle_wa_temp_max; window=5 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 5 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_temp_max_z_5', 304, 'zscore', 'weather_seattle_wa_temp_max', 'window=5 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_max_z_10' AS column_name, 305 AS ordinal, 'zscore' AS family, 'weather_seattle_wa_temp_max' AS inputs, 'window=10 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 10 are non-NULL' AS parameters, 'zscore(weather_seattle_wa_temp_max; window=10 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 10 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_temp_max_z_10', 305, 'zscore', 'weather_seattle_wa_temp_max', 'window=10 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_max_z_21' AS column_name, 306 AS ordinal, 'zscore' AS family, 'weather_seattle_wa_temp_max' AS inputs, 'window=21 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 21 are non-NULL' AS parameters, 'zscore(weather_seattle_wa_temp_max; window=21 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 21 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_temp_max_z_21', 306, 'zscore', 'weather_seattle_wa_temp_max', 'window=21 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_max_z_63' AS column_name, 307 AS ordinal, 'zscore' AS family, 'weather_seattle_wa_temp_max' AS inputs, 'window=63 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 63 are non-NULL' AS parameters, 'zscore(weather_seattle_wa_temp_max; window=63 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 63 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_temp_max_z_63', 307, 'zscore', 'weather_seattle_wa_temp_max', 'window=63 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_max_z_126' AS column_name, 308 AS ordinal, 'zscore' AS family, 'weather_seattle_wa_temp_max' AS inputs, 'window=126 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 126 are non-NULL' AS parameters, 'zscore(weather_seattle_wa_temp_max; window=126 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 126 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_temp_max_z_126', 308, 'zscore', 'weather_seattle_wa_temp_max', 'window=126 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_max_z_252' AS column_name, 309 AS ordinal, 'zscore' AS family, 'weather_seattle_wa_temp_max' AS inputs, 'window=252 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 252 are non-NULL' AS parameters, 'zscore(weather_seattle_wa_temp_max; window=252 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 252 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_temp_max_z_252', 309, 'zscore', 'weather_seattle_wa_temp_max', 'window=252 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_min_z_5' AS column_name, 310 AS ordinal, 'zscore' AS family, 'weather_seattle_wa_temp_min' AS inputs, 'window=5 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 5 are non-NULL' AS parameters, 'zscore(weather_seattle_wa_temp_min; window=5 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 5 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_temp_min_z_5', 310, 'zscore', 'weather_seattle_wa_temp_min', 'window=5 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_min_z_10' AS column_name, 311 AS ordinal, 'zscore' AS family, 'weather_seattle_wa_temp_min' AS inputs, 'window=10 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 10 are non-NULL' AS parameters, 'zscore(weather_seattle_wa_temp_min; window=10 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 10 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_temp_min_z_10', 311, 'zscore', 'weather_seattle_wa_temp_min', 'window=10 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_min_z_21' AS column_name, 312 AS ordinal, 'zscore' AS family, 'weather_seattle_wa_temp_min' AS inputs, 'window=21 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 21 are non-NULL' AS parameters, 'zscore(weather_seattle_wa_temp_min; window=21 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 21 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_temp_min_z_21', 312, 'zscore', 'weather_seattle_wa_temp_min', 'window=21 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_min_z_63' AS column_name, 313 AS ordinal, 'zscore' AS family, 'weather_seattle_wa_temp_min' AS inputs, 'window=63 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 63 are non-NULL' AS parameters, 'zscore(weather_seattle_wa_temp_min; window=63 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 63 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_temp_min_z_63', 313, 'zscore', 'weather_seattle_wa_temp_min', 'window=63 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_min_z_126' AS column_name, 314 AS ordinal, 'zscore' AS family, 'weather_seattle_wa_temp_min' AS inputs, 'window=126 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 126 are non-NULL' AS parameters, 'zscore(weather_seattle_wa_temp_min; window=126 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 126 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_temp_min_z_126', 314, 'zscore', 'weather_seattle_wa_temp_min', 'window=126 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_min_z_252' AS column_name, 315 AS ordinal, 'zscore' AS family, 'weather_seattle_wa_temp_min' AS inputs, 'window=252 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 252 are non-NULL' AS parameters, 'zscore(weather_seattle_wa_temp_min; window=252 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 252 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_temp_min_z_252', 315, 'zscore', 'weather_seattle_wa_temp_min', 'window=252 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_precipitation_z_5' AS column_name, 316 AS ordinal, 'zscore' AS family, 'weather_seattle_wa_precipitation' AS inputs, 'window=5 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 5 are non-NULL' AS parameters, 'zscore(weather_seattle_wa_precipitation; window=5 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 5 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_precipitation_z_5', 316, 'zscore', 'weather_seattle_wa_precipitation', 'window=5 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_precipitation_z_10' AS column_name, 317 AS ordinal, 'zscore' AS family, 'weather_seattle_wa_precipitation' AS inputs, 'window=10 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 10 are non-NULL' AS parameters, 'zscore(weather_seattle_wa_precipitation; window=10 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 10 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_precipitation_z_10', 317, 'zscore', 'weather_seattle_wa_precipitation', 'window=10 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_precipitation_z_21' AS column_name, 318 AS ordinal, 'zscore' AS family, 'weather_seattle_wa_precipitation' AS inputs, 'window=21 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 21 are non-NULL' AS parameters, 'zscore(weather_seattle_wa_precipitation; window=21 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 21 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_precipitation_z_21', 318, 'zscore', 'weather_seattle_wa_precipitation', 'window=21 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_precipitation_z_63' AS column_name, 319 AS ordinal, 'zscore' AS family, 'weather_seattle_wa_precipitation' AS inputs, 'window=63 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 63 are non-NULL' AS parameters, 'zscore(weather_seattle_wa_precipitation; window=63 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 63 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_precipitation_z_63', 319, 'zscore', 'weather_seattle_wa_precipitation', 'window=63 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_precipitation_z_126' AS column_name, 320 AS ordinal, 'zscore' AS family, 'weather_seattle_wa_precipitation' AS inputs, 'window=126 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 126 are non-NULL' AS parameters, 'zscore(weather_seattle_wa_precipitation; window=126 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 126 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_precipitation_z_126', 320, 'zscore', 'weather_seattle_wa_precipitation', 'window=126 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_precipitation_z_252' AS column_name, 321 AS ordinal, 'zscore' AS family, 'weather_seattle_wa_precipitation' AS inputs, 'window=252 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 252 are non-NULL' AS parameters, 'zscore(weather_seattle_wa_precipitation; window=252 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 252 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_precipitation_z_252', 321, 'zscore', 'weather_seattle_wa_precipitation', 'window=252 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_wind_z_5' AS column_name, 322 AS ordinal, 'zscore' AS family, 'weather_seattle_wa_wind' AS inputs, 'window=5 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 5 are non-NULL' AS parameters, 'zscore(weather_seattle_wa_wind; window=5 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 5 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_wind_z_5', 322, 'zscore', 'weather_seattle_wa_wind', 'window=5 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_wind_z_10' AS column_name, 323 AS ordinal, 'zscore' AS family, 'weather_seattle_wa_wind' AS inputs, 'window=10 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 10 are non-NULL' AS parameters, 'zscore(weather_seattle_wa_wind; window=10 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 10 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_wind_z_10', 323, 'zscore', 'weather_seattle_wa_wind', 'window=10 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_wind_z_21' AS column_name, 324 AS ordinal, 'zscore' AS family, 'weather_seattle_wa_wind' AS inputs, 'window=21 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 21 are non-NULL' AS parameters, 'zscore(weather_seattle_wa_wind; window=21 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 21 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_wind_z_21', 324, 'zscore', 'weather_seattle_wa_wind', 'window=21 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_wind_z_63' AS column_name, 325 AS ordinal, 'zscore' AS family, 'weather_seattle_wa_wind' AS inputs, 'window=63 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 63 are non-NULL' AS parameters, 'zscore(weather_seattle_wa_wind; window=63 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 63 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_wind_z_63', 325, 'zscore', 'weather_seattle_wa_wind', 'window=63 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_wind_z_126' AS column_name, 326 AS ordinal, 'zscore' AS family, 'weather_seattle_wa_wind' AS inputs, 'window=126 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 126 are non-NULL' AS parameters, 'zscore(weather_seattle_wa_wind; window=126 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 126 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_wind_z_126', 326, 'zscore', 'weather_seattle_wa_wind', 'window=126 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'weather_seattle_wa_wind_z_252' AS column_name, 327 AS ordinal, 'zscore' AS family, 'weather_seattle_wa_wind' AS inputs, 'window=252 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 252 are non-NULL' AS parameters, 'zscore(weather_seattle_wa_wind; window=252 rows (dates with a row in raw_intelligence.weather_granular); NULL until all 252 are non-NULL)' AS lineage
+  SELECT 'weather_seattle_wa_wind_z_252', 327, 'zscore', 'weather_seattle_wa_wind', 'window=252 rows of raw_intelligence.weather_granular'
   UNION ALL
-  SELECT 'fred_cpilfesl_mean_3' AS column_name, 328 AS ordinal, 'rolling_mean' AS family, 'fred_cpilfesl' AS inputs, 'window=3 months; NULL until all 3 are non-NULL' AS parameters, 'rolling_mean(fred_cpilfesl; window=3 months; NULL until all 3 are non-NULL)' AS lineage
+  SELECT 'fred_cpilfesl_mean_3', 328, 'rolling_mean', 'fred_cpilfesl', 'window=3 months'
   UNION ALL
-  SELECT 'fred_cpilfesl_mean_6' AS column_name, 329 AS ordinal, 'rolling_mean' AS family, 'fred_cpilfesl' AS inputs, 'window=6 months; NULL until all 6 are non-NULL' AS parameters, 'rolling_mean(fred_cpilfesl; window=6 months; NULL until all 6 are non-NULL)' AS lineage
+  SELECT 'fred_cpilfesl_mean_6', 329, 'rolling_mean', 'fred_cpilfesl', 'window=6 months'
   UNION ALL
-  SELECT 'fred_cpilfesl_mean_12' AS column_name, 330 AS ordinal, 'rolling_mean' AS family, 'fred_cpilfesl' AS inputs, 'window=12 months; NULL until all 12 are non-NULL' AS parameters, 'rolling_mean(fred_cpilfesl; window=12 months; NULL until all 12 are non-NULL)' AS lineage
+  SELECT 'fred_cpilfesl_mean_12', 330, 'rolling_mean', 'fred_cpilfesl', 'window=12 months'
   UNION ALL
-  SELECT 'fred_aaa_mean_3' AS column_name, 331 AS ordinal, 'rolling_mean' AS family, 'fred_aaa' AS inputs, 'window=3 months; NULL until all 3 are non-NULL' AS parameters, 'rolling_mean(fred_aaa; window=3 months; NULL until all 3 are non-NULL)' AS lineage
+  SELECT 'fred_aaa_mean_3', 331, 'rolling_mean', 'fred_aaa', 'window=3 months'
   UNION ALL
-  SELECT 'fred_aaa_mean_6' AS column_name, 332 AS ordinal, 'rolling_mean' AS family, 'fred_aaa' AS inputs, 'window=6 months; NULL until all 6 are non-NULL' AS parameters, 'rolling_mean(fred_aaa; window=6 months; NULL until all 6 are non-NULL)' AS lineage
+  SELECT 'fred_aaa_mean_6', 332, 'rolling_mean', 'fred_aaa', 'window=6 months'
   UNION ALL
-  SELECT 'fred_aaa_mean_12' AS column_name, 333 AS ordinal, 'rolling_mean' AS family, 'fred_aaa' AS inputs, 'window=12 months; NULL until all 12 are non-NULL' AS parameters, 'rolling_mean(fred_aaa; window=12 months; NULL until all 12 are non-NULL)' AS lineage
+  SELECT 'fred_aaa_mean_12', 333, 'rolling_mean', 'fred_aaa', 'window=12 months'
   UNION ALL
-  SELECT 'fred_baa_mean_3' AS column_name, 334 AS ordinal, 'rolling_mean' AS family, 'fred_baa' AS inputs, 'window=3 months; NULL until all 3 are non-NULL' AS parameters, 'rolling_mean(fred_baa; window=3 months; NULL until all 3 are non-NULL)' AS lineage
+  SELECT 'fred_baa_mean_3', 334, 'rolling_mean', 'fred_baa', 'window=3 months'
   UNION ALL
-  SELECT 'fred_baa_mean_6' AS column_name, 335 AS ordinal, 'rolling_mean' AS family, 'fred_baa' AS inputs, 'window=6 months; NULL until all 6 are non-NULL' AS parameters, 'rolling_mean(fred_baa; window=6 months; NULL until all 6 are non-NULL)' AS lineage
+  SELECT 'fred_baa_mean_6', 335, 'rolling_mean', 'fred_baa', 'window=6 months'
   UNION ALL
-  SELECT 'fred_baa_mean_12' AS column_name, 336 AS ordinal, 'rolling_mean' AS family, 'fred_baa' AS inputs, 'window=12 months; NULL until all 12 are non-NULL' AS parameters, 'rolling_mean(fred_baa; window=12 months; NULL until all 12 are non-NULL)' AS lineage
+  SELECT 'fred_baa_mean_12', 336, 'rolling_mean', 'fred_baa', 'window=12 months'
   UNION ALL
-  SELECT 'fred_cpilfesl_std_3' AS column_name, 337 AS ordinal, 'rolling_std' AS family, 'fred_cpilfesl' AS inputs, 'window=3 months; NULL until all 3 are non-NULL' AS parameters, 'rolling_std(fred_cpilfesl; window=3 months; NULL until all 3 are non-NULL)' AS lineage
+  SELECT 'fred_cpilfesl_std_3', 337, 'rolling_std', 'fred_cpilfesl', 'window=3 months'
   UNION ALL
-  SELECT 'fred_cpilfesl_std_6' AS column_name, 338 AS ordinal, 'rolling_std' AS family, 'fred_cpilfesl' AS inputs, 'window=6 months; NULL until all 6 are non-NULL' AS parameters, 'rolling_std(fred_cpilfesl; window=6 months; NULL until all 6 are non-NULL)' AS lineage
+  SELECT 'fred_cpilfesl_std_6', 338, 'rolling_std', 'fred_cpilfesl', 'window=6 months'
   UNION ALL
-  SELECT 'fred_cpilfesl_std_12' AS column_name, 339 AS ordinal, 'rolling_std' AS family, 'fred_cpilfesl' AS inputs, 'window=12 months; NULL until all 12 are non-NULL' AS parameters, 'rolling_std(fred_cpilfesl; window=12 months; NULL until all 12 are non-NULL)' AS lineage
+  SELECT 'fred_cpilfesl_std_12', 339, 'rolling_std', 'fred_cpilfesl', 'window=12 months'
   UNION ALL
-  SELECT 'fred_aaa_std_3' AS column_name, 340 AS ordinal, 'rolling_std' AS family, 'fred_aaa' AS inputs, 'window=3 months; NULL until all 3 are non-NULL' AS parameters, 'rolling_std(fred_aaa; window=3 months; NULL until all 3 are non-NULL)' AS lineage
+  SELECT 'fred_aaa_std_3', 340, 'rolling_std', 'fred_aaa', 'window=3 months'
   UNION ALL
-  SELECT 'fred_aaa_std_6' AS column_name, 341 AS ordinal, 'rolling_std' AS family, 'fred_aaa' AS inputs, 'window=6 months; NULL until all 6 are non-NULL' AS parameters, 'rolling_std(fred_aaa; window=6 months; NULL until all 6 are non-NULL)' AS lineage
+  SELECT 'fred_aaa_std_6', 341, 'rolling_std', 'fred_aaa', 'window=6 months'
   UNION ALL
-  SELECT 'fred_aaa_std_12' AS column_name, 342 AS ordinal, 'rolling_std' AS family, 'fred_aaa' AS inputs, 'window=12 months; NULL until all 12 are non-NULL' AS parameters, 'rolling_std(fred_aaa; window=12 months; NULL until all 12 are non-NULL)' AS lineage
+  SELECT 'fred_aaa_std_12', 342, 'rolling_std', 'fred_aaa', 'window=12 months'
   UNION ALL
-  SELECT 'fred_baa_std_3' AS column_name, 343 AS ordinal, 'rolling_std' AS family, 'fred_baa' AS inputs, 'window=3 months; NULL until all 3 are non-NULL' AS parameters, 'rolling_std(fred_baa; window=3 months; NULL until all 3 are non-NULL)' AS lineage
+  SELECT 'fred_baa_std_3', 343, 'rolling_std', 'fred_baa', 'window=3 months'
   UNION ALL
-  SELECT 'fred_baa_std_6' AS column_name, 344 AS ordinal, 'rolling_std' AS family, 'fred_baa' AS inputs, 'window=6 months; NULL until all 6 are non-NULL' AS parameters, 'rolling_std(fred_baa; window=6 months; NULL until all 6 are non-NULL)' AS lineage
+  SELECT 'fred_baa_std_6', 344, 'rolling_std', 'fred_baa', 'window=6 months'
   UNION ALL
-  SELECT 'fred_baa_std_12' AS column_name, 345 AS ordinal, 'rolling_std' AS family, 'fred_baa' AS inputs, 'window=12 months; NULL until all 12 are non-NULL' AS parameters, 'rolling_std(fred_baa; window=12 months; NULL until all 12 are non-NULL)' AS lineage
+  SELECT 'fred_baa_std_12', 345, 'rolling_std', 'fred_baa', 'window=12 months'
   UNION ALL
-  SELECT 'fred_cpilfesl_z_12' AS column_name, 346 AS ordinal, 'zscore' AS family, 'fred_cpilfesl' AS inputs, 'window=12 months; NULL until all 12 are non-NULL' AS parameters, 'zscore(fred_cpilfesl; window=12 months; NULL until all 12 are non-NULL)' AS lineage
+  SELECT 'fred_cpilfesl_z_12', 346, 'zscore', 'fred_cpilfesl', 'window=12 months'
   UNION ALL
-  SELECT 'fred_cpilfesl_z_36' AS column_name, 347 AS ordinal, 'zscore' AS family, 'fred_cpilfesl' AS inputs, 'window=36 months; NULL until all 36 are non-NULL' AS parameters, 'zscore(fred_cpilfesl; window=36 months; NULL until all 36 are non-NULL)' AS lineage
+  SELECT 'fred_cpilfesl_z_36', 347, 'zscore', 'fred_cpilfesl', 'window=36 months'
   UNION ALL
-  SELECT 'fred_aaa_z_12' AS column_name, 348 AS ordinal, 'zscore' AS family, 'fred_aaa' AS inputs, 'window=12 months; NULL until all 12 are non-NULL' AS parameters, 'zscore(fred_aaa; window=12 months; NULL until all 12 are non-NULL)' AS lineage
+  SELECT 'fred_aaa_z_12', 348, 'zscore', 'fred_aaa', 'window=12 months'
   UNION ALL
-  SELECT 'fred_aaa_z_36' AS column_name, 349 AS ordinal, 'zscore' AS family, 'fred_aaa' AS inputs, 'window=36 months; NULL until all 36 are non-NULL' AS parameters, 'zscore(fred_aaa; window=36 months; NULL until all 36 are non-NULL)' AS lineage
+  SELECT 'fred_aaa_z_36', 349, 'zscore', 'fred_aaa', 'window=36 months'
   UNION ALL
-  SELECT 'fred_baa_z_12' AS column_name, 350 AS ordinal, 'zscore' AS family, 'fred_baa' AS inputs, 'window=12 months; NULL until all 12 are non-NULL' AS parameters, 'zscore(fred_baa; window=12 months; NULL until all 12 are non-NULL)' AS lineage
+  SELECT 'fred_baa_z_12', 350, 'zscore', 'fred_baa', 'window=12 months'
   UNION ALL
-  SELECT 'fred_baa_z_36' AS column_name, 351 AS ordinal, 'zscore' AS family, 'fred_baa' AS inputs, 'window=36 months; NULL until all 36 are non-NULL' AS parameters, 'zscore(fred_baa; window=36 months; NULL until all 36 are non-NULL)' AS lineage
+  SELECT 'fred_baa_z_36', 351, 'zscore', 'fred_baa', 'window=36 months'
   UNION ALL
-  SELECT 'yahoo_gspc_close_min_5' AS column_name, 352 AS ordinal, 'rolling_min' AS family, 'yahoo_gspc_close' AS inputs, 'window=5 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 5 are non-NULL' AS parameters, 'rolling_min(yahoo_gspc_close; window=5 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 5 are non-NULL)' AS lineage
+  SELECT 'yahoo_gspc_close_min_5', 352, 'rolling_min', 'yahoo_gspc_close', 'window=5 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_gspc_close_min_21' AS column_name, 353 AS ordinal, 'rolling_min' AS family, 'yahoo_gspc_close' AS inputs, 'window=21 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 21 are non-NULL' AS parameters, 'rolling_min(yahoo_gspc_close; window=21 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 21 are non-NULL)' AS lineage
+  SELECT 'yahoo_gspc_close_min_21', 353, 'rolling_min', 'yahoo_gspc_close', 'window=21 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_gspc_close_min_63' AS column_name, 354 AS ordinal, 'rolling_min' AS family, 'yahoo_gspc_close' AS inputs, 'window=63 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 63 are non-NULL' AS parameters, 'rolling_min(yahoo_gspc_close; window=63 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 63 are non-NULL)' AS lineage
+  SELECT 'yahoo_gspc_close_min_63', 354, 'rolling_min', 'yahoo_gspc_close', 'window=63 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_gspc_close_min_126' AS column_name, 355 AS ordinal, 'rolling_min' AS family, 'yahoo_gspc_close' AS inputs, 'window=126 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 126 are non-NULL' AS parameters, 'rolling_min(yahoo_gspc_close; window=126 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 126 are non-NULL)' AS lineage
+  SELECT 'yahoo_gspc_close_min_126', 355, 'rolling_min', 'yahoo_gspc_close', 'window=126 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_gspc_close_min_252' AS column_name, 356 AS ordinal, 'rolling_min' AS family, 'yahoo_gspc_close' AS inputs, 'window=252 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 252 are non-NULL' AS parameters, 'rolling_min(yahoo_gspc_close; window=252 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 252 are non-NULL)' AS lineage
+  SELECT 'yahoo_gspc_close_min_252', 356, 'rolling_min', 'yahoo_gspc_close', 'window=252 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_ixic_close_min_5' AS column_name, 357 AS ordinal, 'rolling_min' AS family, 'yahoo_ixic_close' AS inputs, 'window=5 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 5 are non-NULL' AS parameters, 'rolling_min(yahoo_ixic_close; window=5 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 5 are non-NULL)' AS lineage
+  SELECT 'yahoo_ixic_close_min_5', 357, 'rolling_min', 'yahoo_ixic_close', 'window=5 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_ixic_close_min_21' AS column_name, 358 AS ordinal, 'rolling_min' AS family, 'yahoo_ixic_close' AS inputs, 'window=21 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 21 are non-NULL' AS parameters, 'rolling_min(yahoo_ixic_close; window=21 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 21 are non-NULL)' AS lineage
+  SELECT 'yahoo_ixic_close_min_21', 358, 'rolling_min', 'yahoo_ixic_close', 'window=21 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_ixic_close_min_63' AS column_name, 359 AS ordinal, 'rolling_min' AS family, 'yahoo_ixic_close' AS inputs, 'window=63 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 63 are non-NULL' AS parameters, 'rolling_min(yahoo_ixic_close; window=63 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 63 are non-NULL)' AS lineage
+  SELECT 'yahoo_ixic_close_min_63', 359, 'rolling_min', 'yahoo_ixic_close', 'window=63 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_ixic_close_min_126' AS column_name, 360 AS ordinal, 'rolling_min' AS family, 'yahoo_ixic_close' AS inputs, 'window=126 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 126 are non-NULL' AS parameters, 'rolling_min(yahoo_ixic_close; window=126 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 126 are non-NULL)' AS lineage
+  SELECT 'yahoo_ixic_close_min_126', 360, 'rolling_min', 'yahoo_ixic_close', 'window=126 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_ixic_close_min_252' AS column_name, 361 AS ordinal, 'rolling_min' AS family, 'yahoo_ixic_close' AS inputs, 'window=252 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 252 are non-NULL' AS parameters, 'rolling_min(yahoo_ixic_close; window=252 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 252 are non-NULL)' AS lineage
+  SELECT 'yahoo_ixic_close_min_252', 361, 'rolling_min', 'yahoo_ixic_close', 'window=252 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'fred_dcoilwtico_min_5' AS column_name, 362 AS ordinal, 'rolling_min' AS family, 'fred_dcoilwtico' AS inputs, 'window=5 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 5 are non-NULL' AS parameters, 'rolling_min(fred_dcoilwtico; window=5 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 5 are non-NULL)' AS lineage
+  SELECT 'fred_dcoilwtico_min_5', 362, 'rolling_min', 'fred_dcoilwtico', 'window=5 rows of raw_intelligence.fred_macro_expanded'
   UNION ALL
-  SELECT 'fred_dcoilwtico_min_21' AS column_name, 363 AS ordinal, 'rolling_min' AS family, 'fred_dcoilwtico' AS inputs, 'window=21 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 21 are non-NULL' AS parameters, 'rolling_min(fred_dcoilwtico; window=21 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 21 are non-NULL)' AS lineage
+  SELECT 'fred_dcoilwtico_min_21', 363, 'rolling_min', 'fred_dcoilwtico', 'window=21 rows of raw_intelligence.fred_macro_expanded'
   UNION ALL
-  SELECT 'fred_dcoilwtico_min_63' AS column_name, 364 AS ordinal, 'rolling_min' AS family, 'fred_dcoilwtico' AS inputs, 'window=63 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 63 are non-NULL' AS parameters, 'rolling_min(fred_dcoilwtico; window=63 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 63 are non-NULL)' AS lineage
+  SELECT 'fred_dcoilwtico_min_63', 364, 'rolling_min', 'fred_dcoilwtico', 'window=63 rows of raw_intelligence.fred_macro_expanded'
   UNION ALL
-  SELECT 'fred_dcoilwtico_min_126' AS column_name, 365 AS ordinal, 'rolling_min' AS family, 'fred_dcoilwtico' AS inputs, 'window=126 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 126 are non-NULL' AS parameters, 'rolling_min(fred_dcoilwtico; window=126 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 126 are non-NULL)' AS lineage
+  SELECT 'fred_dcoilwtico_min_126', 365, 'rolling_min', 'fred_dcoilwtico', 'window=126 rows of raw_intelligence.fred_macro_expanded'
   UNION ALL
-  SELECT 'fred_dcoilwtico_min_252' AS column_name, 366 AS ordinal, 'rolling_min' AS family, 'fred_dcoilwtico' AS inputs, 'window=252 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 252 are non-NULL' AS parameters, 'rolling_min(fred_dcoilwtico; window=252 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 252 are non-NULL)' AS lineage
+  SELECT 'fred_dcoilwtico_min_252', 366, 'rolling_min', 'fred_dcoilwtico', 'window=252 rows of raw_intelligence.fred_macro_expanded'
   UNION ALL
-  SELECT 'vix_close_min_5' AS column_name, 367 AS ordinal, 'rolling_min' AS family, 'vix_close' AS inputs, 'window=5 rows (dates with a row in market_data.vix_daily); NULL until all 5 are non-NULL' AS parameters, 'rolling_min(vix_close; window=5 rows (dates with a row in market_data.vix_daily); NULL until all 5 are non-NULL)' AS lineage
+  SELECT 'vix_close_min_5', 367, 'rolling_min', 'vix_close', 'window=5 rows of market_data.vix_daily'
   UNION ALL
-  SELECT 'vix_close_min_21' AS column_name, 368 AS ordinal, 'rolling_min' AS family, 'vix_close' AS inputs, 'window=21 rows (dates with a row in market_data.vix_daily); NULL until all 21 are non-NULL' AS parameters, 'rolling_min(vix_close; window=21 rows (dates with a row in market_data.vix_daily); NULL until all 21 are non-NULL)' AS lineage
+  SELECT 'vix_close_min_21', 368, 'rolling_min', 'vix_close', 'window=21 rows of market_data.vix_daily'
   UNION ALL
-  SELECT 'vix_close_min_63' AS column_name, 369 AS ordinal, 'rolling_min' AS family, 'vix_close' AS inputs, 'window=63 rows (dates with a row in market_data.vix_daily); NULL until all 63 are non-NULL' AS parameters, 'rolling_min(vix_close; window=63 rows (dates with a row in market_data.vix_daily); NULL until all 63 are non-NULL)' AS lineage
+  SELECT 'vix_close_min_63', 369, 'rolling_min', 'vix_close', 'window=63 rows of market_data.vix_daily'
   UNION ALL
-  SELECT 'vix_close_min_126' AS column_name, 370 AS ordinal, 'rolling_min' AS family, 'vix_close' AS inputs, 'window=126 rows (dates with a row in market_data.vix_daily); NULL until all 126 are non-NULL' AS parameters, 'rolling_min(vix_close; window=126 rows (dates with a row in market_data.vix_daily); NULL until all 126 are non-NULL)' AS lineage
+  SELECT 'vix_close_min_126', 370, 'rolling_min', 'vix_close', 'window=126 rows of market_data.vix_daily'
   UNION ALL
-  SELECT 'vix_close_min_252' AS column_name, 371 AS ordinal, 'rolling_min' AS family, 'vix_close' AS inputs, 'window=252 rows (dates with a row in market_data.vix_daily); NULL until all 252 are non-NULL' AS parameters, 'rolling_min(vix_close; window=252 rows (dates with a row in market_data.vix_daily); NULL until all 252 are non-NULL)' AS lineage
+  SELECT 'vix_close_min_252', 371, 'rolling_min', 'vix_close', 'window=252 rows of market_data.vix_daily'
   UNION ALL
-  SELECT 'yahoo_gspc_close_max_5' AS column_name, 372 AS ordinal, 'rolling_max' AS family, 'yahoo_gspc_close' AS inputs, 'window=5 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 5 are non-NULL' AS parameters, 'rolling_max(yahoo_gspc_close; window=5 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 5 are non-NULL)' AS lineage
+  SELECT 'yahoo_gspc_close_max_5', 372, 'rolling_max', 'yahoo_gspc_close', 'window=5 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_gspc_close_max_21' AS column_name, 373 AS ordinal, 'rolling_max' AS family, 'yahoo_gspc_close' AS inputs, 'window=21 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 21 are non-NULL' AS parameters, 'rolling_max(yahoo_gspc_close; window=21 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 21 are non-NULL)' AS lineage
+  SELECT 'yahoo_gspc_close_max_21', 373, 'rolling_max', 'yahoo_gspc_close', 'window=21 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_gspc_close_max_63' AS column_name, 374 AS ordinal, 'rolling_max' AS family, 'yahoo_gspc_close' AS inputs, 'window=63 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 63 are non-NULL' AS parameters, 'rolling_max(yahoo_gspc_close; window=63 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 63 are non-NULL)' AS lineage
+  SELECT 'yahoo_gspc_close_max_63', 374, 'rolling_max', 'yahoo_gspc_close', 'window=63 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_gspc_close_max_126' AS column_name, 375 AS ordinal, 'rolling_max' AS family, 'yahoo_gspc_close' AS inputs, 'window=126 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 126 are non-NULL' AS parameters, 'rolling_max(yahoo_gspc_close; window=126 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 126 are non-NULL)' AS lineage
+  SELECT 'yahoo_gspc_close_max_126', 375, 'rolling_max', 'yahoo_gspc_close', 'window=126 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_gspc_close_max_252' AS column_name, 376 AS ordinal, 'rolling_max' AS family, 'yahoo_gspc_close' AS inputs, 'window=252 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 252 are non-NULL' AS parameters, 'rolling_max(yahoo_gspc_close; window=252 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 252 are non-NULL)' AS lineage
+  SELECT 'yahoo_gspc_close_max_252', 376, 'rolling_max', 'yahoo_gspc_close', 'window=252 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_ixic_close_max_5' AS column_name, 377 AS ordinal, 'rolling_max' AS family, 'yahoo_ixic_close' AS inputs, 'window=5 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 5 are non-NULL' AS parameters, 'rolling_max(yahoo_ixic_close; window=5 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 5 are non-NULL)' AS lineage
+  SELECT 'yahoo_ixic_close_max_5', 377, 'rolling_max', 'yahoo_ixic_close', 'window=5 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_ixic_close_max_21' AS column_name, 378 AS ordinal, 'rolling_max' AS family, 'yahoo_ixic_close' AS inputs, 'window=21 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 21 are non-NULL' AS parameters, 'rolling_max(yahoo_ixic_close; window=21 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 21 are non-NULL)' AS lineage
+  SELECT 'yahoo_ixic_close_max_21', 378, 'rolling_max', 'yahoo_ixic_close', 'window=21 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_ixic_close_max_63' AS column_name, 379 AS ordinal, 'rolling_max' AS family, 'yahoo_ixic_close' AS inputs, 'window=63 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 63 are non-NULL' AS parameters, 'rolling_max(yahoo_ixic_close; window=63 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 63 are non-NULL)' AS lineage
+  SELECT 'yahoo_ixic_close_max_63', 379, 'rolling_max', 'yahoo_ixic_close', 'window=63 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_ixic_close_max_126' AS column_name, 380 AS ordinal, 'rolling_max' AS family, 'yahoo_ixic_close' AS inputs, 'window=126 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 126 are non-NULL' AS parameters, 'rolling_max(yahoo_ixic_close; window=126 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 126 are non-NULL)' AS lineage
+  SELECT 'yahoo_ixic_close_max_126', 380, 'rolling_max', 'yahoo_ixic_close', 'window=126 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'yahoo_ixic_close_max_252' AS column_name, 381 AS ordinal, 'rolling_max' AS family, 'yahoo_ixic_close' AS inputs, 'window=252 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 252 are non-NULL' AS parameters, 'rolling_max(yahoo_ixic_close; window=252 rows (dates with a row in market_data.yahoo_historical_prefixed); NULL until all 252 are non-NULL)' AS lineage
+  SELECT 'yahoo_ixic_close_max_252', 381, 'rolling_max', 'yahoo_ixic_close', 'window=252 rows of market_data.yahoo_historical_prefixed'
   UNION ALL
-  SELECT 'fred_dcoilwtico_max_5' AS column_name, 382 AS ordinal, 'rolling_max' AS family, 'fred_dcoilwtico' AS inputs, 'window=5 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 5 are non-NULL' AS parameters, 'rolling_max(fred_dcoilwtico; window=5 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 5 are non-NULL)' AS lineage
+  SELECT 'fred_dcoilwtico_max_5', 382, 'rolling_max', 'fred_dcoilwtico', 'window=5 rows of raw_intelligence.fred_macro_expanded'
   UNION ALL
-  SELECT 'fred_dcoilwtico_max_21' AS column_name, 383 AS ordinal, 'rolling_max' AS family, 'fred_dcoilwtico' AS inputs, 'window=21 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 21 are non-NULL' AS parameters, 'rolling_max(fred_dcoilwtico; window=21 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 21 are non-NULL)' AS lineage
+  SELECT 'fred_dcoilwtico_max_21', 383, 'rolling_max', 'fred_dcoilwtico', 'window=21 rows of raw_intelligence.fred_macro_expanded'
   UNION ALL
-  SELECT 'fred_dcoilwtico_max_63' AS column_name, 384 AS ordinal, 'rolling_max' AS family, 'fred_dcoilwtico' AS inputs, 'window=63 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 63 are non-NULL' AS parameters, 'rolling_max(fred_dcoilwtico; window=63 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 63 are non-NULL)' AS lineage
+  SELECT 'fred_dcoilwtico_max_63', 384, 'rolling_max', 'fred_dcoilwtico', 'window=63 rows of raw_intelligence.fred_macro_expanded'
   UNION ALL
-  SELECT 'fred_dcoilwtico_max_126' AS column_name, 385 AS ordinal, 'rolling_max' AS family, 'fred_dcoilwtico' AS inputs, 'window=126 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 126 are non-NULL' AS parameters, 'rolling_max(fred_dcoilwtico; window=126 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 126 are non-NULL)' AS lineage
+  SELECT 'fred_dcoilwtico_max_126', 385, 'rolling_max', 'fred_dcoilwtico', 'window=126 rows of raw_intelligence.fred_macro_expanded'
   UNION ALL
-  SELECT 'fred_dcoilwtico_max_252' AS column_name, 386 AS ordinal, 'rolling_max' AS family, 'fred_dcoilwtico' AS inputs, 'window=252 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 252 are non-NULL' AS parameters, 'rolling_max(fred_dcoilwtico; window=252 rows (dates with a row in raw_intelligence.fred_macro_expanded); NULL until all 252 are non-NULL)' AS lineage
+  SELECT 'fred_dcoilwtico_max_252', 386, 'rolling_max', 'fred_dcoilwtico', 'window=252 rows of raw_intelligence.fred_macro_expanded'
   UNION ALL
-  SELECT 'vix_close_max_5' AS column_name, 387 AS ordinal, 'rolling_max' AS family, 'vix_close' AS inputs, 'window=5 rows (dates with a row in market_data.vix_daily); NULL until all 5 are non-NULL' AS parameters, 'rolling_max(vix_close; window=5 rows (dates with a row in market_data.vix_daily); NULL until all 5 are non-NULL)' AS lineage
+  SELECT 'vix_close_max_5', 387, 'rolling_max', 'vix_close', 'window=5 rows of market_data.vix_daily'
   UNION ALL
-  SELECT 'vix_close_max_21' AS column_name, 388 AS ordinal, 'rolling_max' AS family, 'vix_close' AS inputs, 'window=21 rows (dates with a row in market_data.vix_daily); NULL until all 21 are non-NULL' AS parameters, 'rolling_max(vix_close; window=21 rows (dates with a row in market_data.vix_daily); NULL until all 21 are non-NULL)' AS lineage
+  SELECT 'vix_close_max_21', 388, 'rolling_max', 'vix_close', 'window=21 rows of market_data.vix_daily'
   UNION ALL
-  SELECT 'vix_close_max_63' AS column_name, 389 AS ordinal, 'rolling_max' AS family, 'vix_close' AS inputs, 'window=63 rows (dates with a row in market_data.vix_daily); NULL until all 63 are non-NULL' AS parameters, 'rolling_max(vix_close; window=63 rows (dates with a row in market_data.vix_daily); NULL until all 63 are non-NULL)' AS lineage
+  SELECT 'vix_close_max_63', 389, 'rolling_max', 'vix_close', 'window=63 rows of market_data.vix_daily'
   UNION ALL
-  SELECT 'vix_close_max_126' AS column_name, 390 AS ordinal, 'rolling_max' AS family, 'vix_close' AS inputs, 'window=126 rows (dates with a row in market_data.vix_daily); NULL until all 126 are non-NULL' AS parameters, 'rolling_max(vix_close; window=126 rows (dates with a row in market_data.vix_daily); NULL until all 126 are non-NULL)' AS lineage
+  SELECT 'vix_close_max_126', 390, 'rolling_max', 'vix_close', 'window=126 rows of market_data.vix_daily'
   UNION ALL
-  SELECT 'vix_close_max_252' AS column_name, 391 AS ordinal, 'rolling_max' AS family, 'vix_close' AS inputs, 'window=252 rows (dates with a row in market_data.vix_daily); NULL until all 252 are non-NULL' AS parameters, 'rolling_max(vix_close; window=252 rows (dates with a row in market_data.vix_daily); NULL until all 252 are non-NULL)' AS lineage
+  SELECT 'vix_close_max_252', 391, 'rolling_max', 'vix_close', 'window=252 rows of market_data.vix_daily'
   UNION ALL
-  SELECT 'yahoo_gspc_close_over_yahoo_ixic_close' AS column_name, 392 AS ordinal, 'ratio' AS family, 'yahoo_gspc_close, yahoo_ixic_close' AS inputs, 'a / b, NULL when b = 0' AS parameters, 'ratio(yahoo_gspc_close, yahoo_ixic_close; a / b, NULL when b = 0)' AS lineage
+  SELECT 'yahoo_gspc_close_over_yahoo_ixic_close', 392, 'ratio', 'yahoo_gspc_close, yahoo_ixic_close', 'a / b, NULL when b = 0'
   UNION ALL
-  SELECT 'fred_baa_over_fred_aaa' AS column_name, 393 AS ordinal, 'ratio' AS family, 'fred_baa, fred_aaa' AS inputs, 'a / b, NULL when b = 0' AS parameters, 'ratio(fred_baa, fred_aaa; a / b, NULL when b = 0)' AS lineage
+  SELECT 'fred_baa_over_fred_aaa', 393, 'ratio', 'fred_baa, fred_aaa', 'a / b, NULL when b = 0'
   UNION ALL
-  SELECT 'fred_dcoilwtico_over_vix_close' AS column_name, 394 AS ordinal, 'ratio' AS family, 'fred_dcoilwtico, vix_close' AS inputs, 'a / b, NULL when b = 0' AS parameters, 'ratio(fred_dcoilwtico, vix_close; a / b, NULL when b = 0)' AS lineage
+  SELECT 'fred_dcoilwtico_over_vix_close', 394, 'ratio', 'fred_dcoilwtico, vix_close', 'a / b, NULL when b = 0'
   UNION ALL
-  SELECT 'yahoo_gspc_volume_over_yahoo_ixic_volume' AS column_name, 395 AS ordinal, 'ratio' AS family, 'yahoo_gspc_volume, yahoo_ixic_volume' AS inputs, 'a / b, NULL when b = 0' AS parameters, 'ratio(yahoo_gspc_volume, yahoo_ixic_volume; a / b, NULL when b = 0)' AS lineage
+  SELECT 'yahoo_gspc_volume_over_yahoo_ixic_volume', 395, 'ratio', 'yahoo_gspc_volume, yahoo_ixic_volume', 'a / b, NULL when b = 0'
   UNION ALL
-  SELECT 'yahoo_gspc_high_over_yahoo_gspc_low' AS column_name, 396 AS ordinal, 'ratio' AS family, 'yahoo_gspc_high, yahoo_gspc_low' AS inputs, 'a / b, NULL when b = 0' AS parameters, 'ratio(yahoo_gspc_high, yahoo_gspc_low; a / b, NULL when b = 0)' AS lineage
+  SELECT 'yahoo_gspc_high_over_yahoo_gspc_low', 396, 'ratio', 'yahoo_gspc_high, yahoo_gspc_low', 'a / b, NULL when b = 0'
   UNION ALL
-  SELECT 'yahoo_ixic_high_over_yahoo_ixic_low' AS column_name, 397 AS ordinal, 'ratio' AS family, 'yahoo_ixic_high, yahoo_ixic_low' AS inputs, 'a / b, NULL when b = 0' AS parameters, 'ratio(yahoo_ixic_high, yahoo_ixic_low; a / b, NULL when b = 0)' AS lineage
+  SELECT 'yahoo_ixic_high_over_yahoo_ixic_low', 397, 'ratio', 'yahoo_ixic_high, yahoo_ixic_low', 'a / b, NULL when b = 0'
   UNION ALL
-  SELECT 'fred_baa_minus_fred_aaa' AS column_name, 398 AS ordinal, 'spread' AS family, 'fred_baa, fred_aaa' AS inputs, 'a - b' AS parameters, 'spread(fred_baa, fred_aaa; a - b)' AS lineage
+  SELECT 'fred_baa_minus_fred_aaa', 398, 'spread', 'fred_baa, fred_aaa', 'a - b'
   UNION ALL
-  SELECT 'yahoo_gspc_high_minus_yahoo_gspc_low' AS column_name, 399 AS ordinal, 'spread' AS family, 'yahoo_gspc_high, yahoo_gspc_low' AS inputs, 'a - b' AS parameters, 'spread(yahoo_gspc_high, yahoo_gspc_low; a - b)' AS lineage
+  SELECT 'yahoo_gspc_high_minus_yahoo_gspc_low', 399, 'spread', 'yahoo_gspc_high, yahoo_gspc_low', 'a - b'
   UNION ALL
-  SELECT 'yahoo_ixic_high_minus_yahoo_ixic_low' AS column_name, 400 AS ordinal, 'spread' AS family, 'yahoo_ixic_high, yahoo_ixic_low' AS inputs, 'a - b' AS parameters, 'spread(yahoo_ixic_high, yahoo_ixic_low; a - b)' AS lineage
+  SELECT 'yahoo_ixic_high_minus_yahoo_ixic_low', 400, 'spread', 'yahoo_ixic_high, yahoo_ixic_low', 'a - b'
   UNION ALL
-  SELECT 'yahoo_gspc_close_minus_yahoo_gspc_open' AS column_name, 401 AS ordinal, 'spread' AS family, 'yahoo_gspc_close, yahoo_gspc_open' AS inputs, 'a - b' AS parameters, 'spread(yahoo_gspc_close, yahoo_gspc_open; a - b)' AS lineage
+  SELECT 'yahoo_gspc_close_minus_yahoo_gspc_open', 401, 'spread', 'yahoo_gspc_close, yahoo_gspc_open', 'a - b'
   UNION ALL
-  SELECT 'yahoo_ixic_close_minus_yahoo_ixic_open' AS column_name, 402 AS ordinal, 'spread' AS family, 'yahoo_ixic_close, yahoo_ixic_open' AS inputs, 'a - b' AS parameters, 'spread(yahoo_ixic_close, yahoo_ixic_open; a - b)' AS lineage
+  SELECT 'yahoo_ixic_close_minus_yahoo_ixic_open', 402, 'spread', 'yahoo_ixic_close, yahoo_ixic_open', 'a - b'
   UNION ALL
-  SELECT 'weather_seattle_wa_temp_max_minus_weather_seattle_wa_temp_min' AS column_name, 403 AS ordinal, 'spread' AS family, 'weather_seattle_wa_temp_max, weather_seattle_wa_temp_min' AS inputs, 'a - b' AS parameters, 'spread(weather_seattle_wa_temp_max, weather_seattle_wa_temp_min; a - b)' AS lineage
+  SELECT 'weather_seattle_wa_temp_max_minus_weather_seattle_wa_temp_min', 403, 'spread', 'weather_seattle_wa_temp_max, weather_seattle_wa_temp_min', 'a - b'
   UNION ALL
-  SELECT 'us_macro_tbilrate_minus_us_macro_infl' AS column_name, 404 AS ordinal, 'spread' AS family, 'us_macro_tbilrate, us_macro_infl' AS inputs, 'a - b' AS parameters, 'spread(us_macro_tbilrate, us_macro_infl; a - b)' AS lineage
+  SELECT 'us_macro_tbilrate_minus_us_macro_infl', 404, 'spread', 'us_macro_tbilrate, us_macro_infl', 'a - b'
   UNION ALL
-  SELECT 'cal_year' AS column_name, 405 AS ordinal, 'calendar' AS family, 'date' AS inputs, 'year' AS parameters, 'calendar(date; year)' AS lineage
+  SELECT 'cal_year', 405, 'calendar', 'date', 'year'
   UNION ALL
-  SELECT 'cal_quarter' AS column_name, 406 AS ordinal, 'calendar' AS family, 'date' AS inputs, 'quarter' AS parameters, 'calendar(date; quarter)' AS lineage
+  SELECT 'cal_quarter', 406, 'calendar', 'date', 'quarter'
   UNION ALL
-  SELECT 'cal_month' AS column_name, 407 AS ordinal, 'calendar' AS family, 'date' AS inputs, 'month' AS parameters, 'calendar(date; month)' AS lineage
+  SELECT 'cal_month', 407, 'calendar', 'date', 'month'
   UNION ALL
-  SELECT 'cal_day_of_month' AS column_name, 408 AS ordinal, 'calendar' AS family, 'date' AS inputs, 'day_of_month' AS parameters, 'calendar(date; day_of_month)' AS lineage
+  SELECT 'cal_day_of_month', 408, 'calendar', 'date', 'day_of_month'
   UNION ALL
-  SELECT 'cal_day_of_week' AS column_name, 409 AS ordinal, 'calendar' AS family, 'date' AS inputs, 'day_of_week' AS parameters, 'calendar(date; day_of_week)' AS lineage
+  SELECT 'cal_day_of_week', 409, 'calendar', 'date', 'day_of_week'
   UNION ALL
-  SELECT 'cal_day_of_year' AS column_name, 410 AS ordinal, 'calendar' AS family, 'date' AS inputs, 'day_of_year' AS parameters, 'calendar(date; day_of_year)' AS lineage
+  SELECT 'cal_day_of_year', 410, 'calendar', 'date', 'day_of_year'
 ) AS S
 ON T.column_name = S.column_name
 WHEN MATCHED AND (
-       (T.ordinal IS DISTINCT FROM S.ordinal OR T.family IS DISTINCT FROM S.family OR T.inputs IS DISTINCT FROM S.inputs OR T.parameters IS DISTINCT FROM S.parameters OR T.lineage IS DISTINCT FROM S.lineage)
+       (T.ordinal IS DISTINCT FROM S.ordinal OR T.family IS DISTINCT FROM S.family OR T.inputs IS DISTINCT FROM S.inputs OR T.parameters IS DISTINCT FROM S.parameters)
 ) THEN UPDATE SET
   ordinal = S.ordinal,
   family = S.family,
   inputs = S.inputs,
-  parameters = S.parameters,
-  lineage = S.lineage
-WHEN NOT MATCHED THEN INSERT (column_name, ordinal, family, inputs, parameters, lineage)
-  VALUES (S.column_name, S.ordinal, S.family, S.inputs, S.parameters, S.lineage);
+  parameters = S.parameters
+WHEN NOT MATCHED THEN INSERT (column_name, ordinal, family, inputs, parameters)
+  VALUES (S.column_name, S.ordinal, S.family, S.inputs, S.parameters);

@@ -164,10 +164,10 @@ def test_generated_columns_and_lineage_match_the_spec(cbi) -> None:
     rows = features_sql.lineage_rows(cbi)
     assert [r[0] for r in rows] == [n for n, _ in cols]
     assert [r[1] for r in rows] == list(range(1, len(cols) + 1))
-    for (name, _, family, inputs, params, lineage), c in zip(rows[1:], spec_cols):
-        assert (name, family, params) == (c.name, c.family, c.parameters)
-        assert lineage == f"{family}({inputs}; {params})" if params else f"{family}({inputs})"
-        assert len(lineage) <= 1024  # fits a BigQuery column description too
+    for (name, _, family, inputs, params), c in zip(rows[1:], spec_cols):
+        assert (name, family, inputs, params) == (c.name, c.family, ", ".join(c.inputs), c.parameters)
+        assert c.lineage == (f"{family}({inputs}; {params})" if params else f"{family}({inputs})")
+        assert len(c.lineage) <= 1024  # fits a BigQuery column description too
     # Every engineered column names only source columns of the matrix.
     source = {c.name for c in spec_cols if c.family == "source"}
     for c in spec_cols:
@@ -180,9 +180,10 @@ def test_generated_columns_and_lineage_match_the_spec(cbi) -> None:
 
 def test_window_features_are_the_documented_window_functions() -> None:
     text = features_sql.render(FeatureMatrix.model_validate(SMALL))
-    assert "SAFE_DIVIDE(px_a_close, LAG(px_a_close, 5) OVER (ORDER BY date)) - 1 AS px_a_close_ret_5" in text
-    w = "OVER (ORDER BY period_start ROWS BETWEEN 2 PRECEDING AND CURRENT ROW)"
-    assert f"IF(COUNT(cpi) {w} = 3, STDDEV_SAMP(cpi) {w}, NULL) AS cpi_std_3" in text
+    assert "SAFE_DIVIDE(px_a_close, LAG(px_a_close, 5) OVER o) - 1 AS px_a_close_ret_5" in text
+    assert "IF(COUNT(cpi) OVER w3 = 3, STDDEV_SAMP(cpi) OVER w3, NULL) AS cpi_std_3" in text
+    assert "WINDOW o AS (ORDER BY period_start),\n      w3 AS (ORDER BY period_start ROWS BETWEEN 2 PRECEDING" in text
+    assert "WINDOW o AS (ORDER BY date),\n      w3 AS (ORDER BY date ROWS BETWEEN 2 PRECEDING" in text
     assert "SAFE_DIVIDE(px_w.px_a_close, px_w.px_b_close) AS px_a_close_over_px_b_close" in text
     assert "px.px_a_volume - px.px_b_volume AS px_a_volume_minus_px_b_volume" not in text
     assert "px_w.px_a_volume - px_w.px_b_volume AS px_a_volume_minus_px_b_volume" in text
