@@ -216,11 +216,23 @@ class FeatureMatrix(_Strict):
         ids.split_table_ref(v)
         return v
 
+    @field_validator("pending")
+    @classmethod
+    def _pending(cls, v: dict[str, str]) -> dict[str, str]:
+        for ref, why in v.items():
+            ids.split_table_ref(ref)
+            # Written into the SQL's header comment: one printable line.
+            if not why.isprintable():
+                raise ValueError(f"{ref}: the reason must be one printable line")
+        return v
+
     @model_validator(mode="after")
     def _valid(self) -> FeatureMatrix:
         names = [s.name for s in self.sources]
         if len(set(names)) != len(names):
             raise ValueError(f"sources: duplicate source name in {names}")
+        if not any(s.period == "day" for s in self.sources):
+            raise ValueError("sources: at least one daily source is needed (its dates are the rows)")
         if self.lineage_table == self.target:
             raise ValueError("lineage_table: must differ from target")
         self.columns()  # raises on unknown inputs, duplicates, too many columns

@@ -100,6 +100,9 @@ def bad(**change) -> dict:
     (bad(sources__0__key=None), "transforms.matrix.features.sources[0]", "a long table gives both"),
     (bad(sources__0__table="nodataset"), "transforms.matrix.features.sources[0].table", ""),
     (bad(families__0__extra=1), "transforms.matrix.features.families[0].return.extra", "unknown key"),
+    (bad(sources__0__period="month"), "transforms.matrix.features", "at least one daily source"),
+    (bad(pending={"raw.cftc": "none\nDROP TABLE raw.cpi;"}), "transforms.matrix.features.pending",
+     "one printable line"),
 ])
 def test_a_bad_family_is_refused_naming_file_and_field(tmp_path, features, field, message) -> None:
     spec = write(tmp_path, features)
