@@ -53,6 +53,11 @@ def test_master_features_doc_shows_the_count_by_family(desired) -> None:
     assert {f: int(n) for f, n in rows.items()} == m.by_family()
     total = re.search(r"^Total: \*\*(\d+) columns\*\*", doc, re.M)
     assert total and int(total.group(1)) == len(m.columns()) + 1
+    # The README's figures too.
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    source = m.by_family()["source"]
+    assert (f"on the demo, {len(m.columns()) + 1} columns ({source} source columns and "
+            f"{len(m.columns()) - source} engineered ones") in readme
 
 
 @pytest.mark.parametrize("path", VIEWS, ids=lambda p: p.name)
