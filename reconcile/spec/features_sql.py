@@ -87,8 +87,9 @@ _CALENDAR = {
     "month": "EXTRACT(MONTH FROM spine.date)",
     "day_of_month": "EXTRACT(DAY FROM spine.date)",
     "day_of_year": "EXTRACT(DAYOFYEAR FROM spine.date)",
-    # 1 = Sunday as BigQuery's EXTRACT(DAYOFWEEK); 1970-01-04 was a Sunday.
-    "day_of_week": "MOD(DATE_DIFF(spine.date, DATE '1970-01-04', DAY), 7) + 1",
+    # 1 = Sunday as BigQuery's EXTRACT(DAYOFWEEK): 0001-01-07 was a Sunday, and + 7 keeps
+    # the first six days of year 1 (BigQuery's earliest DATE) off MOD's negative results.
+    "day_of_week": "MOD(DATE_DIFF(spine.date, DATE '0001-01-07', DAY) + 7, 7) + 1",
 }
 
 

@@ -954,7 +954,7 @@ USING (
     EXTRACT(QUARTER FROM spine.date) AS cal_quarter,
     EXTRACT(MONTH FROM spine.date) AS cal_month,
     EXTRACT(DAY FROM spine.date) AS cal_day_of_month,
-    MOD(DATE_DIFF(spine.date, DATE '1970-01-04', DAY), 7) + 1 AS cal_day_of_week,
+    MOD(DATE_DIFF(spine.date, DATE '0001-01-07', DAY) + 7, 7) + 1 AS cal_day_of_week,
     EXTRACT(DAYOFYEAR FROM spine.date) AS cal_day_of_year
   FROM spine
   LEFT JOIN yahoo_w ON yahoo_w.date = spine.date

@@ -190,8 +190,33 @@ def test_window_features_are_the_documented_window_functions() -> None:
     assert "SAFE_DIVIDE(px_w.px_a_close, px_w.px_b_close) AS px_a_close_over_px_b_close" in text
     assert "px.px_a_volume - px.px_b_volume AS px_a_volume_minus_px_b_volume" not in text
     assert "px_w.px_a_volume - px_w.px_b_volume AS px_a_volume_minus_px_b_volume" in text
-    assert "MOD(DATE_DIFF(spine.date, DATE '1970-01-04', DAY), 7) + 1 AS cal_day_of_week" in text
+    assert "MOD(DATE_DIFF(spine.date, DATE '0001-01-07', DAY) + 7, 7) + 1 AS cal_day_of_week" in text
     # No deep OR chain: the change test is grouped (a 400-deep chain nests past a
     # parser's recursion limit).
     merge = text.split("WHEN MATCHED AND (", 1)[1].split(") THEN UPDATE", 1)[0]
     assert max(len(re.findall(r" OR T\.", line)) for line in merge.splitlines()) < features_sql._OR_GROUP
+
+
+def test_calendar_parts_number_as_bigquery_does_on_the_local_engine() -> None:
+    """Each calendar expression, translated by sqlglot to DuckDB (the local BigQuery's
+    engine), gives BigQuery's documented numbering (EXTRACT: DAYOFWEEK 1 = Sunday .. 7,
+    DAYOFYEAR from 1, QUARTER 1-4), from year 1 (BigQuery's first DATE) to 2100."""
+    import datetime as dt
+
+    import duckdb
+
+    days = [dt.date(1, 1, 1) + dt.timedelta(days=i) for i in range(14)] + \
+        [dt.date(1969, 12, 20) + dt.timedelta(days=i) for i in range(30)] + \
+        [dt.date(2024, 2, 25) + dt.timedelta(days=i) for i in range(10)] + [dt.date(2100, 12, 31)]
+    want = {
+        "year": lambda d: d.year, "quarter": lambda d: (d.month - 1) // 3 + 1, "month": lambda d: d.month,
+        "day_of_month": lambda d: d.day, "day_of_week": lambda d: d.isoweekday() % 7 + 1,
+        "day_of_year": lambda d: d.timetuple().tm_yday,
+    }
+    con = duckdb.connect()
+    con.execute("CREATE TABLE spine (date DATE)")
+    con.executemany("INSERT INTO spine VALUES (?)", [(d,) for d in days])
+    for part, expr in features_sql._CALENDAR.items():
+        sql = sqlglot.transpile(f"SELECT spine.date, {expr} FROM spine", read="bigquery", write="duckdb")[0]
+        got = {d: v for d, v in con.execute(sql).fetchall()}
+        assert got == {d: want[part](d) for d in days}, part
