@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import os
 import threading
 import time
 import uuid
@@ -162,6 +163,7 @@ class Adapter:
             http.hooks.setdefault("response", []).append(self.requests.hook)
         if http_timeout is not None and http is not None:
             default_timeout(http, http_timeout)
+        self._http_timeout = http_timeout
 
     # ------------------------------------------------------------ helpers
 
@@ -310,6 +312,17 @@ class Adapter:
         except gexc.GoogleAPICallError as e:
             raise BigQueryError(f"{what} failed: {e.message if hasattr(e, 'message') else e}") from e
 
+    # The local BigQuery runs a job inside its jobs.insert request (BigQuery answers at once
+    # and the client polls): there the request lasts as long as the job, so a statement that
+    # takes longer than one request's timeout (30 s) would be cut off and sent again while it
+    # still runs. Its inserts wait up to this long, within the deadline (docs/emulator.md),
+    # unless a request timeout was chosen (`http_timeout`, RECONCILE_BQ_TIMEOUT_S).
+    EMULATOR_INSERT_S = 300.0
+
+    def _insert_timeout(self) -> float | None:
+        chosen = self._http_timeout is not None or os.environ.get("RECONCILE_BQ_TIMEOUT_S")
+        return self.EMULATOR_INSERT_S if self.emulator and not chosen else None
+
     def execute(self, sql: str, *, location: str | None = None, what: str = "statement",
                 params: Sequence[Any] = ()) -> int | None:
         """Run a DDL/DML statement; return the number of affected rows if known. One job id
@@ -319,7 +332,7 @@ class Adapter:
 
         def start(job_id: str):
             return self.client.query(sql, job_config=cfg, location=location, project=self.project,
-                                     job_id=job_id, job_retry=None)
+                                     job_id=job_id, job_retry=None, timeout=self._insert_timeout())
 
         try:
             job = self._run_job(what, self._statement_id("q", sql, params), start, location)
@@ -540,7 +553,7 @@ class Adapter:
 
         def start(job_id: str):
             return self.client.query(sql, job_config=cfg, location=location, project=self.project,
-                                     job_id=job_id, job_retry=None)
+                                     job_id=job_id, job_retry=None, timeout=self._insert_timeout())
 
         try:
             job = self._run_job(what, self._statement_id("q", sql, params), start, location)

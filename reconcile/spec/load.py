@@ -24,8 +24,7 @@ import yaml
 from pydantic import ValidationError
 
 from reconcile import identifiers as ids
-from reconcile.spec import sqlparse
-from reconcile.spec import references
+from reconcile.spec import features_sql, references, sqlparse
 from reconcile.spec.model import _no_case_duplicates
 from reconcile.spec.model import (
     DEFAULT_PLACEHOLDERS,
@@ -289,8 +288,12 @@ def find_root(spec_path: Path) -> Path:
     return spec_path.parent
 
 
-def load_spec(path: str | Path, root: str | Path | None = None) -> DesiredState:
-    """Load, compose and validate a desired state; raise SpecError on any problem."""
+def load_spec(path: str | Path, root: str | Path | None = None, *, regenerate: bool = False) -> DesiredState:
+    """Load, compose and validate a desired state; raise SpecError on any problem.
+
+    A transform with a `features:` block must have as its SQL file exactly the text
+    generated from it (reconcile.spec.features_sql); `regenerate=True` (the generator's
+    own load) takes the generated text instead of refusing a stale file."""
     path = Path(path)
     root_p = Path(root).resolve() if root else find_root(path)
 
@@ -374,7 +377,7 @@ def load_spec(path: str | Path, root: str | Path | None = None) -> DesiredState:
             ops_dataset = sf.ops_dataset
 
     _check_references(root_p, main_disp, merged, archive, ops_dataset, staging_dir)
-    resolved = _resolve_files(root_p, main_disp, merged, main.project, origin)
+    resolved = _resolve_files(root_p, main_disp, merged, main.project, origin, regenerate)
     if not merged["targets"]:
         merged["targets"] = {"local": Target(type="local"), "bigquery": Target(type="bigquery")}
 
@@ -438,8 +441,23 @@ def sql_info_of(rel: str, text: str, project: str) -> SqlInfo:
     return _info(rel, sqlparse.analyze(text, project), text)
 
 
+def _transform_text(root: Path, disp: str, name: str, tr: Any, regenerate: bool) -> str:
+    """A transform's SQL text; for a feature matrix, checked against (or replaced by) the
+    text generated from its `features:` block."""
+    if tr.features is None:
+        return _read_sql(root, tr.sql, disp, f"transforms.{name}.sql")
+    generated = features_sql.render(tr.features)
+    if regenerate:
+        return generated
+    text = _read_sql(root, tr.sql, disp, f"transforms.{name}.sql")
+    if text != generated:
+        raise SpecError(tr.sql, "", f"transform {name}: stale: not the SQL generated from transforms.{name}.features "
+                        f"(regenerate it with `{features_sql.GENERATOR}`)")
+    return text
+
+
 def _resolve_files(root: Path, disp: str, m: dict[str, Any], project: str,
-                   origin: dict[tuple[str, str], str]) -> dict[str, Any]:
+                   origin: dict[tuple[str, str], str], regenerate: bool = False) -> dict[str, Any]:
     """Read every SQL file the spec references once, at load time, and parse it
     (reconcile.spec.sqlparse): DDL files give their tables' statements and columns, views
     their reads, transforms their inputs and outputs, which must agree with the lists
@@ -499,7 +517,7 @@ def _resolve_files(root: Path, disp: str, m: dict[str, Any], project: str,
     transform_sql: dict[str, str] = {}
     outputs_from_sql: list[str] = []
     for name, tr in list(m["transforms"].items()):
-        text = _read_sql(root, tr.sql, disp, f"transforms.{name}.sql")
+        text = _transform_text(root, disp, name, tr, regenerate)
         try:
             script = sqlparse.analyze(text, project)
         except sqlparse.SqlError as e:

@@ -25,6 +25,7 @@ from typing import Any, Iterable, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from reconcile import identifiers as ids
+from reconcile.spec.features import FeatureMatrix
 
 
 class SpecError(Exception):
@@ -422,6 +423,9 @@ class Transform(_Model):
     # shows it ("DROP TABLE scratch.tmp", "DELETE scratch.tmp"): anything else destructive
     # in its SQL, or a write outside the spec's managed objects, blocks the plan.
     allow: list[str] = Field(default_factory=list)
+    # A feature matrix declared as data (reconcile.spec.features): `sql` is then generated
+    # from it, and the loader refuses a file that is not exactly the generated text.
+    features: FeatureMatrix | None = None
 
     @field_validator("inputs", "outputs")
     @classmethod

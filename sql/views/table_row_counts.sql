@@ -4,6 +4,8 @@ SELECT 'features.daily_feature_aggregates' AS table_ref, COUNT(*) AS row_count F
 UNION ALL
 SELECT 'features.master_features' AS table_ref, COUNT(*) AS row_count FROM features.master_features
 UNION ALL
+SELECT 'features.master_features_lineage' AS table_ref, COUNT(*) AS row_count FROM features.master_features_lineage
+UNION ALL
 SELECT 'market_data.crude_oil_monthly' AS table_ref, COUNT(*) AS row_count FROM market_data.crude_oil_monthly
 UNION ALL
 SELECT 'market_data.stock_prices_monthly' AS table_ref, COUNT(*) AS row_count FROM market_data.stock_prices_monthly

@@ -30,6 +30,7 @@ import pytest
 from reconcile.cli import main as cli
 from reconcile.apply import executor
 from reconcile.demo import sqlgen
+from reconcile.spec import features_sql
 from reconcile.plan.actions import ArchiveDataset, ExpectationFailed, MissingSource, Plan, RunTransform
 from reconcile.bq.adapter import Adapter, array_param, local_client
 from reconcile.demo.seed import seed
@@ -176,12 +177,16 @@ def test_one_reconcile_repairs_the_training_tables(demo: Demo) -> None:
 # ------------------------------------------------------------------ master_features
 
 
+def matrix(d: Demo):
+    return d.desired.transforms["master_features"].features
+
+
 def test_master_features_columns_and_dates(demo: Demo) -> None:
     assert outcome(demo, "RunTransform:master_features").status == "done"
     schema = demo.adapter.get_schema(MASTER)
     names = [f.name for f in schema]
-    assert names == ["date"] + [n for n, _ in sqlgen.feature_columns()]
-    assert len(names) == 35
+    assert names == ["date"] + [c.name for c in matrix(demo).columns()]
+    assert len(names) >= 400
     row = demo.q(f"SELECT COUNT(*) AS n, COUNT(DISTINCT date) AS dates, MIN(date) AS lo, MAX(date) AS hi "
                  f"FROM `{MASTER}`")[0]
     assert row["n"] == row["dates"]  # one row per date
@@ -207,16 +212,65 @@ def test_master_features_columns_and_dates(demo: Demo) -> None:
     assert quarter["k"] == 1 and quarter["n"] > 60  # the quarter's value on every date of it
 
 
-def test_master_features_gate_fails_honestly_on_columns(demo: Demo) -> None:
-    """35 columns from public sources, 400 required: the gate fails, and the local
-    target declares it a known gap (reported with its reason, not blocking)."""
+def test_every_master_features_column_has_its_lineage(demo: Demo) -> None:
+    """The lineage table holds one row per column of the matrix, as the spec declares it."""
+    m = matrix(demo)
+    names = [f.name for f in demo.adapter.get_schema(MASTER)]
+    rows = demo.q(f"SELECT column_name, ordinal, family, inputs, parameters FROM `{m.lineage_table}` "
+                  "ORDER BY ordinal")
+    assert [r["column_name"] for r in rows] == names
+    assert [tuple(r.values()) for r in rows] == features_sql.lineage_rows(m)
+    families = {r["family"] for r in rows}
+    assert {"source", "return", "lag", "rolling_mean", "rolling_std", "zscore", "ratio", "spread",
+            "calendar"} <= families
+
+
+def test_engineered_features_are_window_functions_of_real_rows(demo: Demo) -> None:
+    """A few columns recomputed in Python from the source table's rows: the same values
+    (window features over the source's own rows, NULL until the window is full)."""
+    closes = [(r["date"], r["yahoo_close"]) for r in demo.q(
+        "SELECT date, yahoo_close FROM `market_data.yahoo_historical_prefixed` WHERE symbol = '^GSPC' ORDER BY date")]
+    i = next(k for k, (day, _) in enumerate(closes) if day == dt.date(2014, 6, 2))
+    window = [c for _, c in closes[i - 20:i + 1]]
+    mean = sum(window) / 21
+    std = math.sqrt(sum((c - mean) ** 2 for c in window) / 20)
+    row = demo.q(f"""SELECT yahoo_gspc_close_ret_5, yahoo_gspc_close_mean_21, yahoo_gspc_close_std_21,
+                            yahoo_gspc_close_z_21, yahoo_gspc_close_lag_1, cal_day_of_week, cal_month,
+                            fred_baa_minus_fred_aaa, yahoo_gspc_close_over_yahoo_ixic_close, yahoo_ixic_close
+                     FROM `{MASTER}` WHERE date = DATE '2014-06-02'""")[0]
+    assert row["yahoo_gspc_close_ret_5"] == pytest.approx(closes[i][1] / closes[i - 5][1] - 1, rel=1e-12)
+    assert row["yahoo_gspc_close_mean_21"] == pytest.approx(mean, rel=1e-12)
+    assert row["yahoo_gspc_close_std_21"] == pytest.approx(std, rel=1e-9)
+    assert row["yahoo_gspc_close_z_21"] == pytest.approx((closes[i][1] - mean) / std, rel=1e-9)
+    assert row["yahoo_gspc_close_lag_1"] == closes[i - 1][1]
+    assert (row["cal_day_of_week"], row["cal_month"]) == (2, 6)  # a Monday: BigQuery's DAYOFWEEK is 1 = Sunday
+    assert row["yahoo_gspc_close_over_yahoo_ixic_close"] == pytest.approx(closes[i][1] / row["yahoo_ixic_close"])
+    cpi = demo.q("""SELECT MAX(IF(series_id = 'BAA', value, NULL)) - MAX(IF(series_id = 'AAA', value, NULL)) AS s
+                    FROM `raw_intelligence.fred_macro_expanded` WHERE date = DATE '2014-06-01'""")[0]
+    assert row["fred_baa_minus_fred_aaa"] == pytest.approx(cpi["s"])
+    # Warm-up: the first 20 Yahoo days have no 21-day mean; the 21st has one.
+    first = demo.q(f"""SELECT COUNTIF(yahoo_gspc_close_mean_21 IS NOT NULL) AS full, COUNT(*) AS n FROM `{MASTER}`
+                       WHERE date <= DATE '{closes[20][0]}' AND yahoo_gspc_close IS NOT NULL""")[0]
+    assert (first["full"], first["n"]) == (1, 21)
+
+
+def test_master_features_gate_passes_on_columns(demo: Demo) -> None:
+    """Source and engineered columns: 400+, no placeholder, and no known gap needed."""
     o = outcome(demo, f"Validate:{MASTER}")
     assert o.status == "done"
     observed = o.observed["observed"]
-    assert observed["min_columns"] == "35"
+    assert int(observed["min_columns"]) == len(matrix(demo).columns()) + 1 >= 400
     assert observed["placeholders(weather_seattle_wa_weather)"] == "0 rows"
-    assert "known gap" in o.detail and "min_columns observed 35" in o.detail
-    assert "placeholders" not in o.detail
+    assert "min_columns" not in o.detail and "placeholders" not in o.detail
+    assert not [g for g in demo.desired.targets["local"].known_gaps if g.check == "min_columns"]
+
+
+def test_rebuilding_master_features_changes_nothing(demo: Demo) -> None:
+    """The generated SQL run again on the same rows: every row keeps its checksum
+    (deterministic window functions; the MERGE updates only changed rows)."""
+    before = checksum(demo, MASTER), checksum(demo, matrix(demo).lineage_table)
+    run_sql(demo, "master_features")
+    assert (checksum(demo, MASTER), checksum(demo, matrix(demo).lineage_table)) == before
 
 
 # ------------------------------------------------------------------ second reconcile
@@ -227,7 +281,7 @@ def test_second_reconcile_plans_nothing_but_the_honest_failures(demo: Demo) -> N
     assert not p.changes, [f"{a.key} ({getattr(a, 'reason', '')})" for a in p.changes]
     failing = {(a.table, a.check) for a in p.actions if isinstance(a, ExpectationFailed)}
     assert failing == {
-        (MASTER, "min_columns"), (MASTER, "coverage(date)"),
+        (MASTER, "coverage(date)"),
         ("raw_intelligence.weather_granular", "min_rows"),
         ("raw_intelligence.cftc_commitments", "min_rows"),
         ("raw_intelligence.alpha_vantage_features", "min_rows"),
@@ -378,14 +432,15 @@ def test_status_prints_the_health_table(demo: Demo, monkeypatch, capsys) -> None
     monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", demo.endpoint)
     code = cli.main(["status", "--spec", str(demo.root / "desired_state" / "cbi-v14.yaml"), "--no-color"])
     out = capsys.readouterr().out
-    # The honest failures (master_features columns, missing CFTC / Alpha Vantage) are
+    # The honest failures (master_features coverage, missing CFTC / Alpha Vantage) are
     # the local target's declared known gaps: shown with their reasons, not blocking.
     assert code == 0, out
     for title in ("Tables", "Regime distribution", "Ingestion", "Expectations"):
         assert title in out
-    assert "min_columns observed 35" in out and "known gap" in out
+    assert "min_columns observed" not in out and "known gap" in out
     # Known gaps are not "Healthy" (issue 14: truthful status); they need no attention (exit 0).
-    assert "Not healthy, nothing needs attention: 10 known gap(s) declared for target local" in out
+    # 9: master_features' min_columns is no longer one (engineered features, issue 17).
+    assert "Not healthy, nothing needs attention: 9 known gap(s) declared for target local" in out
     assert "Healthy:" not in out
 
 

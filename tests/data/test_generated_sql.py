@@ -30,17 +30,34 @@ def test_generated_files_are_current(desired) -> None:
     assert not stale, f"regenerate with: python -m reconcile.demo.sqlgen ({', '.join(stale)})"
 
 
-def test_master_features_columns_are_source_prefixed() -> None:
-    cols = sqlgen.feature_columns()
+def test_master_features_columns_are_source_prefixed(desired) -> None:
+    m = desired.transforms["master_features"].features
+    source = [c for c in m.columns() if c.family == "source"]
     prefixes = ("yahoo_", "fred_", "weather_", "vix_", "us_macro_")
-    assert all(n.startswith(prefixes) for n, _ in cols), [n for n, _ in cols if not n.startswith(prefixes)]
+    assert all(c.name.startswith(prefixes) for c in source), [c.name for c in source if not c.name.startswith(prefixes)]
     # The arithmetic docs/master_features.md gives: 2 symbols x 6 fields, 4 FRED series,
     # 1 station x 5 fields, the VIX close, 12 quarterly US macro aggregates.
-    assert len(cols) == 2 * 6 + 4 + 5 + 1 + 12 == 34
+    assert len(source) == 2 * 6 + 4 + 5 + 1 + 12 == 34
     sql = (ROOT / "sql" / "transforms" / "master_features.sql").read_text(encoding="utf-8")
-    for name, typ in cols:
-        assert re.search(rf"^  {name} {typ},?$", sql, re.M), name
-    assert "cftc" not in {n.split("_")[0] for n, _ in cols}
+    for c in m.columns():
+        assert re.search(rf"^  {c.name} {c.type},?$", sql, re.M), c.name
+    assert len(m.columns()) + 1 >= 400  # the migration plan's gate, from declared families
+    assert "cftc" not in {c.name.split("_")[0] for c in m.columns()}
+
+
+def test_master_features_doc_shows_the_count_by_family(desired) -> None:
+    """docs/master_features.md's table of columns by family is the spec's: it cannot drift."""
+    m = desired.transforms["master_features"].features
+    doc = (ROOT / "docs" / "master_features.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| `([a-z_]+)` \| [^|]+ \| \*\*(\d+)\*\* \|$", doc, re.M))
+    assert {f: int(n) for f, n in rows.items()} == m.by_family()
+    total = re.search(r"^Total: \*\*(\d+) columns\*\*", doc, re.M)
+    assert total and int(total.group(1)) == len(m.columns()) + 1
+    # The README's figures too.
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    source = m.by_family()["source"]
+    assert (f"on the demo, {len(m.columns()) + 1} columns ({source} source columns and "
+            f"{len(m.columns()) - source} engineered ones") in readme
 
 
 @pytest.mark.parametrize("path", VIEWS, ids=lambda p: p.name)
@@ -74,7 +91,8 @@ def test_spec_declares_the_data_work(desired) -> None:
         assert tr.inputs and tr.outputs, name
         assert "DECLARE run_date DATE" in desired.path(tr.sql).read_text(encoding="utf-8"), name
     mf = desired.transforms["master_features"]
-    assert mf.schedule is None and mf.outputs == ["features.master_features"]
+    assert mf.schedule is None and mf.outputs == ["features.master_features", "features.master_features_lineage"]
+    assert mf.features is not None and mf.features.target == "features.master_features"
     exp = desired.expectations_for("features.master_features")
     assert exp.min_columns == 400 and exp.coverage is not None and exp.placeholders
 
