@@ -27,6 +27,8 @@ turns a SqlError into a SpecError naming the file), no BigQuery.
 
 from __future__ import annotations
 
+import functools
+
 import hashlib
 import logging
 import re
@@ -153,7 +155,20 @@ def tokenize(text: str) -> list[Token]:
 
 
 def split(text: str) -> list[tuple[list[Token], exp.Expr]]:
-    """(tokens, syntax tree) of each statement of a text, in order. Raises SqlError."""
+    """(tokens, syntax tree) of each statement of a text, in order. Raises SqlError.
+
+    One text is parsed once per process (the loader's gates and the reference scan read the
+    same files; the generated master_features SQL alone takes a second or more): the trees
+    are cached by the text and each caller gets its own copy, free to transform it."""
+    return [(chunk, tree.copy()) for chunk, tree in _split_cached(text)]
+
+
+@functools.lru_cache(maxsize=64)
+def _split_cached(text: str) -> tuple[tuple[list[Token], exp.Expr], ...]:
+    return tuple(_split(text))
+
+
+def _split(text: str) -> list[tuple[list[Token], exp.Expr]]:
     tokens = tokenize(text)
     chunks: list[list[Token]] = [[]]
     for tok in tokens:

@@ -146,59 +146,55 @@ def _value_text(v) -> str:
     return v.isoformat() if hasattr(v, "isoformat") else str(v)
 
 
-def load_key_range(ctx: Context, a: MergeLoad, path: Path, raw: bytes) -> dict:
-    """The ledger's key columns of this load: the file's first key column, its min and
-    max, and the file's rows with a key there (reconcile.snapshot.loadchecks). Read from
-    the same private copy that is loaded; {} when the column has no usable range."""
+def _file_min_max(ctx: Context, a: MergeLoad, path: Path, raw: bytes, column: str):
+    """(min, max, rows with a value) of one column of the private copy that is loaded, or
+    None when the column has no usable range (a CSV seed read as the gate read it)."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    key = a.keys[0]
     try:
         if path.suffix.lower() == ".csv":
             from reconcile.spec.sources import read_csv
 
-            col = read_csv(pa.BufferReader(raw), ctx.d.columns_of(a.table) or []).column(key)
+            col = read_csv(pa.BufferReader(raw), ctx.d.columns_of(a.table) or []).column(column)
         else:
-            col = pq.read_table(pa.BufferReader(raw), columns=[key]).column(key)
+            col = pq.read_table(pa.BufferReader(raw), columns=[column]).column(column)
         mm = pc.min_max(col).as_py()
     except (KeyError, pa.ArrowException) as e:
-        log.info("%s: no key range for the ledger (%s)", a.key, e)
-        return {}
+        log.info("%s: no range of %s in the file (%s)", a.key, column, e)
+        return None
     if mm["min"] is None or mm["max"] is None:
+        return None
+    return mm["min"], mm["max"], len(col) - col.null_count
+
+
+def load_key_range(ctx: Context, a: MergeLoad, path: Path, raw: bytes) -> dict:
+    """The ledger's key columns of this load: the file's first key column, its min and
+    max, and the file's rows with a key there (reconcile.snapshot.loadchecks). Read from
+    the same private copy that is loaded; {} when the column has no usable range."""
+    key = a.keys[0]
+    got = _file_min_max(ctx, a, path, raw, key)
+    if got is None:
         return {}
-    return {"key_column": key, "key_min": _value_text(mm["min"]), "key_max": _value_text(mm["max"]),
-            "key_rows": len(col) - col.null_count}
+    lo, hi, n = got
+    return {"key_column": key, "key_min": _value_text(lo), "key_max": _value_text(hi), "key_rows": n}
 
 
 def prune_range(ctx: Context, a: MergeLoad, path: Path, raw: bytes) -> tuple[str, list] | None:
     """(partition column, [@prune_lo, @prune_hi] parameters) when the target is partitioned by
     one of the load's keys and the file has a range of it; else None (the MERGE reads the
     whole target). From the same private copy that is loaded."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
     from reconcile.bq.adapter import param
 
     spec = ctx.d.tables.get(a.table)
     col = spec.partition_by if spec is not None else None
     if col is None or col not in a.keys:
         return None
-    try:
-        if path.suffix.lower() == ".csv":
-            from reconcile.spec.sources import read_csv
-
-            values = read_csv(pa.BufferReader(raw), ctx.d.columns_of(a.table) or []).column(col)
-        else:
-            values = pq.read_table(pa.BufferReader(raw), columns=[col]).column(col)
-        mm = pc.min_max(values).as_py()
-    except (KeyError, pa.ArrowException):
+    got = _file_min_max(ctx, a, path, raw, col)
+    if got is None:
         return None
-    if mm["min"] is None or mm["max"] is None:
-        return None
-    return col, [param("prune_lo", mm["min"]), param("prune_hi", mm["max"])]
+    return col, [param("prune_lo", got[0]), param("prune_hi", got[1])]
 
 
 def check_keys_unique(ctx: Context, a: MergeLoad, loc: str) -> None:
