@@ -227,7 +227,7 @@ def apply_slot(project: str, wait_seconds: float) -> Iterator[bool]:
                                             strict=True))
         except TimeoutError:
             raise ApplyBusy(f"another apply on {project} holds the concurrency limit {name} "
-                            f"(waited {wait_seconds:.0f}s)") from None
+                            f"(waited {time.monotonic() - t0:.0f}s)") from None
         yield time.monotonic() - t0 > 2.0  # the slot was busy: another flow run applied
 
 

@@ -10,6 +10,7 @@ answers some requests with errors between the real client and the real emulator.
 from __future__ import annotations
 
 import json
+import time
 
 import inspect
 from pathlib import Path
@@ -171,6 +172,14 @@ def test_one_apply_per_project(spec: Path, ds_prefix: str, bq):
         busy = reconcile(spec=str(spec), wait_seconds=1, return_state=True)
     assert busy.is_failed() and "holds the concurrency limit" in busy.message
     assert bq.dataset_location(f"{ds_prefix}market") is None
+    # The slot is released when the block ends; under load the server can take a moment to
+    # show it free (a busy run's acquire that timed out client-side may still be granted
+    # and released there). The lease part below needs the slot free: wait until it is.
+    deadline = time.monotonic() + 90
+    with get_client(sync_client=True) as c:
+        while c.read_global_concurrency_limit_by_name(name).active_slots and time.monotonic() < deadline:
+            time.sleep(1)
+        assert not c.read_global_concurrency_limit_by_name(name).active_slots, "the slot was never released"
 
     desired = load_spec(spec)
     with lease(bq, desired, "test-holder"):
