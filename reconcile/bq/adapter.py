@@ -428,8 +428,11 @@ class Adapter:
                      partition_by: str | None = None, partition_granularity: str = "DAY",
                      cluster_by: Sequence[str] = (),
                      description: str | None = None, labels: dict[str, str] | None = None,
-                     expires_ms: int | None = None) -> bool:
-        schema = [bigquery.SchemaField(ids.check_column(n), t, mode=m) for n, t, m in columns]
+                     expires_ms: int | None = None,
+                     column_descriptions: dict[str, str] | None = None) -> bool:
+        described = column_descriptions or {}
+        schema = [bigquery.SchemaField(ids.check_column(n), t, mode=m, description=described.get(n))
+                  for n, t, m in columns]
         table = bigquery.Table(self.table_id(ref), schema=schema)
         if partition_by:
             col_type = next((t for n, t, _ in columns if n == partition_by), "DATE")

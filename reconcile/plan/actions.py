@@ -262,6 +262,15 @@ class CreateTable(OnTable, Action):
     cluster_by: tuple[str, ...] = ()
     description: str | None = None
     labels: tuple[tuple[str, str], ...] = ()
+    # (column, description) of the declared columns that have one (issue 18: they were
+    # dropped); the table is created with them.
+    column_descriptions: tuple[tuple[str, str], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        if not d.get("column_descriptions"):
+            d.pop("column_descriptions", None)  # none declared: the JSON stays as it was
+        return d
 
 
 @dataclass(frozen=True, kw_only=True)

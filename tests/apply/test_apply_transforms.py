@@ -100,3 +100,30 @@ def test_ddl_table_transform_and_added_column_converge(adapter: Adapter, ds_pref
     assert [f.name for f in adapter.get_schema(f"{p}raw.vix_daily")] == ["date", "vix_close", "note"]
     assert adapter.count_rows(f"{p}raw.vix_daily") == 1259
     assert_converged(adapter, desired)
+
+
+def test_declared_column_descriptions_reach_the_table(adapter: Adapter, ds_prefix: str, project_root: Path) -> None:
+    """Issue 18: column descriptions in the spec were silently dropped when the tool created
+    the table; they are now part of the CreateTable and of the created schema."""
+    p = ds_prefix
+    desired = write_spec(project_root, f"""\
+        version: 1
+        project: cbi-v14
+        default_location: us-central1
+        ops_dataset: {p}ops
+        datasets:
+          {p}raw: {{}}
+          {p}ops: {{}}
+        tables:
+          {p}raw.vix_daily:
+            columns:
+              - {{name: date, type: DATE, mode: REQUIRED, description: "trading day (exchange calendar)"}}
+              - {{name: vix_close, type: FLOAT64}}
+        """)
+    plan, _ = make_plan(adapter, desired)
+    create = next(a for a in plan.changes if a.kind == "CreateTable")
+    assert create.column_descriptions == (("date", "trading day (exchange calendar)"),)
+    assert apply_plan(adapter, desired, plan).ok
+    schema = {f.name: f.description for f in adapter.get_schema(f"{p}raw.vix_daily")}
+    assert schema == {"date": "trading day (exchange calendar)", "vix_close": None}
+    assert_converged(adapter, desired)

@@ -46,7 +46,8 @@ def create_table(ctx: Context, a: CreateTable) -> Done:
         ctx.adapter.create_table(a.table, a.columns, partition_by=a.partition_by,
                                  partition_granularity=a.partition_granularity,
                                  cluster_by=a.cluster_by, description=a.description,
-                                 labels=dict(a.labels) or None)
+                                 labels=dict(a.labels) or None,
+                                 column_descriptions=dict(a.column_descriptions) or None)
         how = f"{len(a.columns)} columns"
     if not ctx.adapter.table_exists(a.table):
         raise ActionFailed(f"the statement ran but {a.table} does not exist")

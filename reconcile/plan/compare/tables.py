@@ -44,6 +44,8 @@ def compare(inp: PlanInputs, state: PlanState) -> None:
                                   partition_granularity=t.partition_granularity,
                                   cluster_by=tuple(t.cluster_by),
                                   description=t.description, labels=tuple(sorted(t.labels.items())),
+                                  column_descriptions=tuple((c.name, c.description) for c in t.columns or ()
+                                                            if c.description),
                                   blocked_by=state.blockers(ref)))
             state.touched.add(ref)
             continue
