@@ -73,7 +73,8 @@ def plan(desired: DesiredState, snapshot: Snapshot, sources: SourceManifest | No
 def order(actions: Iterable[Action]) -> list[Action]:
     """The one ordering: datasets, tables, backups, migrations, loads, transforms,
     views, validations, archive last (then the unmanaged listing). Transforms keep
-    their declaration order (later ones may read earlier ones' outputs)."""
+    their declaration order (later ones may read earlier ones' outputs); the loads of one
+    table keep the loads planner's order (lowest precedence first: the last merge wins)."""
     indexed = list(enumerate(actions))
 
     def key(item: tuple[int, Action]) -> tuple:
@@ -81,6 +82,8 @@ def order(actions: Iterable[Action]) -> list[Action]:
         phase = phase_of(a) + (100 if a.late else 0)
         if isinstance(a, RunTransform):
             return (phase, i, "", "")
+        if isinstance(a, MergeLoad):  # files into one table: in the loads planner's (precedence) order
+            return (phase, 0, a.dataset, a.table, i)
         return (phase, 0, a.dataset, a.key)
 
     return [a for _, a in sorted(indexed, key=key)]

@@ -154,15 +154,21 @@ def test_merge_is_idempotent_and_updates_exactly_the_changed_rows(
     assert checksum(adapter, f"{p}raw.weather_granular") == before
 
     # The full file, with temp_max restated on 10 existing rows: 100 inserted, exactly 10 updated.
+    # The copy has the higher precedence, so it is merged again after it and its (original)
+    # values win on the 10 keys they share: the table ends as the real series, unrestated.
     changed = _change_temp_max(full, list(range(0, 1000, 100)), 0.5)
     _write(changed, staging / "weather_granular.parquet")
     third, _ = make_plan(adapter, desired)
+    loads = [a for a in third.changes if a.kind == "MergeLoad"]
+    assert [a.source for a in loads] == ["staging/weather_granular.parquet", "staging/weather_copy.parquet"]
+    assert loads[1].reload and "lower precedence" in loads[1].reload
     r = apply_plan(adapter, desired, third)
     assert r.ok, [(o.key, o.detail) for o in r.outcomes]
-    o = next(o for o in r.outcomes if o.kind == "MergeLoad")
-    assert (o.observed["inserted"], o.observed["updated"]) == (100, 10)
+    merged = {o.key: o.observed for o in r.outcomes if o.kind == "MergeLoad"}
+    assert (merged[loads[0].key]["inserted"], merged[loads[0].key]["updated"]) == (100, 10)
+    assert (merged[loads[1].key]["inserted"], merged[loads[1].key]["updated"]) == (0, 10)
     assert checksum(adapter, f"{p}raw.weather_granular") == reference_checksum(
-        adapter, staging / "weather_granular.parquet", f"{p}ops", "ref_weather")
+        adapter, staging_src / "weather_granular.parquet", f"{p}ops", "ref_weather")
     assert_converged(adapter, desired)
 
 

@@ -69,3 +69,60 @@ def test_a_ledger_without_key_ranges_keeps_meaning_loaded():
     # A range recorded on another first key (the spec's keys changed since): not compared.
     other = _loaded(key_column="symbol", key_min="A", key_max="Z", key_rows=150)
     assert _prices(_plan({PRICES: {"rows": 0, f"load_range:{SOURCE}": 0}}, [other])) is None
+
+
+# ---------------------------------------------------------------- declared precedence
+
+PREC_SPEC = """\
+version: 1
+project: demo-project
+default_location: us-central1
+ops_dataset: ops
+datasets:
+  raw: {}
+  ops: {}
+tables:
+  raw.prices:
+    columns:
+      - {name: date, type: DATE, mode: REQUIRED}
+      - {name: close, type: FLOAT64}
+loads:
+  - {source: staging/vendor_b.parquet, table: raw.prices, keys: [date], precedence: 2}
+  - {source: staging/vendor_a.parquet, table: raw.prices, keys: [date], precedence: 1}
+"""
+
+
+def _prec_plan(tmp_path, a_hash: str):
+    from reconcile.snapshot.model import ColumnState, DatasetState, TableState
+    from reconcile.spec.sources import SourceFile, SourceManifest
+
+    (tmp_path / "spec.yaml").write_text(PREC_SPEC)
+    desired = load_spec(tmp_path / "spec.yaml", root=tmp_path)
+    cols = (("date", "DATE"), ("close", "FLOAT64"))
+    snap = Snapshot(project="demo-project", taken_at="2025-11-19T12:00:00+00:00",
+                    datasets={"raw": DatasetState(location="us-central1"),
+                              "ops": DatasetState(location="us-central1")},
+                    tables={"raw.prices": TableState(rows=20, columns=[
+                        ColumnState(name="date", type="DATE", mode="REQUIRED"),
+                        ColumnState(name="close", type="FLOAT64", mode="NULLABLE")])},
+                    ledger=[LedgerEntry(table="raw.prices", source="staging/vendor_a.parquet",
+                                        content_hash="a" * 64, rows=10),
+                            LedgerEntry(table="raw.prices", source="staging/vendor_b.parquet",
+                                        content_hash="b" * 64, rows=10)])
+    sources = SourceManifest((
+        SourceFile(source="staging/vendor_a.parquet", table="raw.prices", exists=True, rows=10,
+                   columns=cols, content_hash=a_hash),
+        SourceFile(source="staging/vendor_b.parquet", table="raw.prices", exists=True, rows=10,
+                   columns=cols, content_hash="b" * 64)))
+    return plan(desired, snap, sources)
+
+
+def test_a_changed_lower_precedence_file_merges_the_higher_one_again_after_it(tmp_path):
+    """Issue 18: a declared precedence used to let overlapping files load in spec order, and a
+    changed lower file was merged alone, over the higher file's rows."""
+    assert not [a for a in _prec_plan(tmp_path, "a" * 64).actions if isinstance(a, MergeLoad)]
+    loads = [a for a in _prec_plan(tmp_path, "c" * 64).changes if isinstance(a, MergeLoad)]
+    assert [a.source for a in loads] == ["staging/vendor_a.parquet", "staging/vendor_b.parquet"]
+    assert loads[0].reload is None
+    assert loads[1].reload == ("merged again after staging/vendor_a.parquet, which has a lower precedence: "
+                               "staging/vendor_b.parquet wins where their keys overlap")

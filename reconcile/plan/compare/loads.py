@@ -10,6 +10,10 @@ batched observations, reconcile.snapshot.loadchecks):
   MergeLoad is blocked naming the table, the keys and how many rows repeat a key (a
   MERGE would update every copy and keep them; issue 13).
 
+Several files into one table with a declared precedence (higher wins where their keys
+overlap) are merged lowest first; a file that is merged again makes every higher one of
+its table merge again after it, so the higher file's rows stay the table's.
+
 Reads `blockers()`; adds `blocked_tables` (a missing source blocks its table, unless
 something already does) and `touched` (each table merged into). Pure.
 """
@@ -41,9 +45,16 @@ def duplicate_keys(inp: PlanInputs, table: str, keys: tuple[str, ...]) -> int:
     return max(0, int(rows) - int(distinct))
 
 
+def _by_precedence(loads: list) -> list:
+    """Loads in spec order, except that the loads of one table that declare a precedence
+    come lowest first (stable: loads without one keep their order)."""
+    return sorted(loads, key=lambda ld: ld.precedence if ld.precedence is not None else 0)
+
+
 def compare(inp: PlanInputs, state: PlanState) -> None:
     d, s = inp.desired, inp.snapshot
-    for ld in d.loads:
+    merged_below: dict[str, str] = {}  # table -> a lower-precedence file merged in this plan
+    for ld in _by_precedence(list(d.loads)):
         sf = inp.sources.get(ld.table, ld.source)
         if sf is None or not sf.exists:
             a = state.add(MissingSource(table=ld.table, source=ld.source))
@@ -65,9 +76,15 @@ def compare(inp: PlanInputs, state: PlanState) -> None:
         reload = None
         if s.loaded(ld.table, ld.source, sf.content_hash):
             lost = missing_rows(inp, ld.table, ld.source, sf.content_hash, ld.keys[0])
-            if not lost:
+            if lost:
+                reload = f"{lost:,} rows of {ld.source} missing from {ld.table}"
+            elif ld.precedence is not None and ld.table in merged_below:
+                reload = (f"merged again after {merged_below[ld.table]}, which has a lower precedence: "
+                          f"{ld.source} wins where their keys overlap")
+            else:
                 continue
-            reload = f"{lost:,} rows of {ld.source} missing from {ld.table}"
+        if ld.precedence is not None:
+            merged_below.setdefault(ld.table, ld.source)
         blocked = state.blockers(ld.table)
         dups = duplicate_keys(inp, ld.table, tuple(ld.keys))
         if dups:
