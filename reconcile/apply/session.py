@@ -284,8 +284,10 @@ class Session:
         plans the whole spec over the snapshot already read. None before any read."""
         if self.last_snapshot is None or (self.scope.kinds is None and not self.scope.only):
             return None
-        whole = assess(make_plan(self.desired, self.last_snapshot, self.scope.whole()))
-        mine = {a.key for a in assess(self._plan(self.last_snapshot, self.scope, None)).drift}
+        snap = self.last_snapshot
+        sources = read_sources(self.desired, snap.loaded)  # the staging files read once for both plans
+        whole = assess(make_plan(self.desired, snap, self.scope.whole(), sources))
+        mine = {a.key for a in assess(self._plan(snap, self.scope, sources)).drift}
         return Assessment(tuple(a for a in whole.drift if a.key not in mine), (), ())
 
     def _plan(self, snapshot: Snapshot, scope: Scope, sources: SourceManifest | None) -> Plan:

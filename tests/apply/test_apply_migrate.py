@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from test_never_lose_a_row import migration_spec
 from apply_helpers import apply_plan, assert_converged, checksum, load_table, make_plan, statuses, write_spec
 from reconcile.plan.actions import MigrateTable, Plan
 from reconcile.bq.adapter import Adapter
@@ -164,22 +165,7 @@ def test_a_backed_up_migrated_and_archived_legacy_table_crosses_regions_once(
     load_table(sad, f"{p}legacy.crude_oil_prices", t["forecasting_data_warehouse.crude_oil_prices"], tmp_path, "US")
     load_table(sad, f"{p}legacy.vix_daily", t["forecasting_data_warehouse.vix_daily"], tmp_path, "US")
     sums = {n: checksum(sad, f"{p}legacy.{n}") for n in ("crude_oil_prices", "vix_daily")}
-    desired = write_spec(project_root, f"""\
-        version: 1
-        project: cbi-v14
-        default_location: us-central1
-        ops_dataset: {p}ops
-        datasets:
-          {p}market: {{}}
-          {p}ops: {{}}
-          {p}arch: {{}}
-        migrations:
-          - {{source: "{p}legacy.*", to: {p}market, rename: {{prefix: fwd_}}}}
-        archive:
-          dataset: {p}arch
-          sources: ["{p}legacy"]
-          keep: ["{p}legacy"]
-        """)
+    desired = write_spec(project_root, migration_spec(p))
     plan, _ = make_plan(sad, desired)
     assert sorted(a.kind for a in plan.changes if a.kind != "CreateDataset") == \
         ["ArchiveDataset"] + ["BackupTable"] * 2 + ["MigrateTable"] * 2
