@@ -69,6 +69,9 @@ class Context:
         # Actions run concurrently (reconcile.apply.run): the ops dataset and tables are
         # created once, by whichever needs them first.
         self._ops_lock = threading.RLock()
+        # Steps of one action that may run at once (an ArchiveDataset's table copies): the
+        # run's parallelism, 1 when it runs in sequence (set by reconcile.apply.run).
+        self.parallelism = 1
 
     def q(self, ref: str) -> QuotedIdent:
         """`project`.`dataset`.`table` of a checked 'dataset.table', for a SQL template."""

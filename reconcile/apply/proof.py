@@ -13,6 +13,8 @@ make (adoption). Reads only; never changes the warehouse.
 
 from __future__ import annotations
 
+import concurrent.futures as cf
+import contextvars
 from dataclasses import dataclass
 
 from reconcile import identifiers as ids
@@ -60,10 +62,15 @@ def differences(original: Fingerprint, copy: Fingerprint) -> list[str]:
 
 def unproven(ctx: Context, original: str, copy: str) -> str | None:
     """Why `copy` is not a proven whole copy of `original` (None: it is)."""
-    a = fingerprint(ctx, original)
+    if ctx.parallelism > 1:  # the two reads are independent: at once, in a run with parallelism
+        with cf.ThreadPoolExecutor(max_workers=2, thread_name_prefix="proof") as pool:
+            fa, fb = (pool.submit(contextvars.copy_context().run, fingerprint, ctx, ref) for ref in (original, copy))
+        a, b = fa.result(), fb.result()
+    else:
+        a = fingerprint(ctx, original)
+        b = fingerprint(ctx, copy) if a is not None else None
     if a is None:
         return f"{original} does not exist"
-    b = fingerprint(ctx, copy)
     if b is None:
         return f"{copy} does not exist"
     diff = differences(a, b)

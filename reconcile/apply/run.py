@@ -19,9 +19,11 @@ actions whose inputs are ready run concurrently, at most N at once, under the ru
 lease. What must come first is read from the plan, whose order the object graph made
 (reconcile.plan.dependencies): an action waits for every earlier action it shares a
 table or view with (`touches`, `taints`, the graph's `inputs`), for every earlier
-action on a whole dataset it lives in (CreateDataset, RelocateDataset, ArchiveDataset),
-and an action on a whole dataset waits for everything earlier in that dataset
-(`dependencies`). So a failure blocks exactly what it blocks in sequence: everything
+action on a whole dataset it lives in (CreateDataset, RelocateDataset, the source of an
+ArchiveDataset), and an action on a whole dataset waits for everything earlier in that
+dataset, but for CreateDataset, which waits for nothing in it (`dependencies`). An action
+may itself run its independent steps concurrently (an ArchiveDataset's per-table copies),
+at most `parallelism` at once (`Context.parallelism`). So a failure blocks exactly what it blocks in sequence: everything
 that depends on it has waited for it, nothing else has. Outcomes are recorded, and
 reported ("[i/N] Kind label ... done in 1.2 s", i counting completions), from the one
 thread that schedules; the result lists them in plan order.
@@ -46,7 +48,7 @@ from reconcile.apply.handlers import HANDLERS
 from reconcile.apply.records import write_run_records
 from reconcile.apply.results import ActionFailed, ApplyResult, Outcome
 from reconcile.bq.adapter import Adapter, BigQueryError
-from reconcile.plan.actions import Action, Plan, UnknownAction
+from reconcile.plan.actions import Action, ArchiveDataset, CreateDataset, Plan, UnknownAction
 from reconcile.spec.model import DesiredState
 
 log = logging.getLogger(EXECUTOR_LOG)
@@ -87,7 +89,7 @@ def dependencies(actions: Sequence[Action], desired: DesiredState) -> list[set[i
         datasets = set(t_datasets) | set(x_datasets) | {t.split(".", 1)[0] for t in tables if "." in t}
         if not a.reports_only:
             datasets.add(ops)  # its ledger rows and run record: a move of ops comes first
-        on_whole = set(x_datasets) | (set(t_datasets) if x_datasets else set())
+        on_whole = _whole(a, x_datasets, t_datasets)
         d: set[int] = set()
         for t in tables:
             if _is_pattern(t):
@@ -98,8 +100,12 @@ def dependencies(actions: Sequence[Action], desired: DesiredState) -> list[set[i
                 d.update(i for pat, idx in by_pattern.items() if fnmatch.fnmatchcase(t, pat) for i in idx)
         for ds in datasets:
             d.update(whole.get(ds, ()))
-        for ds in on_whole:
-            d.update(in_dataset.get(ds, ()))
+        if not isinstance(a, CreateDataset):
+            # Creating a dataset waits for nothing in it: what uses it comes after it (the
+            # graph's order), except the record every action appends to ops, which needs
+            # ops to exist, not this action to wait for it.
+            for ds in on_whole:
+                d.update(in_dataset.get(ds, ()))
         if a.late:
             d.update(whole_any)
         deps.append(d)
@@ -112,6 +118,17 @@ def dependencies(actions: Sequence[Action], desired: DesiredState) -> list[set[i
         if on_whole:
             whole_any.append(j)
     return deps
+
+
+def _whole(a: Action, x_datasets: set[str], t_datasets: set[str]) -> set[str]:
+    """The datasets `a` acts on as a whole: what comes later in them waits for it, and
+    (but for CreateDataset) it waits for what came earlier in them. An ArchiveDataset acts on
+    its source dataset as a whole (it copies all of it, and may delete it); in the archive it
+    only adds its own tables, named after the source (`<dataset>__<table>`), so archives and
+    backups of other datasets into the same archive wait for it only where they share a table."""
+    if isinstance(a, ArchiveDataset):
+        return set(x_datasets)
+    return set(x_datasets) | (set(t_datasets) if x_datasets else set())
 
 
 def _known(a: Action) -> None:
@@ -253,6 +270,7 @@ class Run:
         for a in actions:
             _known(a)
         deps = dependencies(actions, self.desired)
+        self.ctx.parallelism = parallelism
         waiting = [len(d) for d in deps]
         followers: list[list[int]] = [[] for _ in actions]
         for j, d in enumerate(deps):

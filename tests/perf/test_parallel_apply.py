@@ -157,3 +157,81 @@ def test_a_failure_blocks_exactly_its_dependants(adapter: Adapter, ds_prefix: st
     # the view reads the missing table: BigQuery refuses it, in parallel as in sequence
     assert par["CreateView:P.a.v_latest"][0] in ("failed", "blocked")
     assert par["CreateTable:P.a.t1"][0] == "done" and par["CreateTable:P.b.t0"][0] == "done"
+
+
+def test_whole_dataset_rules(tmp_path: Path) -> None:
+    """Pure: CreateDataset waits for nothing in its dataset (not for a relocation that
+    merely appends its records to ops); two archives into one archive dataset wait for each
+    other only where they share a table; whatever uses an archived source waits for it."""
+    from reconcile.plan.actions import ArchiveDataset, BackupTable, RelocateDataset
+
+    desired = write_spec(tmp_path, "version: 1\nproject: cbi-v14\ndefault_location: us-central1\n"
+                         "ops_dataset: ops\ndatasets: {ops: {}, m: {}, arc: {}}\n")
+    acts = [
+        RelocateDataset(name="m", from_location="US", to_location="us-central1", table_names=(), rows=0),
+        CreateDataset(name="ops", location="us-central1"),
+        CreateDataset(name="arc", location="us-central1"),
+        BackupTable(source="old1.t", backup="arc.backup__old1__t", rows=1),
+        ArchiveDataset(name="old1", archive="arc", tables=(("old1.t", "arc.old1__t", 1),)),
+        ArchiveDataset(name="old2", archive="arc", tables=(("old2.u", "arc.old2__u", 1),)),
+        CreateTable(table="old2.v", columns=(("a", "INT64", "NULLABLE"),)),
+    ]
+    deps = dependencies(acts, desired)
+    assert deps[1] == set()  # CreateDataset ops: not after the relocation
+    assert 0 in deps[6] or 1 in deps[6]  # everything that changes anything follows CreateDataset ops
+    assert 2 in deps[4] and 3 in deps[4]  # the archive: after its dataset and the backup of its table
+    assert 4 not in deps[5]  # another archive into the same dataset: independent
+    assert 5 in deps[6]  # what uses an archived source waits for the archive
+
+
+def test_archive_copies_tables_concurrently(adapter: Adapter, ds_prefix: str, tmp_path: Path,
+                                            staging: Path) -> None:
+    """An ArchiveDataset run with parallelism copies its tables at once (more than one copy
+    job in flight), proves each, and ends in the same state as in sequence."""
+    from reconcile.apply.context import Context
+    from reconcile.apply.handlers import HANDLERS
+    from reconcile.plan.actions import ArchiveDataset, Plan
+
+    import pyarrow.parquet as pq
+
+    copy_staging(staging, tmp_path, ["vix_daily.parquet"])
+    vix = tmp_path / "staging" / "vix_daily.parquet"
+    n = pq.read_metadata(vix).num_rows
+    peak = {}
+    for par in (1, 4):
+        p = f"{ds_prefix}arc{par}_"
+        adapter.create_dataset(f"{p}old", "us-central1")
+        adapter.create_dataset(f"{p}arc", "us-central1")
+        names = [f"t{i}" for i in range(4)]
+        for t in names:
+            adapter.create_table(f"{p}old.{t}", [(c, ty, "NULLABLE") for c, ty in (("date", "DATE"), ("vix_close", "FLOAT64"))])
+            assert adapter.load_parquet(vix, f"{p}old.{t}", location="us-central1") == n
+        a = ArchiveDataset(name=f"{p}old", archive=f"{p}arc",
+                           tables=tuple((f"{p}old.{t}", f"{p}arc.{p}old__{t}", n) for t in names))
+        desired = write_spec(tmp_path / str(par), "version: 1\nproject: cbi-v14\ndefault_location: us-central1\n"
+                             f"ops_dataset: {p}arc\ndatasets: {{{p}old: {{}}, {p}arc: {{}}}}\n")
+        ctx = Context(Plan(project="cbi-v14", actions=(a,)), desired, adapter, executor.new_run_id())
+        ctx.parallelism = par
+        lock, running, top = threading.Lock(), [0], [0]
+        real = adapter.copy_table
+
+        def counted(*args, **kwargs):
+            with lock:
+                running[0] += 1
+                top[0] = max(top[0], running[0])
+            try:
+                return real(*args, **kwargs)
+            finally:
+                with lock:
+                    running[0] -= 1
+
+        adapter.copy_table = counted
+        try:
+            done = HANDLERS[a](ctx, a)
+        finally:
+            del adapter.copy_table
+        peak[par] = top[0]
+        assert sorted(done.observed["copied"]) == [dest for _, dest, _ in a.tables]
+        for src, dest, _ in a.tables:
+            assert checksum(adapter, dest) == checksum(adapter, src)
+    assert peak[1] == 1 and peak[4] > 1

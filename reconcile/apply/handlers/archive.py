@@ -16,6 +16,10 @@ archive copy is proven against the source either way. reconcile.plan.budget coun
 
 from __future__ import annotations
 
+import concurrent.futures as cf
+import contextvars
+from typing import Callable
+
 from reconcile import identifiers as ids
 from reconcile.apply.context import Context
 from reconcile.apply.handlers.base import HANDLERS
@@ -32,23 +36,16 @@ def archive_dataset(ctx: Context, a: ArchiveDataset) -> Done:
     ctx.need_dataset(a.archive)
     if ctx.location(a.name) is None:
         return noop(f"{a.name} no longer exists")
-    copied, present = [], []
-    for src, dest, _ in a.tables:
-        if not ctx.adapter.table_exists(src):
-            raise ActionFailed(f"{src} does not exist")
-        if ctx.adapter.table_exists(dest):
-            # Identity is never by row count only: an archive name taken by other rows
-            # (a collision, a hand copy) is never counted as this source's copy.
-            why = unproven(ctx, src, dest)
-            if why is None:
-                present.append(dest)
-                continue
-            raise ActionFailed(f"{why}: not overwriting an archive table")
-        ctx.adapter.copy_table(_in_region_backup(ctx, src, a.archive) or src, dest)
-        why = unproven(ctx, src, dest)
-        if why is not None:
-            raise ActionFailed(f"archive copy not proven: {why}")
-        copied.append(dest)
+    # The tables are independent (each its own copy into its own name): copied and proven
+    # concurrently, at most the run's parallelism at once. The first failure in table order
+    # fails the action once every copy has ended; the copies made stay, proven, and count as
+    # already there next time.
+    results = _each(ctx, [lambda src=src, dest=dest: _archive_one(ctx, a, src, dest) for src, dest, _ in a.tables])
+    failed = next((r for r in results if isinstance(r, BaseException)), None)
+    if failed is not None:
+        raise failed
+    copied = [dest for (_, dest, _), r in zip(a.tables, results) if r == "copied"]
+    present = [dest for (_, dest, _), r in zip(a.tables, results) if r == "present"]
     deleted = False
     if a.delete_source and not a.keep:
         _prove_all_archived(ctx, a)
@@ -59,6 +56,41 @@ def archive_dataset(ctx: Context, a: ArchiveDataset) -> Done:
     tail = "; source deleted" if deleted else ("; source kept (spec: keep)" if a.keep else "; source kept")
     return done(f"{len(copied)} table(s) copied to {a.archive}, {len(present)} already there{tail}",
                 copied=copied, already=present, deleted_source=deleted)
+
+
+def _archive_one(ctx: Context, a: ArchiveDataset, src: str, dest: str) -> str:
+    """'copied' or 'present' (a proven copy was there already); raises ActionFailed."""
+    if not ctx.adapter.table_exists(src):
+        raise ActionFailed(f"{src} does not exist")
+    if ctx.adapter.table_exists(dest):
+        # Identity is never by row count only: an archive name taken by other rows
+        # (a collision, a hand copy) is never counted as this source's copy.
+        why = unproven(ctx, src, dest)
+        if why is None:
+            return "present"
+        raise ActionFailed(f"{why}: not overwriting an archive table")
+    ctx.adapter.copy_table(_in_region_backup(ctx, src, a.archive) or src, dest)
+    why = unproven(ctx, src, dest)
+    if why is not None:
+        raise ActionFailed(f"archive copy not proven: {why}")
+    return "copied"
+
+
+def _each(ctx: Context, fns: list[Callable[[], str]]) -> list[str | BaseException]:
+    """Each call's result or exception, in order; at most ctx.parallelism at once, each in
+    a copy of this thread's context (a Prefect task run's, in the flows)."""
+    n = min(ctx.parallelism, len(fns))
+    if n <= 1:
+        out: list[str | BaseException] = []
+        for f in fns:  # in sequence: stop at the first failure, as before
+            try:
+                out.append(f())
+            except ActionFailed as e:
+                return out + [e]
+        return out
+    with cf.ThreadPoolExecutor(max_workers=n, thread_name_prefix="archive") as pool:
+        futures = [pool.submit(contextvars.copy_context().run, f) for f in fns]
+    return [f.exception() or f.result() for f in futures]
 
 
 def _nothing_reads_it(ctx: Context, a: ArchiveDataset) -> None:
