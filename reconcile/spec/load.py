@@ -542,20 +542,26 @@ def _resolve_files(root: Path, disp: str, m: dict[str, Any], project: str,
         statements[ref] = created.statement
         cols[ref] = list(created.columns)
     views: dict[str, str] = {}
+    view_files: dict[str, tuple[str, sqlparse.Script]] = {}  # read and parsed once per file
     for ref, v in m["views"].items():
-        text = _read_sql(root, v.sql, disp, f"views.{ref}.sql").strip().rstrip(";").strip()
-        if not text:
-            raise SpecError(v.sql, "", "empty view definition")
-        try:
-            script = sqlparse.query(text, project)
-        except sqlparse.SqlError as e:
-            raise _sql_error(v.sql, e, f"view {ref}: ") from None
+        if v.sql in view_files:
+            text, script = view_files[v.sql]
+        else:
+            text = _read_sql(root, v.sql, disp, f"views.{ref}.sql").strip().rstrip(";").strip()
+            if not text:
+                raise SpecError(v.sql, "", "empty view definition")
+            try:
+                script = sqlparse.query(text, project)
+            except sqlparse.SqlError as e:
+                raise _sql_error(v.sql, e, f"view {ref}: ") from None
+            view_files[v.sql] = text, script
         if script.outside:
             line, other = script.outside[0]
             raise SpecError(v.sql, f"line {line}", f"view {ref}: reads {other}, in another project: a view "
                             f"reads the spec's project ({project}) only")
         views[ref] = text
-        info.setdefault(v.sql, _info(v.sql, script))
+        if v.sql not in info:
+            info[v.sql] = _info(v.sql, script)
     transform_sql: dict[str, str] = {}
     outputs_from_sql: list[str] = []
     for name, tr in list(m["transforms"].items()):
@@ -630,14 +636,16 @@ def _check_references(root: Path, disp: str, m: dict[str, Any], archive: Archive
         if ref_ds not in datasets:
             raise SpecError(disp, field, f"dataset {ref_ds!r} is not declared under 'datasets'")
 
+    found: set[str] = set()  # files found inside the root: many tables may share a DDL file
     for section in ("tables", "views"):
         for ref, obj in m[section].items():
             ds, _ = _checked(ids.split_table_ref, ref, disp, f"{section}.{ref}")
             need_dataset(ds, f"{section}.{ref}")
             path_field = "ddl" if section == "tables" else "sql"
             rel = getattr(obj, path_field)
-            if rel is not None:
+            if rel is not None and rel not in found:
                 resolve_in_root(root, rel, disp, f"{section}.{ref}.{path_field}")
+                found.add(rel)
     for i, ld in enumerate(m["loads"]):
         ds, _ = ids.split_table_ref(ld.table)
         need_dataset(ds, f"loads[{i}].table")
