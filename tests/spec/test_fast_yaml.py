@@ -122,3 +122,11 @@ def test_never_is_the_never_pattern(text: str) -> None:
                                   "a: 1" * 2000 + "b 1:2", "x\n---\n", "a: b\n...", "%YAML", "a ? b", "a  b"])
 def test_never_on_many_indicators(text: str) -> None:
     assert L._never(text) == bool(L._NEVER.search(text)), text[-20:]
+
+
+def test_large_spec_with_dates_reads_them_as_pyyaml_does() -> None:
+    text = big_spec(600, extra="placeholder_values: [2020-01-01, x, 1999-12-31]\n")
+    fast = L._fast_load(text)
+    assert fast is not L._NOT_FAST
+    assert fast == pyyaml(text)
+    assert [type(v).__name__ for v in fast["placeholder_values"]] == ["date", "str", "date"]
