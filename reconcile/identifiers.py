@@ -97,8 +97,15 @@ def check_dataset(value: str) -> str:
     return _checked(value, _DATASET, "dataset name", "only letters, digits and underscores")
 
 
+# The ASCII characters of those categories: for an ASCII name the same rule, checked in C
+# (issue 16: 10,000 table names one character at a time took 40 ms).
+_ASCII_TABLE = re.compile(r"[A-Za-z0-9_\- ]{1,1024}")
+
+
 def is_table_name(value: object) -> bool:
     """Whether BigQuery accepts `value` as a table (or view) name."""
+    if isinstance(value, str) and value.isascii():
+        return _ASCII_TABLE.fullmatch(value) is not None
     return (isinstance(value, str) and bool(value) and len(value.encode("utf-8")) <= TABLE_MAX_BYTES
             and all(unicodedata.category(c) in TABLE_CATEGORIES for c in value))
 

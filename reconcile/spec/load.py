@@ -13,12 +13,14 @@ This module reads local files only: no BigQuery, no clock, no environment.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
+import gc
 import os
 import re
 import stat
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 import yaml
 from pydantic import ValidationError
@@ -105,8 +107,50 @@ _YAML12_NONSTR = re.compile(r"[-+]?(?:[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)"
                             r"|[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
                             r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)|true|True|TRUE|false|False|FALSE"
                             r"|~|null|Null|NULL|[0-9]{4}-.*")
-_TOKENS = re.compile(r"[^\s\[\]{},:#'\"]+")
+_TOKENS = re.compile(r"[^\s\[\]{},:#'\"]+")  # a word: what _words(text) returns, as a set
 _NEVER = re.compile(r"[0-9]:[0-9]|<<|(?:^|[\s\[{,])\?(?:\s|$)|^\s*(?:---|\.\.\.|%)|(?:^|[\s\[{,:-])[&*!|>]|[\t\r\\]", re.MULTILINE)
+# _NEVER.search as _never(text) runs it, one alternative at a time: Python's re tries an
+# alternation that starts with a class at every position (230 ms on 2.6 MB), while a
+# substring test or a pattern starting with a literal runs at memchr speed. Each
+# alternative runs only when a substring every match of it contains is in the text.
+_NEVER_QMARK = re.compile(r"(?:^|[\s\[{,])\?(?:\s|$)", re.MULTILINE)
+_NEVER_DOC = re.compile(r"^\s*(?:---|\.\.\.|%)", re.MULTILINE)
+_NEVER_NODE = re.compile(r"(?:^|[\s\[{,:-])[&*!|>]", re.MULTILINE)
+_COLON_DIGIT = re.compile(r":[0-9]")
+_NODE_AFTER = frozenset("[{,:-")  # or whitespace, or the start of a line
+_WORD_BREAKS = {ord(c): " " for c in "[]{},:#'\""}
+
+
+def _never(text: str) -> bool:
+    """Whether _NEVER matches somewhere in `text` (the same answer, faster)."""
+    if "\t" in text or "\r" in text or "\\" in text or "<<" in text:
+        return True
+    if any(text[m.start() - 1] in "0123456789" for m in _COLON_DIGIT.finditer(text) if m.start()):
+        return True
+    if "?" in text and _NEVER_QMARK.search(text):
+        return True
+    if ("---" in text or "..." in text or "%" in text) and _NEVER_DOC.search(text):
+        return True
+    for c in "&*!|>":
+        if c not in text:
+            continue
+        if text.count(c) > 1000:  # many: the regex, whose time does not grow with them
+            if _NEVER_NODE.search(text):
+                return True
+            break
+        i = text.find(c)
+        while i >= 0:
+            before = text[i - 1] if i else "\n"
+            if before.isspace() or before in _NODE_AFTER:
+                return True
+            i = text.find(c, i + 1)
+    return False
+
+
+def _words(text: str) -> set[str]:
+    """set(_TOKENS.findall(text)), faster: split at whitespace first (few distinct pieces in
+    a generated spec), then split the distinct pieces at the flow indicators."""
+    return set(" ".join(set(text.split())).translate(_WORD_BREAKS).split())
 
 
 def _same_in_yaml11(text: str) -> bool:
@@ -115,11 +159,13 @@ def _same_in_yaml11(text: str) -> bool:
     directives, complex keys, anchors, aliases, tags, block scalars, tabs, escapes) is there. Conservative:
     words are split at YAML's flow indicators and spaces, so a word inside a quoted or
     multi-word string counts too (it only sends the file to PyYAML)."""
-    if _NEVER.search(text):
-        return False
+    return not _never(text) and _words_same_in_yaml11(_words(text))
+
+
+def _words_same_in_yaml11(words: set[str]) -> bool:
     str_tag = "tag:yaml.org,2002:str"
     resolver = yaml.resolver.Resolver()
-    for word in set(_TOKENS.findall(text)):
+    for word in words:
         tag = resolver.resolve(yaml.ScalarNode, word, (True, False)) \
             if word[:1] in resolver.yaml_implicit_resolvers else str_tag
         if tag != str_tag and not _SAFE_TOKEN.fullmatch(word):
@@ -129,16 +175,28 @@ def _same_in_yaml11(text: str) -> bool:
     return True
 
 
+# PyYAML reads a plain scalar as a date or timestamp only if it starts with four digits and
+# a dash (its timestamp resolver), so a word holds them; sexagesimal times are refused above.
+_YEAR_DASH = re.compile(r"[0-9]{4}-")
+
+
 def _fast_load(text: str) -> Any:
     """The parsed document if the fast path applies to `text` (see above), else _NOT_FAST."""
-    if len(text) < FAST_MIN_BYTES or not _same_in_yaml11(text):
+    if len(text) < FAST_MIN_BYTES or _never(text):
+        return _NOT_FAST
+    words = _words(text)
+    if not _words_same_in_yaml11(words):
         return _NOT_FAST
     try:
         import yaml_rs
     except ImportError:  # pragma: no cover - pinned in pyproject.toml
         return _NOT_FAST
+    # Without a date in the text, yaml-rs need not look for one in every scalar (15% of
+    # its time): with parse_datetime off it can only give a string where it would have
+    # given a date, and PyYAML gives none.
+    dates = any(_YEAR_DASH.search(w) for w in words if "-" in w)
     try:
-        data = yaml_rs.loads(text)
+        data = yaml_rs.loads(text, parse_datetime=dates)
     except Exception:  # noqa: BLE001 - refused: PyYAML says why, with its own message
         return _NOT_FAST
     # What is left is what PyYAML's safe loader builds from such a text: dicts with
@@ -288,13 +346,31 @@ def find_root(spec_path: Path) -> Path:
     return spec_path.parent
 
 
+@contextlib.contextmanager
+def _gc_deferred() -> Iterator[None]:
+    """The cyclic garbage collector held off while a spec loads: a 10,000-table spec builds
+    some 300,000 objects, none of them garbage, and the collector's passes over them were
+    10% of the load (issue 16). It runs again as soon as the load returns or raises."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def load_spec(path: str | Path, root: str | Path | None = None, *, regenerate: bool = False) -> DesiredState:
     """Load, compose and validate a desired state; raise SpecError on any problem.
 
     A transform with a `features:` block must have as its SQL file exactly the text
     generated from it (reconcile.spec.features_sql); `regenerate=True` (the generator's
     own load) takes the generated text instead of refusing a stale file."""
-    path = Path(path)
+    with _gc_deferred():
+        return _load_spec(Path(path), root, regenerate)
+
+
+def _load_spec(path: Path, root: str | Path | None, regenerate: bool) -> DesiredState:
     root_p = Path(root).resolve() if root else find_root(path)
 
     def display(p: Path) -> str:
@@ -500,20 +576,26 @@ def _resolve_files(root: Path, disp: str, m: dict[str, Any], project: str,
         statements[ref] = created.statement
         cols[ref] = list(created.columns)
     views: dict[str, str] = {}
+    view_files: dict[str, tuple[str, sqlparse.Script]] = {}  # read and parsed once per file
     for ref, v in m["views"].items():
-        text = _read_sql(root, v.sql, disp, f"views.{ref}.sql").strip().rstrip(";").strip()
-        if not text:
-            raise SpecError(v.sql, "", "empty view definition")
-        try:
-            script = sqlparse.query(text, project)
-        except sqlparse.SqlError as e:
-            raise _sql_error(v.sql, e, f"view {ref}: ") from None
+        if v.sql in view_files:
+            text, script = view_files[v.sql]
+        else:
+            text = _read_sql(root, v.sql, disp, f"views.{ref}.sql").strip().rstrip(";").strip()
+            if not text:
+                raise SpecError(v.sql, "", "empty view definition")
+            try:
+                script = sqlparse.query(text, project)
+            except sqlparse.SqlError as e:
+                raise _sql_error(v.sql, e, f"view {ref}: ") from None
+            view_files[v.sql] = text, script
         if script.outside:
             line, other = script.outside[0]
             raise SpecError(v.sql, f"line {line}", f"view {ref}: reads {other}, in another project: a view "
                             f"reads the spec's project ({project}) only")
         views[ref] = text
-        info.setdefault(v.sql, _info(v.sql, script))
+        if v.sql not in info:
+            info[v.sql] = _info(v.sql, script)
     transform_sql: dict[str, str] = {}
     outputs_from_sql: list[str] = []
     for name, tr in list(m["transforms"].items()):
@@ -588,14 +670,16 @@ def _check_references(root: Path, disp: str, m: dict[str, Any], archive: Archive
         if ref_ds not in datasets:
             raise SpecError(disp, field, f"dataset {ref_ds!r} is not declared under 'datasets'")
 
+    found: set[str] = set()  # files found inside the root: many tables may share a DDL file
     for section in ("tables", "views"):
         for ref, obj in m[section].items():
             ds, _ = _checked(ids.split_table_ref, ref, disp, f"{section}.{ref}")
             need_dataset(ds, f"{section}.{ref}")
             path_field = "ddl" if section == "tables" else "sql"
             rel = getattr(obj, path_field)
-            if rel is not None:
+            if rel is not None and rel not in found:
                 resolve_in_root(root, rel, disp, f"{section}.{ref}.{path_field}")
+                found.add(rel)
     for i, ld in enumerate(m["loads"]):
         ds, _ = ids.split_table_ref(ld.table)
         need_dataset(ds, f"loads[{i}].table")

@@ -104,3 +104,29 @@ def test_large_spec_with_a_duplicate_key_is_pyyamls_error(tmp_path: Path) -> Non
     with pytest.raises(SpecError) as e:
         L.load_spec(tmp_path / "desired_state" / "spec.yaml", root=tmp_path)
     assert "key 'tables' given twice (first on line 6)" in str(e.value)
+
+
+# The fast spellings of the 1.1-only check (issue 16) answer exactly as the patterns they
+# replace, on texts made of the characters those patterns look at.
+CHARS = list("0123456789:<?-.%&*!|>\t\r\n\\ []{},#'\"ayY~_\x0b\x0c\x1c\x1f\x85\xa0\u2028\u3000")
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(alphabet=st.sampled_from(CHARS), max_size=40))
+def test_never_is_the_never_pattern(text: str) -> None:
+    assert L._never(text) == bool(L._NEVER.search(text)), repr(text)
+    assert L._words(text) == set(L._TOKENS.findall(text)), repr(text)
+
+
+@pytest.mark.parametrize("text", ["x" + " a*b" * 1200 + "\n", " a*b" * 1200 + " *c", "*" * 1001,
+                                  "a: 1" * 2000 + "b 1:2", "x\n---\n", "a: b\n...", "%YAML", "a ? b", "a  b"])
+def test_never_on_many_indicators(text: str) -> None:
+    assert L._never(text) == bool(L._NEVER.search(text)), text[-20:]
+
+
+def test_large_spec_with_dates_reads_them_as_pyyaml_does() -> None:
+    text = big_spec(600, extra="placeholder_values: [2020-01-01, x, 1999-12-31]\n")
+    fast = L._fast_load(text)
+    assert fast is not L._NOT_FAST
+    assert fast == pyyaml(text)
+    assert [type(v).__name__ for v in fast["placeholder_values"]] == ["date", "str", "date"]

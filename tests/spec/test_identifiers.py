@@ -31,3 +31,17 @@ def test_names_bigquery_rejects(name):
 
 def test_split_table_ref_accepts_spaces():
     assert ids.split_table_ref("training.zl_training_1m copy") == ("training", "zl_training_1m copy")
+
+
+def by_categories(value: str) -> bool:
+    """The rule itself, one character at a time (is_table_name checks ASCII names in C)."""
+    import unicodedata
+
+    return (bool(value) and len(value.encode("utf-8")) <= ids.TABLE_MAX_BYTES
+            and all(unicodedata.category(c) in ids.TABLE_CATEGORIES for c in value))
+
+
+@pytest.mark.parametrize("value", [chr(i) for i in range(128)] + ["ok " + chr(i) for i in range(128)]
+                         + ["a" * 1024, "a" * 1025, "", "ab\n"])
+def test_ascii_names_follow_the_categories(value):
+    assert ids.is_table_name(value) == by_categories(value)
