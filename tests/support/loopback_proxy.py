@@ -1,6 +1,6 @@
 """A small threaded HTTP proxy on 127.0.0.1 in front of the local BigQuery.
 
-One class, two uses:
+One class, several uses:
 
 * the benchmark's **latency model** (`tests/perf/bench.py`): every request is held
   for the time BigQuery would take before it is forwarded: `api_latency` (100 ms)
