@@ -28,7 +28,8 @@ BigQuery (bqemulator) of its own, started here on 127.0.0.1 and stopped by its P
 4. noop: the full cbi-v14 spec on the demo warehouse (`reconcile demo seed`, then
    `reconcile apply --approve-relocation market_data` until nothing is left), then
    `reconcile plan` and `reconcile apply` timed as a user runs them (CLI processes), with
-   the requests they made.
+   the requests they made; the no-op plan also under the latency model, added to the
+   emulator's time and replayed (recorded answers, after the model's latency only).
 
 Writes tests/perf/results.json and tests/perf/results.md, and the README block between
 `<!-- bench:start -->` and `<!-- bench:end -->` (unless --no-readme).
@@ -59,7 +60,7 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "support")]
 
-from loopback_proxy import LoopbackProxy, request_kind  # noqa: E402
+from loopback_proxy import LoopbackProxy, Recording, request_kind  # noqa: E402
 from readme_block import update_block  # noqa: E402
 
 from reconcile.local import emulator as local# noqa: E402
@@ -560,14 +561,49 @@ def part_noop(runs: int = 3) -> dict:
                                    "added_latency_s": px.stats.added_latency_s}
                 say(f"  no-op `reconcile plan {' '.join(extra)}` under the latency model: {wall:.1f}s, "
                     f"{px.stats.requests} requests ({px.stats.by_kind})")
+            # The same no-op plan under the *replay* of the latency model: the plan is recorded
+            # through the proxy (latency 0) with each parallelism, then run again through a proxy
+            # that answers every recorded request from the recording after exactly the model's
+            # latency, without the emulator: BigQuery's modelled time in place of the emulator's
+            # own (its INFORMATION_SCHEMA costs time per column and table, docs/emulator.md).
+            recording = Recording()
+            recording_runs = []
+            for extra in ((), ("--parallelism", "1")):
+                with LoopbackProxy(emu.endpoint, record_to=recording) as px:
+                    code, so, se, wall = cli(root, {**env, "BIGQUERY_EMULATOR_HOST": px.endpoint}, "plan", *extra)
+                recording_runs.append({"argv": ["plan", *extra], "wall_s": wall, "exit": code,
+                                       "requests": px.stats.requests})
+                say(f"  recording `reconcile plan {' '.join(extra)}`: {wall:.1f}s, exit {code}, "
+                    f"{px.stats.requests} requests")
+            out["replay_recording"] = {"runs": recording_runs, "answers": len(recording),
+                                       "keys": len(recording.keys())}
+            for name, extra in (("plan_replay_latency_model", ()),
+                                ("plan_replay_latency_model_sequential", ("--parallelism", "1"))):
+                with LoopbackProxy(emu.endpoint, api_latency=API_LATENCY, job_latency=JOB_LATENCY,
+                                   replay=recording) as px:
+                    code, so, se, wall = cli(root, {**env, "BIGQUERY_EMULATOR_HOST": px.endpoint}, "plan", *extra)
+                    timed[name] = {"wall_s": wall, "exits": [code], "requests": px.stats.requests,
+                                   "api": px.stats.by_kind.get("api", 0),
+                                   "jobs": px.stats.by_kind.get("job", 0),
+                                   "added_latency_s": px.stats.added_latency_s,
+                                   "served_from_recording": px.stats.replayed,
+                                   "unrecorded": px.stats.unrecorded,
+                                   "unrecorded_requests": px.stats.unrecorded_log[:20]}
+                say(f"  no-op `reconcile plan {' '.join(extra)}`, replay of the latency model: {wall:.1f}s, "
+                    f"exit {code}, {px.stats.requests} requests ({px.stats.by_kind}), "
+                    f"{px.stats.replayed} from the recording, {px.stats.unrecorded} unrecorded"
+                    + (f": {px.stats.unrecorded_log[:5]}" if px.stats.unrecorded else ""))
             out["timed"] = timed
             snap = json.loads(snap_file.read_text())
             out["warehouse"] = {"datasets": len(snap["datasets"]), "tables": len(snap["tables"]),
                                 "rows": sum(t.get("rows") or 0 for t in snap["tables"].values())}
     lm, ls = out["timed"]["plan_latency_model"], out["timed"]["plan_latency_model_sequential"]
+    rp = out["timed"]["plan_replay_latency_model"]
     out["targets"] = {"noop_under_5s": out["timed"]["plan"]["wall_s"] < 5.0,
                       "noop_apply_under_5s": out["timed"]["apply"]["wall_s"] < 5.0,
-                      "noop_plan_latency_model_at_most_4s": lm["wall_s"] <= 4.0,
+                      # Judged on the replay: the additive figure also pays the emulator's own time.
+                      "noop_plan_latency_model_at_most_4s": rp["wall_s"] <= 4.0 and rp["exits"][-1] == 0,
+                      "noop_plan_additive_latency_model_at_most_4s": lm["wall_s"] <= 4.0,
                       "requests_not_more_than_sequential": lm["requests"] <= ls["requests"]}
     return out
 
@@ -818,17 +854,43 @@ def tables_md(res: dict) -> list[str]:
                 f"{', '.join(map(str, ta['snapshot_requests']))} |"]
         if to:
             out.append(f"| `reconcile plan --snapshot FILE` (offline) | {_s(to['wall_s'])} | - | {to['exits'][-1]} | 0 |")
-        for key, what in (("plan_latency_model", "`reconcile plan`, latency model of BigQuery (one run)"),
+        for key, what in (("plan_latency_model", "`reconcile plan`, latency model added to the emulator's time "
+                                                 "(one run)"),
                           ("plan_latency_model_sequential",
-                           "`reconcile plan --parallelism 1` (reads in sequence), latency model (one run)")):
+                           "`reconcile plan --parallelism 1` (reads in sequence), latency model added (one run)"),
+                          ("plan_replay_latency_model", "`reconcile plan`, replay of the latency model (one run)"),
+                          ("plan_replay_latency_model_sequential",
+                           "`reconcile plan --parallelism 1`, replay of the latency model (one run)")):
             lm = no["timed"].get(key)
             if lm:
+                served = (f"; {lm['served_from_recording']} from the recording, "
+                          f"{'**' if lm['unrecorded'] else ''}{lm['unrecorded']} unrecorded"
+                          f"{'** (forwarded: not pure replay)' if lm['unrecorded'] else ''}"
+                          if "served_from_recording" in lm else "")
                 out.append(f"| {what} | {_s(lm['wall_s'])} | - | "
-                           f"{lm['exits'][-1]} | {lm['requests']} ({lm['jobs']} queries, {lm['api']} API calls) |")
+                           f"{lm['exits'][-1]} | {lm['requests']} ({lm['jobs']} queries, {lm['api']} API calls{served}) |")
+        rp = no["timed"].get("plan_replay_latency_model")
+        judged = "the replay figure" if rp else "the additive figure"
         out += ["", f"Target under 5 s: `reconcile plan` {_ok(no['targets']['noop_under_5s'])}, `reconcile apply` "
                 f"{_ok(no['targets'].get('noop_apply_under_5s'))}. Under the latency model, the no-op `reconcile "
-                f"plan` at most 4 s: {_ok(no['targets'].get('noop_plan_latency_model_at_most_4s'))}, with no more "
-                f"requests than in sequence: {_ok(no['targets'].get('requests_not_more_than_sequential'))}."]
+                f"plan` at most 4 s ({judged}): {_ok(no['targets'].get('noop_plan_latency_model_at_most_4s'))}, "
+                f"with no more requests than in sequence: "
+                f"{_ok(no['targets'].get('requests_not_more_than_sequential'))}."]
+        if rp:
+            out.append("Latency model, two ways: the additive figure holds each request for the model's time and "
+                       "then lets the emulator answer it, so it also pays the emulator's own INFORMATION_SCHEMA "
+                       "time (per column and table; BigQuery answers in about a second whatever the size: "
+                       "docs/emulator.md); the replay figure answers every recorded request after exactly the "
+                       "latency model: BigQuery's modelled time in place of the emulator's. The recording: the "
+                       "same no-op plan run through the proxy without latency, once with each parallelism; a "
+                       "request not in it is forwarded to the emulator (after the latency) and counted as "
+                       "unrecorded.")
+            if not no["targets"].get("noop_plan_latency_model_at_most_4s") and to:
+                out.append(f"Why (replay): of its {_s(rp['wall_s'])}, the offline plan's {_s(to['wall_s'])} is the "
+                           "work without any request (start-up, spec, staging-file gates, plan, report); the other "
+                           f"{_s(max(0.0, rp['wall_s'] - to['wall_s']))} are the {rp['requests']} requests under "
+                           f"the model ({rp['jobs']} queries of {JOB_LATENCY:g} s, {rp['api']} API calls of "
+                           f"{API_LATENCY * 1000:.0f} ms; {_s(rp['added_latency_s'])} if run one after another).")
         if not no["targets"]["noop_under_5s"] and tp["snapshot_s"]:
             out.append(f"Why: the snapshot takes {_s(tp['snapshot_s'][0])} of it on the emulator, whose "
                        "INFORMATION_SCHEMA views cost time per table and per partition (docs/emulator.md); "

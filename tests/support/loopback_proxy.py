@@ -1,6 +1,6 @@
 """A small threaded HTTP proxy on 127.0.0.1 in front of the local BigQuery.
 
-One class, two uses:
+One class, several uses:
 
 * the benchmark's **latency model** (`tests/perf/bench.py`): every request is held
   for the time BigQuery would take before it is forwarded: `api_latency` (100 ms)
@@ -8,6 +8,13 @@ One class, two uses:
   `jobs.insert`, including a load job's upload);
 * the reliability suite's request log (`record=True`: every request's line, headers and
   body, for the secrets test to scan);
+* the benchmark's **replay** of the latency model: `record_to=Recording()` forwards every
+  request and keeps its answer under `replay_key(...)`; `replay=<that Recording>` then
+  answers each recorded request from it after sleeping the model's latency, without
+  touching the emulator, so that BigQuery's modelled time *replaces* the emulator's own
+  (whose INFORMATION_SCHEMA costs time per column and table, docs/emulator.md) instead of
+  adding to it. A request not in the recording is forwarded (after the latency too) and
+  counted in `stats.unrecorded`: a figure with unrecorded requests is not pure replay.
 * the reliability suite's **transient faults** (`tests/reliability/`): at a set
   rate (seeded RNG, at most `max_faults` in all) a request is answered with a 500
   or a 503 in BigQuery's JSON error format, or its connection is reset (before or
@@ -33,7 +40,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 _HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "proxy-connection",
         "te", "trailer", "upgrade"}
@@ -42,11 +49,76 @@ _HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host
 _JOB = re.compile(r"^(/upload)?/bigquery/v2/projects/[^/]+/(queries|jobs)/?$")
 
 FAULT_KINDS = ("http500", "http503", "timeout", "reset_before", "reset_after")
+# Query-string parameters the client derives from a deadline (getQueryResults' timeoutMs):
+# they do not choose BigQuery's answer, and would make a replayed poll miss its recording.
+_VOLATILE_PARAMS = {"timeoutMs"}
+
+Key = tuple[str, str, bytes]
 
 
 def request_kind(method: str, path: str) -> str:
     """'job' for jobs.query / jobs.insert, 'api' for every other request."""
     return "job" if method == "POST" and _JOB.match(urlsplit(path).path) else "api"
+
+
+def replay_key(method: str, path: str, body: bytes) -> Key:
+    """The recording's key of a request: (method, path, body) without what the client draws
+    at random per request. google-cloud-bigquery puts a fresh `requestId` in every
+    jobs.query body and a fresh `jobReference.jobId` in every jobs.insert body (the adapter
+    also draws a nonce into its job ids): both are dropped; everything else (query text,
+    parameters, location, labels, options) stays, in canonical JSON. Follow-up requests
+    (getQueryResults, jobs.get) name the job in their path: a replayed jobs.query answer
+    carries the recorded job id, so the client asks for the recorded path."""
+    u = urlsplit(path)
+    params = [(k, v) for k, v in parse_qsl(u.query, keep_blank_values=True) if k not in _VOLATILE_PARAMS]
+    norm_path = u.path + ("?" + urlencode(sorted(params)) if params else "")
+    norm_body = body
+    if body:
+        try:
+            doc = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            doc = None  # a load job's upload (multipart, raw bytes): the body is its own key
+        if isinstance(doc, dict):
+            doc.pop("requestId", None)
+            ref = doc.get("jobReference")
+            if isinstance(ref, dict):
+                ref.pop("jobId", None)
+            norm_body = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+    return method, norm_path, norm_body
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+
+class Recording:
+    """Answers recorded by a proxy with `record_to=`, by `replay_key`; thread-safe.
+
+    A key asked more than once while recording keeps its answers in order (a job polled
+    until done); a replaying proxy serves them in that order and repeats the last."""
+
+    def __init__(self) -> None:
+        self._answers: dict[Key, list[Answer]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, key: Key, status: int, headers: dict[str, str], body: bytes) -> None:
+        with self._lock:
+            self._answers.setdefault(key, []).append(Answer(status, tuple(headers.items()), body))
+
+    def answers(self, key: Key) -> list[Answer]:
+        with self._lock:
+            return list(self._answers.get(key, ()))
+
+    def keys(self) -> list[Key]:
+        with self._lock:
+            return list(self._answers)
+
+    def __len__(self) -> int:  # answers recorded, over all keys
+        with self._lock:
+            return sum(len(v) for v in self._answers.values())
 
 
 @dataclass
@@ -57,6 +129,9 @@ class ProxyStats:
     fault_log: list[str] = field(default_factory=list)
     added_latency_s: float = 0.0
     recorded: list[bytes] = field(default_factory=list)  # with record=True: each request, raw
+    replayed: int = 0  # with replay=: requests answered from the recording
+    unrecorded: int = 0  # with replay=: requests not in it (forwarded)
+    unrecorded_log: list[str] = field(default_factory=list)  # "METHOD path" of each
 
 
 class LoopbackProxy:
@@ -64,12 +139,18 @@ class LoopbackProxy:
 
     api_latency / job_latency: seconds added before forwarding, by request kind.
     fault_rate / max_faults / seed / client_timeout: the fault injection (off at rate 0).
+    record: keep each request, raw, in stats.recorded (the secrets test's log).
+    record_to: a Recording to store each forwarded request's answer in.
+    replay: a Recording to answer recorded requests from, after the latency, upstream untouched.
     """
 
     def __init__(self, upstream: str, *, api_latency: float = 0.0, job_latency: float = 0.0,
                  fault_rate: float = 0.0, max_faults: int = 0, seed: int = 0,
                  client_timeout: float = 10.0, fault_kinds: tuple[str, ...] = FAULT_KINDS,
-                 record: bool = False):
+                 record: bool = False, record_to: Recording | None = None,
+                 replay: Recording | None = None):
+        if record_to is not None and replay is not None:
+            raise ValueError("record_to and replay are exclusive: a replayed answer is not a new one")
         u = urlsplit(upstream)
         if u.hostname not in ("127.0.0.1", "localhost"):
             raise ValueError(f"loopback upstream only, got {upstream!r}")
@@ -81,6 +162,9 @@ class LoopbackProxy:
         self.client_timeout = client_timeout
         self.fault_kinds = fault_kinds
         self.record = record
+        self.record_to = record_to
+        self.replay = replay
+        self._replay_next: dict[Key, int] = {}  # this proxy's position in each key's answers
         self.stats = ProxyStats()
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
@@ -142,12 +226,18 @@ class LoopbackProxy:
                 if fault == "reset_before":
                     self._reset()
                     return
-                try:
-                    status, data, headers = proxy._forward(self.command, self.path, body, self.headers)
-                except (OSError, http.client.HTTPException) as e:
-                    self._send(502, json.dumps({"error": {"code": 502, "message": f"proxy: {e}"}}).encode(),
-                               {"Content-Type": "application/json"})
-                    return
+                answer = proxy._replayed(self.command, self.path, body)
+                if answer is not None:
+                    status, data, headers = answer.status, answer.body, dict(answer.headers)
+                else:
+                    try:
+                        status, data, headers = proxy._forward(self.command, self.path, body, self.headers)
+                    except (OSError, http.client.HTTPException) as e:
+                        self._send(502, json.dumps({"error": {"code": 502, "message": f"proxy: {e}"}}).encode(),
+                                   {"Content-Type": "application/json"})
+                        return
+                    if proxy.record_to is not None:
+                        proxy.record_to.add(replay_key(self.command, self.path, body), status, headers, data)
                 if fault == "reset_after":
                     self._reset()  # the emulator ran it; the client never hears
                     return
@@ -191,6 +281,22 @@ class LoopbackProxy:
                 self.stats.faults[fault] = self.stats.faults.get(fault, 0) + 1
                 self.stats.fault_log.append(f"{fault}: {method} {urlsplit(path).path}")
         return fault, delay
+
+    def _replayed(self, method: str, path: str, body: bytes) -> Answer | None:
+        """In replay mode, the recorded answer to this request (counted), or None: forward it."""
+        if self.replay is None:
+            return None
+        key = replay_key(method, path, body)
+        answers = self.replay.answers(key)
+        with self._lock:
+            if not answers:
+                self.stats.unrecorded += 1
+                self.stats.unrecorded_log.append(f"{method} {urlsplit(path).path}")
+                return None
+            i = self._replay_next.get(key, 0)
+            self._replay_next[key] = i + 1
+            self.stats.replayed += 1
+        return answers[min(i, len(answers) - 1)]
 
     @property
     def faults_injected(self) -> int:
