@@ -147,7 +147,9 @@ def tokenize(text: str) -> list[Token]:
     try:
         return DIALECT.tokenize(text)
     except TokenError as e:
-        cause = str(e.__cause__ or e)
+        # sqlglot chains the tokenizer's own error ("Missing ' from 2:17") as the cause; its
+        # compiled build (sqlglotc) leaves it as the context only.
+        cause = str(e.__cause__ or e.__context__ or e)
         m = re.search(r"from (\d+):\d+", cause)
         what = cause.split(" from ")[0] if m else cause
         raise SqlError(f"cannot read the SQL: {what.replace('Missing', 'missing closing')}",
@@ -161,6 +163,13 @@ def split(text: str) -> list[tuple[list[Token], exp.Expr]]:
     same files; the generated master_features SQL alone takes a second or more): the trees
     are cached by the text and each caller gets its own copy, free to transform it."""
     return [(chunk, tree.copy()) for chunk, tree in _split_cached(text)]
+
+
+def split_shared(text: str) -> tuple[tuple[list[Token], exp.Expr], ...]:
+    """As `split`, but the cached trees themselves, not copies: for callers that only read
+    them (the reference scan), never transform them. A copy of the generated master_features
+    tree alone takes a fifth of a second."""
+    return _split_cached(text)
 
 
 @functools.lru_cache(maxsize=64)

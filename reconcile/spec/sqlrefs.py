@@ -24,7 +24,7 @@ from typing import Iterable
 
 from sqlglot import exp
 
-from reconcile.spec.sqlparse import DIALECT, SqlError, split, statement_text
+from reconcile.spec.sqlparse import DIALECT, SqlError, split, split_shared, statement_text
 
 # What a SQL statement found in a Python string may be: a query, DML or DDL (a lone
 # word or expression parses too, and is not SQL).
@@ -54,7 +54,7 @@ def table_refs(text: str, project: str | None = None) -> list[tuple[int, str]]:
     on text that is not valid GoogleSQL or that the parser can only read as an opaque
     command (nothing can be said about what it reads)."""
     out = []
-    for chunk, node in split(text):
+    for chunk, node in split_shared(text):  # only read here
         if isinstance(node, exp.Command):
             raise SqlError(f"{chunk[0].text.upper()} ...: this statement cannot be read (the parser cannot "
                            "tell what it names)", chunk[0].line)
@@ -67,7 +67,7 @@ def _is_sql(text: str, project: str | None) -> list[tuple[int, str]] | None:
     if not text.strip() or len(text) > 1_000_000:
         return None
     try:
-        stmts = split(text)
+        stmts = split_shared(text)  # only read here
     except SqlError:
         return None
     if not stmts or not all(isinstance(node, _STATEMENTS) for _, node in stmts):
