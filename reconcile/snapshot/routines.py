@@ -2,7 +2,7 @@
 functions and procedures may still read a legacy dataset.
 
 One UNION ALL query over `dataset.INFORMATION_SCHEMA.ROUTINES` per location and chunk
-of datasets (sql/snapshot/routines.sql), run among the snapshot's second round: the
+of datasets (sql/snapshot/routines.sql), run among the snapshot's first round (round A): the
 requests grow with locations and datasets, never with tables or routines. BigQuery's
 `ddl` column holds the whole CREATE statement; the emulator elides the body there
 (`AS (...)`, `BEGIN ... END`: docs/emulator.md), and a region-qualified ROUTINES view
@@ -33,15 +33,15 @@ def wanted(desired: DesiredState) -> bool:
     return bool(desired.retire or (desired.archive is not None and desired.archive.delete_sources))
 
 
-def jobs(by_location: dict[str, list[str]], round2: list[Callable[[], Any]], query_job, project: str,
+def jobs(by_location: dict[str, list[str]], into: list[Callable[[], Any]], query_job, project: str,
          union, chunk_size: int) -> list[int]:
-    """Add one ROUTINES query per location and chunk of datasets to `round2`; their indexes."""
+    """Add one ROUTINES query per location and chunk of datasets to `into`; their indexes."""
     out = []
     for loc, names in by_location.items():
         for i in range(0, len(names), chunk_size):
             chunk = names[i:i + chunk_size]
-            out.append(len(round2))
-            round2.append(query_job(union("snapshot/routines.sql", project, chunk), loc,
+            out.append(len(into))
+            into.append(query_job(union("snapshot/routines.sql", project, chunk), loc,
                                     f"snapshot ROUTINES ({loc}, {len(chunk)} datasets)"))
     return out
 
