@@ -53,7 +53,8 @@ log = logging.getLogger(__name__)
 #                  (other than a bare min_rows, a COUNT(*) whatever the columns)
 #      VIEWS       datasets where the spec declares views (every dataset without a spec or
 #                  with references), whether or not they hold a view: an empty answer is fine
-#      ROUTINES    every dataset, with references (reconcile.snapshot.routines)
+#      ROUTINES    with references, in the VIEWS query (one query of both per chunk of
+#                  datasets: sql/snapshot/views_routines.sql; reconcile.snapshot.routines)
 #   and, if the ops dataset exists, 1 each: load ledger, load key ranges, relocation
 #      checkpoints. Sent before TABLES says which ops tables exist: a query whose table does
 #      not exist (404 "Not found: Table") reads as no rows, as an absent table did before.
@@ -221,11 +222,12 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
         for chunk in _chunks([ds for ds in names if ds in want_columns], CHUNK_DATASETS):
             column_jobs.append(round_a.add(query_job(_union("snapshot/columns.sql", project, chunk), loc,
                                                      f"snapshot COLUMNS ({loc}, {len(chunk)} datasets)")))
+        # with references, every dataset's views and routines in one query per chunk
+        template = "snapshot/views_routines.sql" if references else "snapshot/views.sql"
         for chunk in _chunks([ds for ds in names if ds in want_views], CHUNK_DATASETS):
-            view_jobs.append(round_a.add(query_job(_union("snapshot/views.sql", project, chunk), loc,
-                                                   f"snapshot VIEWS ({loc}, {len(chunk)} datasets)")))
-    routine_jobs = routines.jobs(by_location, round_a.calls, query_job, project, _union, CHUNK_DATASETS) \
-        if references else []
+            view_jobs.append(round_a.add(query_job(_union(template, project, chunk), loc,
+                                                   f"snapshot {'VIEWS, ROUTINES' if references else 'VIEWS'} "
+                                                   f"({loc}, {len(chunk)} datasets)")))
 
     # the tool's records in ops: load ledger (and key ranges), relocation checkpoints
     ops = desired.ops_dataset if desired is not None else "ops"
@@ -359,10 +361,11 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
     view_sql: dict[str, str] = {}
     for i in view_jobs:
         for r in results_a[i]:
-            if r["dataset_name"] in holds_view:
+            if r.get("table_name") is not None and r["dataset_name"] in holds_view:
                 view_sql[f"{r['dataset_name']}.{r['table_name']}"] = r["view_definition"]
 
-    found_routines = routines.collect(adapter, [results_a[i] for i in routine_jobs]) if references else None
+    found_routines = routines.collect(adapter, [[r for r in results_a[i] if r.get("routine_name") is not None]
+                                                for i in view_jobs]) if references else None
     tables: dict[str, TableState] = {}
     for ref, typ in sorted(types.items()):
         rows = rows_of.get(ref)

@@ -122,7 +122,7 @@ def test_two_rounds_and_the_same_snapshot_as_in_sequence(emulator, ds_prefix: st
     with LoopbackProxy(emulator.endpoint, job_latency=0.3) as proxy:
         adapter = Adapter(local_client(PROJECT, proxy.endpoint), PROJECT, emulator=True)
         timeline = Timeline(adapter)
-        s = read_snapshot(adapter, desired, now=NOW)
+        s = read_snapshot(adapter, desired, now=NOW, parallelism=11)
         seq_adapter = Adapter(local_client(PROJECT, proxy.endpoint), PROJECT, emulator=True)
         seq_timeline = Timeline(seq_adapter)
         seq = read_snapshot(seq_adapter, desired, now=NOW, parallelism=1)
@@ -140,7 +140,8 @@ def test_two_rounds_and_the_same_snapshot_as_in_sequence(emulator, ds_prefix: st
     assert s.observations[f"{p}eu.events"] == {"rows": 2}
     assert s.checkpoints == {f"{p}eu": "verified_copy", f"{p}legacy": "copied_out"}
     assert s.own_temp_tables == [f"{p}market.{TMP_PREFIX}prices_1"]
-    # list + round A + round B, although the key ranges exist and a load target does
+    # list + round A + round B, although the key ranges exist and a load target does (round A's
+    # 11 queries are more than the default parallelism of 10: the read is given 11)
     assert timeline.rounds() == 3, sorted(timeline.spans)
     assert seq_timeline.rounds() == len(seq_timeline.spans) == seq.requests
     # 1 list + round A: TABLES 3, PARTITIONS 3, COLUMNS 1 (market), VIEWS 1 (market), ledger,
@@ -201,3 +202,32 @@ def test_missing_ops_tables_read_as_none_other_failures_raise(adapter: Adapter, 
     adapter.create_table(f"{p}ops.load_ledger", [("table_ref", "STRING", "NULLABLE")])
     with pytest.raises(BigQueryError, match="ledger"):
         read_snapshot(adapter, desired)
+
+
+# ------------------------------------------------------------- pure helpers (no emulator)
+
+def test_speculative_reads_recognise_only_their_own_failure() -> None:
+    """The two answers a speculative read expects, in BigQuery's words (its documentation's
+    PARTITIONS message; a missing table's 404), as the adapter raises them; anything else,
+    or another table's 404, is raised."""
+    from reconcile.snapshot.rounds import speculative, table_missing, too_many_tables
+
+    refused = BigQueryError("snapshot PARTITIONS (US, 3 datasets) failed: INFORMATION_SCHEMA.PARTITIONS query "
+                            "attempted to read too many tables. Please add more restrictive filters.")
+    missing = BigQueryError("snapshot load ledger failed: Not found: Table cbi-v14:ops.load_ledger was not "
+                            "found in location US")
+    other = BigQueryError("snapshot load ledger failed: Unrecognized name: run_id at [1:40]")
+    assert too_many_tables(refused) and not too_many_tables(missing)
+    assert table_missing(missing, "ops", "load_ledger")
+    assert not table_missing(missing, "ops", "load_key_ranges") and not table_missing(other, "ops", "load_ledger")
+    no_dataset = BigQueryError("x failed: Not found: Dataset cbi-v14:ops was not found in location US")
+    assert not table_missing(no_dataset, "ops", "load_ledger")
+
+    def fails(e: Exception):
+        def call():
+            raise e
+        return call
+
+    assert speculative(fails(missing), lambda e: table_missing(e, "ops", "load_ledger"), [])() == []
+    with pytest.raises(BigQueryError, match="Unrecognized name"):
+        speculative(fails(other), lambda e: table_missing(e, "ops", "load_ledger"), [])()
