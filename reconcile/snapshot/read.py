@@ -58,6 +58,8 @@ log = logging.getLogger(__name__)
 #   and, if the ops dataset exists, 1 each: load ledger, load key ranges, relocation
 #      checkpoints. Sent before TABLES says which ops tables exist: a query whose table does
 #      not exist (404 "Not found: Table") reads as no rows, as an absent table did before.
+#      And the objects beside tables (routines, models: a few API lists) of each dataset a
+#      relocation would move (Adapter.dataset_objects).
 #   round B
 #      per location, per at most 1,000 existing tables with expectations or loads, one UNION
 #      ALL of their scans (all a table's metrics in one branch: reconcile.snapshot.observe;
@@ -210,7 +212,7 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
         want_views = set(datasets)
     round_a = Round()
     table_jobs, column_jobs, view_jobs = [], [], []
-    part_jobs: list[tuple[int, str, list[str]]] = []  # (job, location, datasets); None: refused
+    part_jobs: list[tuple[int, str, list[str]]] = []  # (job, location, datasets); answer None: refused
     for loc, names in by_location.items():
         for chunk in _chunks(names, CHUNK_DATASETS):
             table_jobs.append(round_a.add(query_job(_union("snapshot/tables.sql", project, chunk), loc,
@@ -236,7 +238,18 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
         for name, table, sql, what in ops_queries(project, ops, ("ledger", "key_ranges", "checkpoints")):
             ops_jobs[name] = round_a.add(speculative(query_job(sql, datasets[ops].location, what),
                                                      lambda e, t=table: table_missing(e, ops, t), []))
+    # objects beside tables (routines, models, ...) of datasets a relocation would move:
+    # what it must carry or refuse (reconcile.plan.compare.datasets). Few datasets, if any;
+    # a few API lists each, alongside the queries.
+    object_jobs: dict[str, int] = {}
+    if desired is not None:
+        for name in sorted(datasets):
+            if name in desired.datasets and not ids.same_location(datasets[name].location,
+                                                                   desired.location_of(name)):
+                object_jobs[name] = round_a.add(lambda name=name: adapter.dataset_objects(name))
     results_a = round_a.run(parallelism)
+    for name, i in object_jobs.items():
+        datasets[name] = datasets[name].model_copy(update={"objects": results_a[i]})
 
     # tables (all datasets)
     types: dict[str, str] = {}
@@ -325,14 +338,6 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
     if created and f"{ops}.{TEMP_TABLES_TABLE}" in types:
         for name, _, sql, what in ops_queries(project, ops, ("temp_tables",)):
             temp_jobs[name] = round_b.add(query_job(sql, datasets[ops].location, what))
-
-    # objects beside tables (routines, models, ...) of datasets a relocation would move:
-    # what it must carry or refuse (reconcile.plan.compare.datasets). Few datasets, if any.
-    if desired is not None:
-        for name in sorted(datasets):
-            if name in desired.datasets and not ids.same_location(datasets[name].location,
-                                                                   desired.location_of(name)):
-                datasets[name] = datasets[name].model_copy(update={"objects": adapter.dataset_objects(name)})
 
     # expectation observations and load checks: one UNION ALL per location (and 1,000 tables)
     observed: dict[str, dict[str, Any]] = {}
