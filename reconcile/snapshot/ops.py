@@ -2,9 +2,10 @@
 the key ranges of the files it records, the relocation checkpoints and the temporary
 tables the tool made.
 
-`ops_queries` says which of them to read (only those whose table exists: one query
-each, whatever the number of tables in the warehouse); the `*_from` functions turn
-their rows into snapshot data. Pure: builds SQL text and parses rows; the queries run
+`ops_queries` builds their reads (one query each, whatever the number of tables in the
+warehouse): the snapshot sends those it needs before it knows which ops tables exist,
+and takes a table that does not exist for no rows. The `*_from` functions turn their
+rows into snapshot data. Pure: builds SQL text and parses rows; the queries run
 in `reconcile.snapshot.read`, through the adapter.
 """
 
@@ -22,12 +23,15 @@ _READS = (("ledger", LEDGER_TABLE, "snapshot/ledger.sql", "snapshot load ledger"
           ("key_ranges", KEY_RANGES_TABLE, "snapshot/load_key_ranges.sql", "snapshot load key ranges"),
           ("checkpoints", CHECKPOINTS_TABLE, "snapshot/checkpoints.sql", "snapshot relocation checkpoints"),
           ("temp_tables", TEMP_TABLES_TABLE, "snapshot/temp_tables.sql", "snapshot temporary tables"))
+READS = tuple(name for name, _, _, _ in _READS)
 
 
-def ops_queries(project: str, ops: str, existing: set[str] | dict[str, Any]) -> list[tuple[str, str, str]]:
-    """(name, sql, what) of each ops read whose table exists (`existing`: 'dataset.table' refs)."""
-    return [(name, strip_comments(render_sql(template, table=qtable(project, ops, table))), what)
-            for name, table, template, what in _READS if f"{ops}.{table}" in existing]
+def ops_queries(project: str, ops: str, names: tuple[str, ...] = READS) -> list[tuple[str, str, str, str]]:
+    """(name, table, sql, what) of the ops reads named (ledger, key_ranges, checkpoints,
+    temp_tables), whether or not their table exists: the caller takes a query that fails
+    because its table does not exist for no rows."""
+    return [(name, table, strip_comments(render_sql(template, table=qtable(project, ops, table))), what)
+            for name, table, template, what in _READS if name in names]
 
 
 def _int(v: Any) -> int | None:

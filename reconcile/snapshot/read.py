@@ -1,12 +1,12 @@
 """Reading the live state: `read_snapshot` fills a `Snapshot` (reconcile.snapshot.model) through
 the BigQuery adapter in a number of requests that grows with datasets and
 regions, never with tables: one dataset list, then per batch of datasets one
-UNION ALL query each over TABLES, PARTITIONS (row counts) and, only where the
-spec declares a schema, COLUMNS; then the tables that have expectations and the load
-targets, observed in one UNION ALL query per location and 1,000 tables (built by
-reconcile.snapshot.observe and .loadchecks), and one read each of the ops records.
-Independent queries run concurrently (bounded), in two rounds after the dataset list
-(three when the loads' key ranges exist in ops: the load checks need them).
+UNION ALL query each over TABLES, PARTITIONS (row counts), VIEWS where the spec
+declares views and, only where the spec declares a schema, COLUMNS; one read each of
+the ops records; then the tables that have expectations and the load targets, observed
+in one UNION ALL query per location and 1,000 tables (built by reconcile.snapshot.observe
+and .loadchecks). Independent queries run concurrently (bounded), in at most two rounds
+after the dataset list (reconcile.snapshot.rounds).
 
 It only reads (SELECTs and metadata lists; never a write or a DDL statement), and
 only through the adapter it is given: it builds no client.
@@ -14,7 +14,6 @@ only through the adapter it is given: it builds no client.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import datetime as dt
 import fnmatch
 import logging
@@ -22,12 +21,16 @@ import time
 from typing import TYPE_CHECKING, Any, Callable
 
 from reconcile import identifiers as ids
-from reconcile.bq.sqltext import qdataset, qtable, render_sql
-from reconcile.snapshot.model import TMP_PREFIX, ColumnState, DatasetState, Snapshot, TableState
+from reconcile.bq.sqltext import qdataset, render_sql
+from reconcile.snapshot.model import TMP_PREFIX, TEMP_TABLES_TABLE, ColumnState, DatasetState, Snapshot, TableState
 from reconcile.snapshot import routines
 from reconcile.snapshot.observe import observe_many, strip_comments
 from reconcile.snapshot.loadchecks import load_metrics, split
 from reconcile.snapshot.ops import checkpoints_from, ledger_from, ops_queries, own_temp_tables
+from reconcile.snapshot.rounds import (
+    READ_PARALLELISM, Round, chunks as _chunks, partition_batches, speculative, table_missing,
+    too_many_tables, union as _union,
+)
 from reconcile.spec.model import canonical_type
 
 if TYPE_CHECKING:
@@ -39,32 +42,41 @@ log = logging.getLogger(__name__)
 
 # =========================================================================== reading
 #
-# read_snapshot sends, in order (every query runs in the location of its datasets;
-# on BigQuery an INFORMATION_SCHEMA query cannot span regions):
+# read_snapshot sends (every query runs in the location of its datasets; on BigQuery an
+# INFORMATION_SCHEMA query cannot span regions):
 #
 #   1  list_datasets (all regions; one request per 1,000 datasets)
-#   per location, per chunk of at most CHUNK_DATASETS datasets, one UNION ALL query over
+#   round A, per location, per chunk of at most CHUNK_DATASETS datasets, one UNION ALL query over
 #      TABLES      every dataset
-#      PARTITIONS  datasets holding tables with storage, also bounded to
-#                  PARTITIONS_MAX_TABLES tables per query (BigQuery refuses more)
+#      PARTITIONS  every dataset (speculative: see below)
 #      COLUMNS     datasets whose tables the spec declares or sets expectations on
 #                  (other than a bare min_rows, a COUNT(*) whatever the columns)
-#      VIEWS       datasets where the spec declares views (and that hold a view)
-#   1  load ledger, if <ops>.load_ledger exists (and 1 for <ops>.load_key_ranges)
-#   1  relocation checkpoints, if <ops>.relocation_checkpoints exists
-#   1  temporary tables the tool made, if <ops>.temp_tables exists
-#   per location, per at most 1,000 existing tables with expectations or loads, one UNION
+#      VIEWS       datasets where the spec declares views (every dataset without a spec or
+#                  with references), whether or not they hold a view: an empty answer is fine
+#      ROUTINES    with references, in the VIEWS query (one query of both per chunk of
+#                  datasets: sql/snapshot/views_routines.sql; reconcile.snapshot.routines)
+#   and, if the ops dataset exists, 1 each: load ledger, load key ranges, relocation
+#      checkpoints. Sent before TABLES says which ops tables exist: a query whose table does
+#      not exist (404 "Not found: Table") reads as no rows, as an absent table did before.
+#      And the objects beside tables (routines, models: a few API lists) of each dataset a
+#      relocation would move (Adapter.dataset_objects).
+#   round B
+#      per location, per at most 1,000 existing tables with expectations or loads, one UNION
 #      ALL of their scans (all a table's metrics in one branch: reconcile.snapshot.observe;
-#      a load target's keys and ledger key ranges: reconcile.snapshot.loadchecks)
+#      a load target's keys and the ledger's key ranges: reconcile.snapshot.loadchecks);
+#      PARTITIONS again, batched by TABLES' counts, for a chunk whose round-A query BigQuery
+#      refused for reading more than PARTITIONS_MAX_TABLES tables, or whose TABLES shows more
+#      than that (its answer is not trusted: BigQuery documents the limit, not what a query
+#      over it may return; https://cloud.google.com/bigquery/docs/information-schema-partitions);
+#      temporary tables the tool made, only if TABLES shows a table under a temporary-table
+#      name and <ops>.temp_tables exists (what they say is about those tables only).
 #
-# After the dataset list, the queries run in two rounds, each round's concurrently (at
-# most READ_PARALLELISM at once): TABLES and COLUMNS (COLUMNS for the datasets the spec
-# names, before TABLES says which hold tables); then PARTITIONS, VIEWS, ledger,
-# checkpoints and observations, which need TABLES (and COLUMNS, for the observations).
-# When <ops>.load_key_ranges exists and a load target does, the observations wait for it
-# (a third round: the load checks measure each loaded file's recorded key range).
-# Under BigQuery's latency (about a second a query) the snapshot takes about one dataset
-# list and two or three queries' time, whatever the number of queries.
+# Each round's queries run concurrently (at most `parallelism` at once). Round B needs round
+# A (TABLES' types, COLUMNS' columns, the ledger's key ranges), so under BigQuery's latency
+# (about a second a query) the snapshot takes about one dataset list and two queries' time,
+# whatever the number of queries. (COLUMNS of a dataset an expectation matches but the
+# dataset match did not foresee would be read between the rounds; the match cannot miss
+# one: see _may_match_dataset.)
 #
 # CHUNK_DATASETS bounds the size of one query's text (and BigQuery's limit of 1,000
 # tables referenced per query); it is not a cost knob: on BigQuery each query bills at
@@ -114,16 +126,6 @@ def column_state(name: str, data_type: str, is_nullable: str | None) -> ColumnSt
     return ColumnState(name=name, type=canonical_type(dtype), mode=mode)
 
 
-def _chunks(items: list[str], size: int) -> list[list[str]]:
-    return [items[i:i + size] for i in range(0, len(items), size)]
-
-
-def _union(template: str, project: str, datasets: list[str]) -> str:
-    """One query: the per-dataset template rendered for each dataset, UNION ALL'ed."""
-    parts = [strip_comments(render_sql(template, dataset=qdataset(project, d))) for d in datasets]
-    return "\nUNION ALL\n".join(f"({p})" for p in parts)
-
-
 def needs_columns(exp: Any) -> bool:
     """Whether observing these expectations needs the table's columns (their names and
     types): all but a bare `min_rows`, which is a COUNT(*) whatever the columns."""
@@ -142,45 +144,9 @@ def _may_match_dataset(pattern: str, dataset: str) -> bool:
 
 
 def _partition_batches(stored: dict[str, list[str]]) -> list[tuple[list[str], list[str] | None]]:
-    """Group datasets (name -> their stored tables) into PARTITIONS queries.
-
-    Each query covers at most CHUNK_DATASETS datasets and PARTITIONS_MAX_TABLES tables.
-    A dataset with more tables than that gets queries of its own, each naming its
-    tables: (datasets, None) reads whole datasets, ([ds], names) reads some tables."""
-    batches: list[tuple[list[str], list[str] | None]] = []
-    cur: list[str] = []
-    n = 0
-    for ds in sorted(stored):
-        k = len(stored[ds])
-        if k == 0:
-            continue
-        if k > PARTITIONS_MAX_TABLES:
-            for names in _chunks(sorted(stored[ds]), PARTITIONS_MAX_TABLES):
-                batches.append(([ds], names))
-            continue
-        if cur and (len(cur) >= CHUNK_DATASETS or n + k > PARTITIONS_MAX_TABLES):
-            batches.append((cur, None))
-            cur, n = [], 0
-        cur.append(ds)
-        n += k
-    if cur:
-        batches.append((cur, None))
-    return batches
-
-
-READ_PARALLELISM = 10  # queries of one round in flight at once (like Terraform's -parallelism)
-
-
-def run_concurrently(fns: list[Callable[[], Any]], parallelism: int) -> list[Any]:
-    """Run the calls with at most `parallelism` in flight; their results in order.
-    The first error (in call order) is raised once every call has ended."""
-    if parallelism <= 1 or len(fns) <= 1:
-        return [f() for f in fns]
-    with cf.ThreadPoolExecutor(max_workers=min(parallelism, len(fns)),
-                               thread_name_prefix="snapshot") as pool:
-        futures = [pool.submit(f) for f in fns]
-        cf.wait(futures)
-    return [f.result() for f in futures]
+    """PARTITIONS queries for these datasets (name -> their stored tables), at most
+    CHUNK_DATASETS datasets and PARTITIONS_MAX_TABLES tables each (rounds.partition_batches)."""
+    return partition_batches(stored, PARTITIONS_MAX_TABLES, CHUNK_DATASETS)
 
 
 def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str = "local",
@@ -193,10 +159,11 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
     the tables with expectations observed in batched queries. With `desired=None`
     every dataset's COLUMNS and VIEWS are read and nothing is observed.
 
-    The queries run in rounds, those of one round concurrently (at most `parallelism`
-    at once; 1 runs everything in sequence, with the same requests): TABLES and COLUMNS;
-    then PARTITIONS, VIEWS, the ops records, and the observations (they need TABLES' types
-    and COLUMNS' columns), which wait for a third round when the loads' key ranges exist.
+    The queries run in two rounds, those of one round concurrently (at most `parallelism`
+    at once; 1 runs everything in sequence, with the same requests): TABLES, COLUMNS,
+    PARTITIONS, VIEWS, ROUTINES and the ops records; then the observations (they need
+    TABLES' types, COLUMNS' columns and the ledger's key ranges) and any PARTITIONS query
+    redone with fewer tables.
 
     `references` (default: when the spec may delete a dataset) also reads, for the
     reference scan, every dataset's views and ROUTINES (reconcile.snapshot.routines)."""
@@ -225,10 +192,10 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
     def query_job(sql: str, loc: str, what: str, params: list[Any] | None = None) -> Callable[[], Any]:
         return lambda: run(sql, loc, what, params)
 
-    # Round 1: TABLES (every dataset) and COLUMNS (datasets the spec needs columns of:
-    # those it declares tables in or sets expectations on; a dataset that turns out to
-    # hold no table is dropped from the result below). Expectations are matched against
-    # the datasets now, against the tables once TABLES is in.
+    # Round A: what the datasets alone decide. COLUMNS for the datasets the spec needs
+    # columns of (those it declares tables in or sets expectations on; a dataset that turns
+    # out to hold no table is dropped from the result below); expectations are matched
+    # against the datasets now, against the tables once TABLES is in.
     if desired is None:
         want_columns = set(datasets)
     else:
@@ -238,24 +205,57 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
                                 if needs_columns(e))}
         want_columns |= {ref.split(".", 1)[0] for ref, t in desired.tables.items()
                          if t.expect is not None and needs_columns(t.expect)}
-    round1: list[Callable[[], Any]] = []
-    table_chunks, column_chunks = [], []
+    want_views = set(datasets) if desired is None else {ref.split(".", 1)[0] for ref in desired.views}
+    if references is None:
+        references = desired is not None and routines.wanted(desired)
+    if references:  # what reads a legacy dataset may be any view (issue 17)
+        want_views = set(datasets)
+    round_a = Round()
+    table_jobs, column_jobs, view_jobs = [], [], []
+    part_jobs: list[tuple[int, str, list[str]]] = []  # (job, location, datasets); answer None: refused
     for loc, names in by_location.items():
         for chunk in _chunks(names, CHUNK_DATASETS):
-            table_chunks.append(len(round1))
-            round1.append(query_job(_union("snapshot/tables.sql", project, chunk), loc,
-                                    f"snapshot TABLES ({loc}, {len(chunk)} datasets)"))
+            table_jobs.append(round_a.add(query_job(_union("snapshot/tables.sql", project, chunk), loc,
+                                                    f"snapshot TABLES ({loc}, {len(chunk)} datasets)")))
+            part_jobs.append((round_a.add(speculative(
+                query_job(_union("snapshot/partitions.sql", project, chunk), loc,
+                          f"snapshot PARTITIONS ({loc}, {len(chunk)} datasets)"),
+                too_many_tables, None)), loc, chunk))
         for chunk in _chunks([ds for ds in names if ds in want_columns], CHUNK_DATASETS):
-            column_chunks.append(len(round1))
-            round1.append(query_job(_union("snapshot/columns.sql", project, chunk), loc,
-                                    f"snapshot COLUMNS ({loc}, {len(chunk)} datasets)"))
-    results1 = run_concurrently(round1, parallelism)
+            column_jobs.append(round_a.add(query_job(_union("snapshot/columns.sql", project, chunk), loc,
+                                                     f"snapshot COLUMNS ({loc}, {len(chunk)} datasets)")))
+        # with references, every dataset's views and routines in one query per chunk
+        template = "snapshot/views_routines.sql" if references else "snapshot/views.sql"
+        for chunk in _chunks([ds for ds in names if ds in want_views], CHUNK_DATASETS):
+            view_jobs.append(round_a.add(query_job(_union(template, project, chunk), loc,
+                                                   f"snapshot {'VIEWS, ROUTINES' if references else 'VIEWS'} "
+                                                   f"({loc}, {len(chunk)} datasets)")))
 
-    # 2. tables (all datasets)
+    # the tool's records in ops: load ledger (and key ranges), relocation checkpoints
+    ops = desired.ops_dataset if desired is not None else "ops"
+    ops_jobs: dict[str, int] = {}
+    if ops in datasets:
+        for name, table, sql, what in ops_queries(project, ops, ("ledger", "key_ranges", "checkpoints")):
+            ops_jobs[name] = round_a.add(speculative(query_job(sql, datasets[ops].location, what),
+                                                     lambda e, t=table: table_missing(e, ops, t), []))
+    # objects beside tables (routines, models, ...) of datasets a relocation would move:
+    # what it must carry or refuse (reconcile.plan.compare.datasets). Few datasets, if any;
+    # a few API lists each, alongside the queries.
+    object_jobs: dict[str, int] = {}
+    if desired is not None:
+        for name in sorted(datasets):
+            if name in desired.datasets and not ids.same_location(datasets[name].location,
+                                                                   desired.location_of(name)):
+                object_jobs[name] = round_a.add(lambda name=name: adapter.dataset_objects(name))
+    results_a = round_a.run(parallelism)
+    for name, i in object_jobs.items():
+        datasets[name] = datasets[name].model_copy(update={"objects": results_a[i]})
+
+    # tables (all datasets)
     types: dict[str, str] = {}
     created: dict[str, int | None] = {}  # creation times of tables under a temporary-table name
-    for i in table_chunks:
-        for r in results1[i]:
+    for i in table_jobs:
+        for r in results_a[i]:
             ref = f"{r['dataset_name']}.{r['table_name']}"
             types[ref] = table_type(r["table_type"], r.get("base_table_name"), r.get("snapshot_time_ms"))
             if r["table_name"].startswith(TMP_PREFIX):
@@ -278,26 +278,24 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
                 if exp is not None and not exp.is_empty():
                     expectations[ref] = exp
 
-    # 4. columns, where the spec needs them (read in round 1)
+    # columns, where the spec needs them
     columns_of: dict[str, list[tuple[int, ColumnState]]] = {}
-    for i in column_chunks:
-        for r in results1[i]:
-            ref = f"{r['dataset_name']}.{r['table_name']}"
-            columns_of.setdefault(ref, []).append(
+
+    def add_columns(rows: list[dict[str, Any]]) -> None:
+        for r in rows:
+            columns_of.setdefault(f"{r['dataset_name']}.{r['table_name']}", []).append(
                 (int(r["ordinal_position"] or 0),
                  column_state(r["column_name"], r["data_type"], r.get("is_nullable"))))
-    columns_read = {ds for loc, names in by_location.items() for ds in names
-                    if ds in want_columns and in_dataset.get(ds)}
+
+    for i in column_jobs:
+        add_columns(results_a[i])
+    columns_read = {ds for ds in want_columns if ds in datasets and in_dataset.get(ds)}
     missed = {ref.split(".", 1)[0] for ref, e in expectations.items() if needs_columns(e)} - want_columns
-    if missed:  # an expectation pattern the dataset match above did not foresee: read them now
+    if missed:  # an expectation the dataset match did not foresee (it cannot): read them now
         for loc, names in by_location.items():
             for chunk in _chunks([ds for ds in names if ds in missed], CHUNK_DATASETS):
-                for r in run(_union("snapshot/columns.sql", project, chunk), loc,
-                             f"snapshot COLUMNS ({loc}, {len(chunk)} datasets)"):
-                    ref = f"{r['dataset_name']}.{r['table_name']}"
-                    columns_of.setdefault(ref, []).append(
-                        (int(r["ordinal_position"] or 0),
-                         column_state(r["column_name"], r["data_type"], r.get("is_nullable"))))
+                add_columns(run(_union("snapshot/columns.sql", project, chunk), loc,
+                                f"snapshot COLUMNS ({loc}, {len(chunk)} datasets)"))
         columns_read |= {ds for ds in missed if in_dataset.get(ds)}
 
     def cols_of(ref: str) -> list[ColumnState] | None:
@@ -305,93 +303,74 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
             return None
         return [c for _, c in sorted(columns_of.get(ref, []), key=lambda p: p[0])]
 
-    # Round 2: PARTITIONS, VIEWS, ledger, checkpoints, observations.
-    round2: list[Callable[[], Any]] = []
-    part_jobs: list[int] = []
-    for loc, names in by_location.items():
-        stored = {ds: [t for t in in_dataset.get(ds, []) if types[f"{ds}.{t}"] in _STORED]
-                  for ds in names}
-        for chunk, table_names in _partition_batches(stored):
+    def ops_rows(results: list[Any], jobs: dict[str, int], name: str) -> list[dict[str, Any]]:
+        return results[jobs[name]] if name in jobs else []
+
+    ledger = ledger_from(ops_rows(results_a, ops_jobs, "ledger"), ops_rows(results_a, ops_jobs, "key_ranges"))
+    checkpoints = checkpoints_from(ops_rows(results_a, ops_jobs, "checkpoints"))
+
+    # Round B: PARTITIONS of the chunks round A could not read whole, the temporary-table
+    # records, the observations.
+    round_b = Round()
+    rows_of: dict[str, int] = {}
+
+    def add_rows(rows: list[dict[str, Any]]) -> None:
+        for r in rows:
+            rows_of[f"{r['dataset_name']}.{r['table_name']}"] = int(r["row_count"] or 0)
+
+    part_b: list[int] = []
+    for i, loc, chunk in part_jobs:
+        if results_a[i] is not None and sum(len(in_dataset.get(ds, [])) for ds in chunk) <= PARTITIONS_MAX_TABLES:
+            add_rows(results_a[i])
+            continue
+        stored = {ds: [t for t in in_dataset.get(ds, []) if types[f"{ds}.{t}"] in _STORED] for ds in chunk}
+        for batch, table_names in _partition_batches(stored):
             if table_names is None:
-                sql, params = _union("snapshot/partitions.sql", project, chunk), []
+                sql, params = _union("snapshot/partitions.sql", project, batch), []
             else:
                 sql = strip_comments(render_sql("snapshot/partitions_named.sql",
-                                                 dataset=qdataset(project, chunk[0])))
+                                                 dataset=qdataset(project, batch[0])))
                 params = [array_param("table_names", "STRING", table_names)]
-            part_jobs.append(len(round2))
-            round2.append(query_job(sql, loc, f"snapshot PARTITIONS ({loc}, {len(chunk)} datasets)", params))
+            part_b.append(round_b.add(query_job(sql, loc, f"snapshot PARTITIONS ({loc}, {len(batch)} datasets)",
+                                                params)))
 
-    # 5. view definitions, where the spec declares views
-    want_views = set(datasets) if desired is None else {ref.split(".", 1)[0] for ref in desired.views}
-    if references is None:
-        references = desired is not None and routines.wanted(desired)
-    if references:  # what reads a legacy dataset may be any view (issue 17)
-        want_views = set(datasets)
-    view_jobs: list[int] = []
-    for loc, names in by_location.items():
-        read = [ds for ds in names if ds in want_views
-                and any(types[f"{ds}.{t}"] == "VIEW" for t in in_dataset.get(ds, []))]
-        for chunk in _chunks(read, CHUNK_DATASETS):
-            view_jobs.append(len(round2))
-            round2.append(query_job(_union("snapshot/views.sql", project, chunk), loc,
-                                    f"snapshot VIEWS ({loc}, {len(chunk)} datasets)"))
+    temp_jobs: dict[str, int] = {}
+    if created and f"{ops}.{TEMP_TABLES_TABLE}" in types:
+        for name, _, sql, what in ops_queries(project, ops, ("temp_tables",)):
+            temp_jobs[name] = round_b.add(query_job(sql, datasets[ops].location, what))
 
-    routine_jobs = routines.jobs(by_location, round2, query_job, project, _union, CHUNK_DATASETS) \
-        if references else []
-
-    # 5b. objects beside tables (routines, models, ...) of datasets a relocation would move:
-    #     what it must carry or refuse (reconcile.plan.compare.datasets). Few datasets, if any.
-    if desired is not None:
-        for name in sorted(datasets):
-            if name in desired.datasets and not ids.same_location(datasets[name].location,
-                                                                   desired.location_of(name)):
-                datasets[name] = datasets[name].model_copy(update={"objects": adapter.dataset_objects(name)})
-
-    # 6. the tool's records in ops: load ledger, relocation checkpoints, temporary tables
-    ops = desired.ops_dataset if desired is not None else "ops"
-    ops_jobs: dict[str, int] = {}
-    if ops in datasets:
-        for name, sql, what in ops_queries(project, ops, types):
-            ops_jobs[name] = len(round2)
-            round2.append(query_job(sql, datasets[ops].location, what))
-
-    # 7. expectation observations and load checks: one UNION ALL per location (and 1,000
-    # tables), in this round, or a third when the loads' key ranges (which they need) exist.
+    # expectation observations and load checks: one UNION ALL per location (and 1,000 tables)
     observed: dict[str, dict[str, Any]] = {}
     load_targets = ({ld.table for ld in desired.loads if types.get(ld.table) in _OBSERVED}
                     if desired is not None else set())
-
-    def observe(ledger: list[Any], into: list[Callable[[], Any]]) -> None:
+    if desired is not None:
         extra = {ref: (wanted, [param(n, v) for n, v in params]) for ref, (wanted, params)
                  in load_metrics(desired, {ref: cols_of(ref) for ref in load_targets}, ledger).items()}
         refs = sorted(set(expectations) | set(extra))
-        if not refs:
-            return
 
         def observe_query(sql: str, params: list[Any], loc: str) -> list[dict[str, Any]]:
             return run(sql, loc, f"snapshot observations ({loc})", params)
 
-        observe_many(observe_query, project,
-                     [(ref, datasets[ref.split(".", 1)[0]].location, expectations.get(ref), cols_of(ref))
-                      for ref in refs],
-                     list(desired.placeholder_values), run_all=lambda fns: into.extend(fns) or [],
-                     out=observed, extra=extra)
+        if refs:
+            observe_many(observe_query, project,
+                         [(ref, datasets[ref.split(".", 1)[0]].location, expectations.get(ref), cols_of(ref))
+                          for ref in refs],
+                         list(desired.placeholder_values), run_all=lambda fns: round_b.calls.extend(fns) or [],
+                         out=observed, extra=extra)
+    results_b = round_b.run(parallelism)
 
-    ledger_first = "key_ranges" in ops_jobs and bool(load_targets)
-    if desired is not None and not ledger_first:
-        observe([], round2)
-    results2 = run_concurrently(round2, parallelism)
-
-    rows_of: dict[str, int] = {}
-    for i in part_jobs:
-        for r in results2[i]:
-            rows_of[f"{r['dataset_name']}.{r['table_name']}"] = int(r["row_count"] or 0)
+    for i in part_b:
+        add_rows(results_b[i])
+    # view definitions of the datasets TABLES shows a view in (those read before round A was)
+    holds_view = {ref.split(".", 1)[0] for ref, typ in types.items() if typ == "VIEW"}
     view_sql: dict[str, str] = {}
     for i in view_jobs:
-        for r in results2[i]:
-            view_sql[f"{r['dataset_name']}.{r['table_name']}"] = r["view_definition"]
+        for r in results_a[i]:
+            if r.get("table_name") is not None and r["dataset_name"] in holds_view:
+                view_sql[f"{r['dataset_name']}.{r['table_name']}"] = r["view_definition"]
 
-    found_routines = routines.collect(adapter, [results2[i] for i in routine_jobs]) if references else None
+    found_routines = routines.collect(adapter, [[r for r in results_a[i] if r.get("routine_name") is not None]
+                                                for i in view_jobs]) if references else None
     tables: dict[str, TableState] = {}
     for ref, typ in sorted(types.items()):
         rows = rows_of.get(ref)
@@ -399,16 +378,7 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
             rows = 0
         tables[ref] = TableState(type=typ, rows=rows, columns=cols_of(ref), view_sql=view_sql.get(ref))
 
-    def ops_rows(name: str) -> list[dict[str, Any]]:
-        return results2[ops_jobs[name]] if name in ops_jobs else []
-
-    ledger = ledger_from(ops_rows("ledger"), ops_rows("key_ranges"))
-    checkpoints = checkpoints_from(ops_rows("checkpoints"))
-    own_temp = own_temp_tables(ops_rows("temp_tables"), created)
-    if ledger_first:  # round 3
-        round3: list[Callable[[], Any]] = []
-        observe(ledger, round3)
-        run_concurrently(round3, parallelism)
+    own_temp = own_temp_tables(ops_rows(results_b, temp_jobs, "temp_tables"), created)
     observations, load_checks = split(observed, set(expectations), load_targets)
     observations = dict(sorted(observations.items()))
 

@@ -1,13 +1,14 @@
 """The routines part of the snapshot, read for the reference scan (issue 17): which
 functions and procedures may still read a legacy dataset.
 
-One UNION ALL query over `dataset.INFORMATION_SCHEMA.ROUTINES` per location and chunk
-of datasets (sql/snapshot/routines.sql), run among the snapshot's second round: the
-requests grow with locations and datasets, never with tables or routines. BigQuery's
-`ddl` column holds the whole CREATE statement; the emulator elides the body there
-(`AS (...)`, `BEGIN ... END`: docs/emulator.md), and a region-qualified ROUTINES view
-answers nothing on it, so a routine whose `ddl` does not carry its body is read with one
-routines.get each (on BigQuery: none, or only those whose DDL the parser cannot read).
+Read with the views, in one UNION ALL query over `dataset.INFORMATION_SCHEMA.VIEWS` and
+`.ROUTINES` per location and chunk of datasets (sql/snapshot/views_routines.sql), in the
+snapshot's first round (reconcile.snapshot.read): the requests grow with locations and
+datasets, never with tables or routines. BigQuery's `ddl` column holds the whole CREATE
+statement; the emulator elides the body there (`AS (...)`, `BEGIN ... END`: docs/emulator.md),
+and a region-qualified ROUTINES view answers nothing on it, so a routine whose `ddl` does
+not carry its body is read with one routines.get each (on BigQuery: none, or only those
+whose DDL the parser cannot read).
 
 Read only when a plan may delete a dataset (`wanted`) or by `reconcile refs`. Reads only,
 through the adapter it is given.
@@ -16,7 +17,7 @@ through the adapter it is given.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from reconcile.snapshot.model import RoutineState
 
@@ -31,19 +32,6 @@ _ELIDED = re.compile(r"AS\s*\(\.\.\.\)\s*$|BEGIN\s*\.\.\.\s*END\s*$", re.S)
 def wanted(desired: DesiredState) -> bool:
     """Whether a plan of this spec needs the references (it may delete a dataset)."""
     return bool(desired.retire or (desired.archive is not None and desired.archive.delete_sources))
-
-
-def jobs(by_location: dict[str, list[str]], round2: list[Callable[[], Any]], query_job, project: str,
-         union, chunk_size: int) -> list[int]:
-    """Add one ROUTINES query per location and chunk of datasets to `round2`; their indexes."""
-    out = []
-    for loc, names in by_location.items():
-        for i in range(0, len(names), chunk_size):
-            chunk = names[i:i + chunk_size]
-            out.append(len(round2))
-            round2.append(query_job(union("snapshot/routines.sql", project, chunk), loc,
-                                    f"snapshot ROUTINES ({loc}, {len(chunk)} datasets)"))
-    return out
 
 
 def collect(adapter: Adapter, results: list[list[dict[str, Any]]]) -> dict[str, RoutineState]:

@@ -2,7 +2,7 @@
 
 Each test builds a small warehouse through the adapter (datasets in two regions,
 tables, a view, a snapshot, rows inserted with INSERT), reads it back and checks the
-snapshot; the request count is checked against the formula in reconcile/snapshot.py.
+snapshot; the request count is checked against the formula in reconcile/snapshot/read.py.
 """
 
 from __future__ import annotations
@@ -183,7 +183,8 @@ def test_snapshot_reads_the_warehouse(adapter: Adapter, ds_prefix: str, project_
 
     # 1 list + TABLES (us-central1, EU, US) 3 + PARTITIONS 3 + COLUMNS (market) 1
     # + VIEWS (market) 1 + ledger 1 + checkpoints 1 + observe prices 1
-    assert s.requests == 12
+    # + load key ranges 1 (sent with TABLES, before it says whether the table exists: not found)
+    assert s.requests == 13
     # the snapshot round-trips through JSON
     assert Snapshot.model_validate_json(s.to_json()) == s
 
@@ -210,14 +211,15 @@ def test_snapshot_without_a_spec_reads_columns_and_views_everywhere(
     assert s.tables[f"{p}a.v"].view_sql and s.tables[f"{p}a.v"].columns is not None
     assert s.ledger == [] and s.observations == {} and s.checkpoints == {}
     dt.datetime.fromisoformat(s.taken_at)
-    # 1 list + 2 locations x (TABLES, PARTITIONS, COLUMNS) + VIEWS (us-central1 only)
-    assert s.requests == 8
+    # 1 list + 2 locations x (TABLES, PARTITIONS, COLUMNS, VIEWS: sent with TABLES, before it
+    # says which datasets hold a view)
+    assert s.requests == 9
 
 
-def expected_requests(locations: int, view_locations: int) -> int:
+def expected_requests(locations: int) -> int:
     """The formula for a spec-less snapshot of fewer than 100 datasets per location and
-    fewer than 1,000 tables per PARTITIONS query, every dataset holding a table."""
-    return 1 + 3 * locations + view_locations
+    fewer than 1,000 tables per PARTITIONS query: TABLES, PARTITIONS, COLUMNS, VIEWS."""
+    return 1 + 4 * locations
 
 
 def test_requests_grow_with_datasets_and_regions_not_tables(adapter: Adapter, ds_prefix: str) -> None:
@@ -243,7 +245,7 @@ def test_requests_grow_with_datasets_and_regions_not_tables(adapter: Adapter, ds
     assert len(large.tables) == 31
     assert large.tables[f"{p}eu.t029"].rows == 1
 
-    assert small.requests == large.requests == expected_requests(locations=2, view_locations=1)
+    assert small.requests == large.requests == expected_requests(locations=2)
 
 
 def test_one_union_query_per_chunk_of_datasets(adapter: Adapter, ds_prefix: str,
@@ -253,10 +255,10 @@ def test_one_union_query_per_chunk_of_datasets(adapter: Adapter, ds_prefix: str,
         adapter.create_dataset(f"{p}d{i}", "us-central1")
         adapter.create_table(f"{p}d{i}.t", [("id", "INT64", "NULLABLE")])
     one_chunk = read_snapshot(adapter, None)
-    assert one_chunk.requests == 1 + 3  # list + TABLES + PARTITIONS + COLUMNS
+    assert one_chunk.requests == 1 + 4  # list + TABLES + PARTITIONS + COLUMNS + VIEWS
     monkeypatch.setattr(snap, "CHUNK_DATASETS", 2)
     three_chunks = read_snapshot(adapter, None)
-    assert three_chunks.requests == 1 + 3 * 3
+    assert three_chunks.requests == 1 + 4 * 3
     assert three_chunks.tables == one_chunk.tables
 
 
@@ -284,7 +286,9 @@ def test_expectation_queries_are_batched_per_location(adapter: Adapter, ds_prefi
     desired = load_spec(spec, root=project_root)
     s = read_snapshot(adapter, desired)
     # 1 list + TABLES + PARTITIONS + COLUMNS + one UNION ALL observing the 4 tables
-    assert s.requests == 4 + 1
+    # + the ops reads (ledger, key ranges, checkpoints) of ops_dataset `training`: sent before
+    # TABLES says it holds none of them (not found: no rows)
+    assert s.requests == 4 + 1 + 3
     assert s.observations[f"{p}training.zl_0"] == {
         "rows": 3, "columns": 2, "distinct:regime": 2, "min:training_weight": 1,
         "max:training_weight": 500,
