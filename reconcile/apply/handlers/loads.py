@@ -10,7 +10,9 @@ the tool's only while ops records it (`_make_tmp`). The file is read once, into 
 the hash is of it and the load job sends it. Into an empty table whose columns are the
 file's, the load job writes the table itself with WRITE_EMPTY (BigQuery refuses it if
 rows appeared meanwhile, and the MERGE path runs instead): one job instead of a load,
-a MERGE and three counts.
+a MERGE and three counts. That path sends no count at all: the table's own resource
+(the one get that also gives its schema) says it looks empty, WRITE_EMPTY makes sure,
+and the job's output rows are the rows the table then holds.
 """
 
 from __future__ import annotations
@@ -113,12 +115,15 @@ def merge_sql(ctx_project: str, a: MergeLoad, tmp: str, prune: str | None = None
 
 
 def _load_file(ctx: Context, path: Path, raw: bytes, table: str, dest: str, location: str, *,
-               write_empty: bool = False) -> int:
+               write_empty: bool = False, digest: str | None = None) -> int:
     """The private copy `raw` of a staging file into `dest` with a load job; returns the
     rows the job wrote. A CSV seed is typed by the table's declared columns, exactly as
     the gate read it, and sent as Parquet: one load path, no type guessing on either side."""
     if path.suffix.lower() != ".csv":
-        return ctx.adapter.load_parquet(path, dest, location=location, data=raw, write_empty=write_empty)
+        # `digest`: the sha256 of `raw` the handler computed; the job id needs it, and
+        # hashing the file a second time for it cost as much as the first.
+        return ctx.adapter.load_parquet(path, dest, location=location, data=raw, write_empty=write_empty,
+                                        digest=digest)
     import io
 
     import pyarrow as pa
@@ -229,26 +234,49 @@ def _record(ctx: Context, a: MergeLoad, path: Path, raw: bytes, *, inserted: int
                         "rows": a.rows, "rows_inserted": inserted, "rows_updated": updated}])
 
 
-def _loads_as_is(ctx: Context, a: MergeLoad) -> bool:
+def _loads_as_is(ctx: Context, a: MergeLoad, schema=None) -> bool:
     """Whether the file's columns are the table's, in order and type (a load job into the
-    table then writes what the MERGE would: the gate has made the keys unique)."""
+    table then writes what the MERGE would: the gate has made the keys unique). `schema`:
+    the table's, if the caller has read it already."""
     from reconcile.spec.model import canonical_type
 
-    schema = ctx.adapter.get_schema(a.table)
+    if schema is None:
+        schema = ctx.adapter.get_schema(a.table)
     if schema is None:
         return False
     return [(f.name, canonical_type(f.field_type)) for f in schema if f.mode != "REPEATED"] == \
         [(c, canonical_type(t)) for c, t in a.columns] and len(schema) == len(a.columns)
 
 
-def _into_empty(ctx: Context, a: MergeLoad, path: Path, raw: bytes, loc: str) -> Done | None:
+def _looks_empty(table) -> bool | None:
+    """Whether the table's resource says it holds no row: `numRows` 0 and no streaming
+    buffer (numRows excludes the buffer's rows:
+    https://cloud.google.com/bigquery/docs/reference/rest/v2/tables#Table.FIELDS.num_rows).
+    None when it does not say. Only a hint (the local BigQuery's numRows lags behind DML,
+    BIGQUERY_EMULATOR.md): a wrong "empty" costs a load job that WRITE_EMPTY refuses, then
+    the MERGE; a wrong "not empty" costs the MERGE path. Never a wrong result."""
+    if getattr(table, "streaming_buffer", None) is not None:
+        return False
+    n = getattr(table, "num_rows", None)
+    return None if n is None else n == 0
+
+
+def _into_empty(ctx: Context, a: MergeLoad, path: Path, raw: bytes, loc: str, schema=None,
+                digest: str | None = None) -> Done | None:
     """A MergeLoad into an empty table: one load job into the table itself, WRITE_EMPTY
     (BigQuery refuses it, atomically, if rows appeared meanwhile: then None, and the
-    caller merges). Also None when the file's columns are not exactly the table's."""
-    if not _loads_as_is(ctx, a):
+    caller merges). Also None when the file's columns are not exactly the table's.
+
+    The table then holds exactly the rows the job wrote: it was empty (WRITE_EMPTY) and a
+    load job commits all its rows or none. Those are the job's `outputRows`, "number of
+    rows imported in a load job", final once the job is done
+    (https://cloud.google.com/bigquery/docs/reference/rest/v2/Job#JobStatistics3): the
+    proof against the file's rows needs no COUNT query. `schema`: the table's, if read
+    already; `digest`: the sha256 of `raw`, if computed already."""
+    if not _loads_as_is(ctx, a, schema):
         return None
     try:
-        written = _load_file(ctx, path, raw, a.table, a.table, loc, write_empty=True)
+        written = _load_file(ctx, path, raw, a.table, a.table, loc, write_empty=True, digest=digest)
     except BigQueryError as e:
         log.info("%s: load into the empty table refused (%s): merging instead", a.key, e)
         return None
@@ -280,19 +308,23 @@ def merge_load(ctx: Context, a: MergeLoad) -> Done:
                            f"{a.content_hash[:12]}): re-plan; table untouched",
                            {"content_hash": now_hash, "planned_hash": a.content_hash})
     loc = ctx.table_location(a.table)
-    if not ctx.adapter.table_exists(a.table):
+    table = ctx.adapter.get_table(a.table)  # one get: exists, schema, and whether it looks empty
+    if table is None:
         raise ActionFailed(f"{a.table} does not exist")
     # A reload (the table lost rows of a file the ledger records) merges again: MERGE
     # on the keys is idempotent, so what is still there is left as it is.
     if not a.reload and ctx.ledger_has(a.table, a.source, a.content_hash):
         return noop("this file (same content hash) is already in the load ledger")
-    if ctx.count(a.table) == 0:
-        fast = _into_empty(ctx, a, path, raw, loc)
+    empty = _looks_empty(table)
+    if empty is None:  # the resource does not say: count
+        empty = ctx.count(a.table) == 0
+    if empty:
+        fast = _into_empty(ctx, a, path, raw, loc, list(table.schema), digest=now_hash)
         if fast is not None:
             return fast
     tmp = _make_tmp(ctx, a)
     try:
-        _load_file(ctx, path, raw, a.table, tmp, loc)
+        _load_file(ctx, path, raw, a.table, tmp, loc, digest=now_hash)
         staged = ctx.count(tmp)
         if staged != a.rows:
             raise ActionFailed(f"loaded {staged:,} rows into {tmp}, the file has {a.rows:,}: table untouched",
