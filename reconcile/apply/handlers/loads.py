@@ -12,11 +12,13 @@ file's, the load job writes the table itself with WRITE_EMPTY (BigQuery refuses 
 rows appeared meanwhile, and the MERGE path runs instead): one job instead of a load,
 a MERGE and three counts. That path sends no count at all: the table's own resource
 (the one get that also gives its schema) says it looks empty, WRITE_EMPTY makes sure,
-and the job's output rows are the rows the table then holds.
+and the job's output rows are the rows the table then holds; the file's key range is
+recorded while it uploads (`merge_load`), its ledger row once the job is done.
 """
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import hashlib
 import logging
 from pathlib import Path
@@ -224,12 +226,22 @@ def check_keys_unique(ctx: Context, a: MergeLoad, loc: str) -> None:
          "examples": {key: int(r["_reconcile_rows"]) for key, r in zip(named, rows)}})
 
 
-def _record(ctx: Context, a: MergeLoad, path: Path, raw: bytes, *, inserted: int, updated: int) -> None:
-    """The file's key range, then its ledger row (a crash between them leaves a range and
-    no ledger row: the file is merged again, which MERGE makes harmless)."""
+def _record_range(ctx: Context, a: MergeLoad, path: Path, raw: bytes) -> None:
     key_range = load_key_range(ctx, a, path, raw)
     if key_range:
         ctx.record_key_range(a.table, a.source, a.content_hash, key_range)
+
+
+def _record(ctx: Context, a: MergeLoad, path: Path, raw: bytes, *, inserted: int, updated: int,
+            ranged: cf.Future | None = None) -> None:
+    """The file's key range, then its ledger row (a crash between them leaves a range and
+    no ledger row: the file is merged again, which MERGE makes harmless). `ranged`: the
+    range is being recorded already (`merge_load`): waited for, its error raised, before
+    the ledger row."""
+    if ranged is not None:
+        ranged.result()
+    else:
+        _record_range(ctx, a, path, raw)
     ctx.record_ledger([{"table_ref": a.table, "source": a.source, "content_hash": a.content_hash,
                         "rows": a.rows, "rows_inserted": inserted, "rows_updated": updated}])
 
@@ -262,7 +274,7 @@ def _looks_empty(table) -> bool | None:
 
 
 def _into_empty(ctx: Context, a: MergeLoad, path: Path, raw: bytes, loc: str, schema=None,
-                digest: str | None = None) -> Done | None:
+                digest: str | None = None, ranged: cf.Future | None = None) -> Done | None:
     """A MergeLoad into an empty table: one load job into the table itself, WRITE_EMPTY
     (BigQuery refuses it, atomically, if rows appeared meanwhile: then None, and the
     caller merges). Also None when the file's columns are not exactly the table's.
@@ -272,7 +284,8 @@ def _into_empty(ctx: Context, a: MergeLoad, path: Path, raw: bytes, loc: str, sc
     rows imported in a load job", final once the job is done
     (https://cloud.google.com/bigquery/docs/reference/rest/v2/Job#JobStatistics3): the
     proof against the file's rows needs no COUNT query. `schema`: the table's, if read
-    already; `digest`: the sha256 of `raw`, if computed already."""
+    already; `digest`: the sha256 of `raw`, if computed already; `ranged`: the file's key
+    range, being recorded while the file loads (`_record`)."""
     if not _loads_as_is(ctx, a, schema):
         return None
     try:
@@ -284,7 +297,7 @@ def _into_empty(ctx: Context, a: MergeLoad, path: Path, raw: bytes, loc: str, sc
         raise ActionFailed(f"loaded {written:,} rows into the empty {a.table}, the file has {a.rows:,}",
                            {"loaded_rows": written, "file_rows": a.rows})
     pause("merge:merged")
-    _record(ctx, a, path, raw, inserted=written, updated=0)
+    _record(ctx, a, path, raw, inserted=written, updated=0, ranged=ranged)
     return done(f"loaded {a.rows:,} file rows into the empty table in one load job (WRITE_EMPTY); "
                 f"table 0 -> {written:,} rows",
                 file_rows=a.rows, rows_before=0, rows_after=written, inserted=written, updated=0)
@@ -318,8 +331,17 @@ def merge_load(ctx: Context, a: MergeLoad) -> Done:
     empty = _looks_empty(table)
     if empty is None:  # the resource does not say: count
         empty = ctx.count(a.table) == 0
-    if empty:
-        fast = _into_empty(ctx, a, path, raw, loc, list(table.schema), digest=now_hash)
+    ranged: cf.Future | None = None
+    if empty and _loads_as_is(ctx, a, list(table.schema)):
+        # The file's key range is recorded while the file uploads, in a thread of its own:
+        # one INSERT job off the load's path. Recorded before the ledger row either way,
+        # as before; a range with no ledger row (the load refused or failed, a crash) is
+        # what a crash between the two always left, and the snapshot reads a range only
+        # beside its ledger row (snapshot.ops.ledger_from). A refused load goes on to the
+        # MERGE below, which waits for this same range instead of recording it again.
+        with cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="key-range") as pool:
+            ranged = pool.submit(_record_range, ctx, a, path, raw)
+            fast = _into_empty(ctx, a, path, raw, loc, list(table.schema), digest=now_hash, ranged=ranged)
         if fast is not None:
             return fast
     tmp = _make_tmp(ctx, a)
@@ -341,7 +363,7 @@ def merge_load(ctx: Context, a: MergeLoad) -> Done:
     check_keys_unique(ctx, a, loc)
     inserted = stats.inserted if stats.inserted is not None else after - before
     updated = stats.updated if stats.updated is not None else stats.affected - inserted
-    _record(ctx, a, path, raw, inserted=inserted, updated=updated)
+    _record(ctx, a, path, raw, inserted=inserted, updated=updated, ranged=ranged)
     return done(f"merged {a.rows:,} file rows on ({', '.join(a.keys)}): {inserted:,} inserted, "
                 f"{updated:,} updated; table {before:,} -> {after:,} rows",
                 file_rows=a.rows, rows_before=before, rows_after=after, inserted=inserted,
