@@ -139,20 +139,26 @@ class Context:
         return loc
 
     def ops_table(self, name: str, create_sql: str | None = None) -> tuple[str, str]:
-        """(ref, location) of an ops table, created from sql/ops/<name>.sql if missing."""
+        """(ref, location) of an ops table, created from sql/ops/<name>.sql if missing.
+        Looked at first: a get is one API request where the CREATE ... IF NOT EXISTS is a
+        job (~100 ms against ~1 s on BigQuery, 3 against 25 ms on the local one)."""
         loc = self.ops_location()
         assert loc is not None
         ref = f"{self.ops}.{name}"
         with self._ops_lock:
             if ref not in self._ops_ready:
-                stmt = sql(create_sql or f"ops/{name}.sql", table=qtable(self.adapter.project, self.ops, name))
-                self.adapter.execute(stmt, location=loc, what=f"create {ref}")
+                if not self.adapter.table_exists(ref):
+                    stmt = sql(create_sql or f"ops/{name}.sql", table=qtable(self.adapter.project, self.ops, name))
+                    self.adapter.execute(stmt, location=loc, what=f"create {ref}")
                 self._ops_ready.add(ref)
         return ref, loc
 
     def ledger_has(self, table: str, source: str, content_hash: str) -> bool:
-        if self.location(self.ops) is None or not self.adapter.table_exists(f"{self.ops}.{LEDGER_TABLE}"):
+        ledger = f"{self.ops}.{LEDGER_TABLE}"
+        if self.location(self.ops) is None or not self.adapter.table_exists(ledger):
             return False
+        with self._ops_lock:
+            self._ops_ready.add(ledger)  # just seen: recording in it needs no look or CREATE
         rows = self.adapter.query(
             sql("ops/ledger_find.sql", table=qtable(self.adapter.project, self.ops, LEDGER_TABLE)),
             [param("table_ref", table), param("source", source), param("content_hash", content_hash)],

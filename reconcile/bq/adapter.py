@@ -213,7 +213,11 @@ class Adapter:
                 except gexc.Conflict:
                     job = self.client.get_job(job_id, project=self.project, location=location)
                 self._job(job)
-                job.result()
+                # A job that is already DONE in the insert's answer (the local BigQuery runs
+                # it inside the request) and has no error needs no poll: result() would send
+                # one more getQueryResults for rows a statement does not return.
+                if getattr(job, "state", None) != "DONE" or getattr(job, "error_result", None):
+                    job.result()
                 return job
             except Exception as e:  # noqa: BLE001 - classified below
                 if i < self.retries and _is_transient(e):
@@ -418,6 +422,13 @@ class Adapter:
             return None
         return None if created is None else int(created.timestamp() * 1000 + 0.5)
 
+    def get_table(self, ref: str) -> bigquery.Table | None:
+        """The table's resource (schema, num_rows, streaming buffer) in one get; None if missing."""
+        try:
+            return self._retry("get table", self.client.get_table, self.table_id(ref))
+        except gexc.NotFound:
+            return None
+
     def get_schema(self, ref: str) -> list[bigquery.SchemaField] | None:
         try:
             return list(self._retry("get table", self.client.get_table, self.table_id(ref)).schema)
@@ -477,13 +488,15 @@ class Adapter:
     # ------------------------------------------------------------ jobs
 
     def load_parquet(self, path: Path, ref: str, *, location: str | None = None,
-                     data: bytes | None = None, write_empty: bool = False) -> int:
+                     data: bytes | None = None, write_empty: bool = False,
+                     digest: str | None = None) -> int:
         """Load a local Parquet file into an existing (empty, temporary) table. Appends only.
         LIST columns load as arrays of their element (`enable_list_inference`), not as a
         record of `list.element`: https://cloud.google.com/bigquery/docs/loading-data-cloud-storage-parquet#list_logical_type
 
         `data`: the file's bytes (a private copy the caller checked), sent instead of
-        reading `path` again (`path` then only names it). `write_empty`: WRITE_EMPTY, the
+        reading `path` again (`path` then only names it); `digest`: its sha256, if the caller
+        has it already (the job id's part: not hashed twice). `write_empty`: WRITE_EMPTY, the
         job fails unless the table is empty, atomically
         (https://cloud.google.com/bigquery/docs/reference/rest/v2/Job#JobConfigurationLoad
         writeDisposition)."""
@@ -498,7 +511,8 @@ class Adapter:
         )
         cfg.parquet_options = parquet
         location = location or self.location_of(ids.split_table_ref(ref)[0])
-        digest = hashlib.sha256(data if data is not None else path.read_bytes()).hexdigest()
+        if digest is None:
+            digest = hashlib.sha256(data if data is not None else path.read_bytes()).hexdigest()
 
         def start(job_id: str):
             with (io.BytesIO(data) if data is not None else open(path, "rb")) as fh:

@@ -205,3 +205,19 @@ def test_no_replication_but_a_location_patch_moves_a_dataset(raw_emulator, ds_pr
     adapter.client.update_dataset(d, ["location"])
     assert adapter.dataset_location(ds) == "us-central1"
     assert adapter.count_rows(f"{ds}.t") == 3
+
+
+def test_query_parameters_are_refused_in_a_multi_statement_script(adapter: Adapter, ds_prefix: str) -> None:
+    """BigQuery binds named parameters in every statement of a script; the emulator binds
+    none there (a single statement binds them): the ops rows of one load (key range, ledger
+    row) are written by one parameterised INSERT each, not by one script."""
+    from reconcile.bq.adapter import param
+
+    ds = f"{ds_prefix}a"
+    adapter.create_dataset(ds, "us-central1")
+    adapter.create_table(f"{ds}.t", [("id", "INT64", "NULLABLE")])
+    insert = f"INSERT INTO {adapter.q(f'{ds}.t')} (id) VALUES (@n)"
+    with pytest.raises(BigQueryError, match="Values were not provided"):
+        adapter.execute(f"{insert};\n{insert};", location="us-central1", params=[param("n", 1)])
+    adapter.execute(insert, location="us-central1", params=[param("n", 1)])
+    assert adapter.count_rows(f"{ds}.t", location="us-central1") == 1

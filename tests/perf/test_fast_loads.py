@@ -58,11 +58,23 @@ def test_merge_into_an_empty_table_is_one_write_empty_load(adapter: Adapter, ds_
     p = ds_prefix
     desired, merge = setup(adapter, tmp_path, staging, p)
     rows = pq.read_metadata(staging / "vix_daily.parquet").num_rows
-    result = executor.apply(Plan(project="cbi-v14", actions=(merge,)), desired, adapter,
-                            run_id=executor.new_run_id())
+    counted: list[str] = []
+    real_count = adapter.count_rows
+    adapter.count_rows = lambda ref, *a, **k: counted.append(ref) or real_count(ref, *a, **k)
+    try:
+        result = executor.apply(Plan(project="cbi-v14", actions=(merge,)), desired, adapter,
+                                run_id=executor.new_run_id())
+    finally:
+        del adapter.count_rows
     o = result.outcomes[0]
     assert o.status == "done" and "WRITE_EMPTY" in o.detail, o
+    # no COUNT query: the table's resource said empty, the job's output rows are the proof
+    assert counted == []
     assert o.observed["inserted"] == rows and adapter.count_rows(f"{p}m.vix") == rows
+    # the file's ledger row (with its hash) and its key range (recorded while it loaded), once each
+    for table in ("load_ledger", "load_key_ranges"):
+        got = adapter.query(f"SELECT content_hash FROM {adapter.q(f'{p}ops.{table}')}", location="us-central1")
+        assert [r["content_hash"] for r in got] == [merge.content_hash], table
     assert_converged(adapter, desired)  # the ledger has it: nothing to load again
 
 
@@ -81,6 +93,13 @@ def test_write_empty_is_refused_on_a_table_with_rows_and_the_merge_runs(
                        run_id=executor.new_run_id()).outcomes[0]
     assert o.status == "done" and "merged" in o.detail and o.observed["rows_before"] == 1, o
     assert adapter.count_rows(f"{p}m.vix") == merge.rows + 1
+    # The local BigQuery's numRows still says 0 after that INSERT (docs/emulator.md), so
+    # the handler tried WRITE_EMPTY first: refused, then merged; the key range recorded
+    # while the refused load ran is the one the MERGE path kept (not recorded twice).
+    assert adapter.client.get_table(adapter.table_id(f"{p}m.vix")).num_rows == 0
+    ranges = adapter.query(f"SELECT content_hash FROM {adapter.q(f'{p}ops.load_key_ranges')}",
+                           location="us-central1")
+    assert [r["content_hash"] for r in ranges] == [merge.content_hash]
 
 
 def test_a_loaded_file_is_known_by_its_hash_and_not_gated_again(adapter: Adapter, ds_prefix: str,

@@ -10,11 +10,15 @@ the tool's only while ops records it (`_make_tmp`). The file is read once, into 
 the hash is of it and the load job sends it. Into an empty table whose columns are the
 file's, the load job writes the table itself with WRITE_EMPTY (BigQuery refuses it if
 rows appeared meanwhile, and the MERGE path runs instead): one job instead of a load,
-a MERGE and three counts.
+a MERGE and three counts. That path sends no count at all: the table's own resource
+(the one get that also gives its schema) says it looks empty, WRITE_EMPTY makes sure,
+and the job's output rows are the rows the table then holds; the file's key range is
+recorded while it uploads (`merge_load`), its ledger row once the job is done.
 """
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import hashlib
 import logging
 from pathlib import Path
@@ -113,12 +117,15 @@ def merge_sql(ctx_project: str, a: MergeLoad, tmp: str, prune: str | None = None
 
 
 def _load_file(ctx: Context, path: Path, raw: bytes, table: str, dest: str, location: str, *,
-               write_empty: bool = False) -> int:
+               write_empty: bool = False, digest: str | None = None) -> int:
     """The private copy `raw` of a staging file into `dest` with a load job; returns the
     rows the job wrote. A CSV seed is typed by the table's declared columns, exactly as
     the gate read it, and sent as Parquet: one load path, no type guessing on either side."""
     if path.suffix.lower() != ".csv":
-        return ctx.adapter.load_parquet(path, dest, location=location, data=raw, write_empty=write_empty)
+        # `digest`: the sha256 of `raw` the handler computed; the job id needs it, and
+        # hashing the file a second time for it cost as much as the first.
+        return ctx.adapter.load_parquet(path, dest, location=location, data=raw, write_empty=write_empty,
+                                        digest=digest)
     import io
 
     import pyarrow as pa
@@ -219,36 +226,70 @@ def check_keys_unique(ctx: Context, a: MergeLoad, loc: str) -> None:
          "examples": {key: int(r["_reconcile_rows"]) for key, r in zip(named, rows)}})
 
 
-def _record(ctx: Context, a: MergeLoad, path: Path, raw: bytes, *, inserted: int, updated: int) -> None:
-    """The file's key range, then its ledger row (a crash between them leaves a range and
-    no ledger row: the file is merged again, which MERGE makes harmless)."""
+def _record_range(ctx: Context, a: MergeLoad, path: Path, raw: bytes) -> None:
     key_range = load_key_range(ctx, a, path, raw)
     if key_range:
         ctx.record_key_range(a.table, a.source, a.content_hash, key_range)
+
+
+def _record(ctx: Context, a: MergeLoad, path: Path, raw: bytes, *, inserted: int, updated: int,
+            ranged: cf.Future | None = None) -> None:
+    """The file's key range, then its ledger row (a crash between them leaves a range and
+    no ledger row: the file is merged again, which MERGE makes harmless). `ranged`: the
+    range is being recorded already (`merge_load`): waited for, its error raised, before
+    the ledger row."""
+    if ranged is not None:
+        ranged.result()
+    else:
+        _record_range(ctx, a, path, raw)
     ctx.record_ledger([{"table_ref": a.table, "source": a.source, "content_hash": a.content_hash,
                         "rows": a.rows, "rows_inserted": inserted, "rows_updated": updated}])
 
 
-def _loads_as_is(ctx: Context, a: MergeLoad) -> bool:
+def _loads_as_is(ctx: Context, a: MergeLoad, schema=None) -> bool:
     """Whether the file's columns are the table's, in order and type (a load job into the
-    table then writes what the MERGE would: the gate has made the keys unique)."""
+    table then writes what the MERGE would: the gate has made the keys unique). `schema`:
+    the table's, if the caller has read it already."""
     from reconcile.spec.model import canonical_type
 
-    schema = ctx.adapter.get_schema(a.table)
+    if schema is None:
+        schema = ctx.adapter.get_schema(a.table)
     if schema is None:
         return False
     return [(f.name, canonical_type(f.field_type)) for f in schema if f.mode != "REPEATED"] == \
         [(c, canonical_type(t)) for c, t in a.columns] and len(schema) == len(a.columns)
 
 
-def _into_empty(ctx: Context, a: MergeLoad, path: Path, raw: bytes, loc: str) -> Done | None:
+def _looks_empty(table) -> bool | None:
+    """Whether the table's resource says it holds no row: `numRows` 0 and no streaming
+    buffer (numRows excludes the buffer's rows:
+    https://cloud.google.com/bigquery/docs/reference/rest/v2/tables#Table.FIELDS.num_rows).
+    None when it does not say. Only a hint (the local BigQuery's numRows lags behind DML,
+    BIGQUERY_EMULATOR.md): a wrong "empty" costs a load job that WRITE_EMPTY refuses, then
+    the MERGE; a wrong "not empty" costs the MERGE path. Never a wrong result."""
+    if getattr(table, "streaming_buffer", None) is not None:
+        return False
+    n = getattr(table, "num_rows", None)
+    return None if n is None else n == 0
+
+
+def _into_empty(ctx: Context, a: MergeLoad, path: Path, raw: bytes, loc: str, schema=None,
+                digest: str | None = None, ranged: cf.Future | None = None) -> Done | None:
     """A MergeLoad into an empty table: one load job into the table itself, WRITE_EMPTY
     (BigQuery refuses it, atomically, if rows appeared meanwhile: then None, and the
-    caller merges). Also None when the file's columns are not exactly the table's."""
-    if not _loads_as_is(ctx, a):
+    caller merges). Also None when the file's columns are not exactly the table's.
+
+    The table then holds exactly the rows the job wrote: it was empty (WRITE_EMPTY) and a
+    load job commits all its rows or none. Those are the job's `outputRows`, "number of
+    rows imported in a load job", final once the job is done
+    (https://cloud.google.com/bigquery/docs/reference/rest/v2/Job#JobStatistics3): the
+    proof against the file's rows needs no COUNT query. `schema`: the table's, if read
+    already; `digest`: the sha256 of `raw`, if computed already; `ranged`: the file's key
+    range, being recorded while the file loads (`_record`)."""
+    if not _loads_as_is(ctx, a, schema):
         return None
     try:
-        written = _load_file(ctx, path, raw, a.table, a.table, loc, write_empty=True)
+        written = _load_file(ctx, path, raw, a.table, a.table, loc, write_empty=True, digest=digest)
     except BigQueryError as e:
         log.info("%s: load into the empty table refused (%s): merging instead", a.key, e)
         return None
@@ -256,7 +297,7 @@ def _into_empty(ctx: Context, a: MergeLoad, path: Path, raw: bytes, loc: str) ->
         raise ActionFailed(f"loaded {written:,} rows into the empty {a.table}, the file has {a.rows:,}",
                            {"loaded_rows": written, "file_rows": a.rows})
     pause("merge:merged")
-    _record(ctx, a, path, raw, inserted=written, updated=0)
+    _record(ctx, a, path, raw, inserted=written, updated=0, ranged=ranged)
     return done(f"loaded {a.rows:,} file rows into the empty table in one load job (WRITE_EMPTY); "
                 f"table 0 -> {written:,} rows",
                 file_rows=a.rows, rows_before=0, rows_after=written, inserted=written, updated=0)
@@ -280,19 +321,32 @@ def merge_load(ctx: Context, a: MergeLoad) -> Done:
                            f"{a.content_hash[:12]}): re-plan; table untouched",
                            {"content_hash": now_hash, "planned_hash": a.content_hash})
     loc = ctx.table_location(a.table)
-    if not ctx.adapter.table_exists(a.table):
+    table = ctx.adapter.get_table(a.table)  # one get: exists, schema, and whether it looks empty
+    if table is None:
         raise ActionFailed(f"{a.table} does not exist")
     # A reload (the table lost rows of a file the ledger records) merges again: MERGE
     # on the keys is idempotent, so what is still there is left as it is.
     if not a.reload and ctx.ledger_has(a.table, a.source, a.content_hash):
         return noop("this file (same content hash) is already in the load ledger")
-    if ctx.count(a.table) == 0:
-        fast = _into_empty(ctx, a, path, raw, loc)
+    empty = _looks_empty(table)
+    if empty is None:  # the resource does not say: count
+        empty = ctx.count(a.table) == 0
+    ranged: cf.Future | None = None
+    if empty and _loads_as_is(ctx, a, list(table.schema)):
+        # The file's key range is recorded while the file uploads, in a thread of its own:
+        # one INSERT job off the load's path. Recorded before the ledger row either way,
+        # as before; a range with no ledger row (the load refused or failed, a crash) is
+        # what a crash between the two always left, and the snapshot reads a range only
+        # beside its ledger row (snapshot.ops.ledger_from). A refused load goes on to the
+        # MERGE below, which waits for this same range instead of recording it again.
+        with cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="key-range") as pool:
+            ranged = pool.submit(_record_range, ctx, a, path, raw)
+            fast = _into_empty(ctx, a, path, raw, loc, list(table.schema), digest=now_hash, ranged=ranged)
         if fast is not None:
             return fast
     tmp = _make_tmp(ctx, a)
     try:
-        _load_file(ctx, path, raw, a.table, tmp, loc)
+        _load_file(ctx, path, raw, a.table, tmp, loc, digest=now_hash)
         staged = ctx.count(tmp)
         if staged != a.rows:
             raise ActionFailed(f"loaded {staged:,} rows into {tmp}, the file has {a.rows:,}: table untouched",
@@ -309,7 +363,7 @@ def merge_load(ctx: Context, a: MergeLoad) -> Done:
     check_keys_unique(ctx, a, loc)
     inserted = stats.inserted if stats.inserted is not None else after - before
     updated = stats.updated if stats.updated is not None else stats.affected - inserted
-    _record(ctx, a, path, raw, inserted=inserted, updated=updated)
+    _record(ctx, a, path, raw, inserted=inserted, updated=updated, ranged=ranged)
     return done(f"merged {a.rows:,} file rows on ({', '.join(a.keys)}): {inserted:,} inserted, "
                 f"{updated:,} updated; table {before:,} -> {after:,} rows",
                 file_rows=a.rows, rows_before=before, rows_after=after, inserted=inserted,
