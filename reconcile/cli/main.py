@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -39,56 +38,9 @@ class CliError(Exception):
 # ---------------------------------------------------------------- commands
 
 
-def _load(args, preview=None) -> DesiredState:
+def _load(args) -> DesiredState:
     spec = Path(args.spec)
-    return load_spec(spec, preview=preview)
-
-
-class _EarlyRead:
-    """The warehouse read while the spec's SQL files are still being read and checked: the
-    snapshot needs only what the spec files declare (reconcile.snapshot.rounds.spec_inputs),
-    and under BigQuery's latency its requests are mostly waiting, so the two overlap. Used
-    only if the loaded spec has exactly those inputs and the early read raised nothing;
-    otherwise (or if connecting could start a local BigQuery: only once the spec is valid)
-    the warehouse is read after the load, as without it. Reads only: a spec refused after
-    it has started leaves the warehouse as it was."""
-
-    def __init__(self, args) -> None:
-        self.args = args
-        self.thread: threading.Thread | None = None
-        self.result: tuple | None = None
-
-    def start(self, early: DesiredState) -> None:
-        from reconcile.bq.clients import emulator_host_from_env
-        from reconcile.snapshot.read import read_snapshot
-        from reconcile.snapshot.rounds import spec_inputs
-
-        t = early.targets.get(self.args.target)
-        if t is None or (t.type == "local" and emulator_host_from_env() is None) or t.credentials_block:
-            return
-
-        def work() -> None:
-            try:
-                adapter = connect(early, self.args.target)
-                t0 = time.monotonic()
-                snap = read_snapshot(adapter, early, target=self.args.target, parallelism=self.args.parallelism)
-                self.result = (spec_inputs(early), adapter, snap, time.monotonic() - t0)
-            except Exception as e:  # noqa: BLE001 - the read after the load says it again
-                log.debug("early read not used: %s", e)
-
-        self.thread = threading.Thread(target=work, name="early-snapshot", daemon=True)
-        self.thread.start()
-
-    def take(self, desired: DesiredState) -> tuple | None:
-        """(adapter, snapshot, seconds) of the early read if it is the loaded spec's."""
-        from reconcile.snapshot.rounds import spec_inputs
-
-        if self.thread is None:
-            return None
-        self.thread.join()
-        if self.result is None or self.result[0] != spec_inputs(desired):
-            return None
-        return self.result[1:]
+    return load_spec(spec)
 
 
 def _color(args) -> bool:
@@ -112,8 +64,7 @@ def cmd_plan(args) -> int:
     from reconcile.snapshot.read import read_snapshot
     from reconcile.spec.sources import gate_unloaded, read_sources_unchecked
 
-    early = _EarlyRead(args)
-    desired = _load(args, preview=None if args.snapshot else early.start)
+    desired = _load(args)
     # Every staging file read and hashed now (bad input stops here); gated below, after
     # the snapshot, unless the load ledger has its hash already.
     sources = read_sources_unchecked(desired)
@@ -127,16 +78,11 @@ def cmd_plan(args) -> int:
         print(f"planning offline against snapshot {args.snapshot} taken {snapshot.taken_at} "
               f"({human_age(age.total_seconds(), compact=True)} ago)", file=sys.stderr)
     else:
-        taken = early.take(desired)
-        if taken is not None:
-            adapter, snapshot, seconds = taken
-        else:
-            adapter = connect(desired, args.target)
-            t0 = time.monotonic()
-            snapshot = read_snapshot(adapter, desired, target=args.target, parallelism=args.parallelism)
-            seconds = time.monotonic() - t0
+        adapter = connect(desired, args.target)
+        t0 = time.monotonic()
+        snapshot = read_snapshot(adapter, desired, target=args.target, parallelism=args.parallelism)
         print(f"read {len(snapshot.datasets)} datasets, {len(snapshot.tables)} tables in "
-              f"{snapshot.requests} requests ({seconds:.1f}s)", file=sys.stderr)
+              f"{snapshot.requests} requests ({time.monotonic() - t0:.1f}s)", file=sys.stderr)
     check_selectors(scope, desired, snapshot)
     sources = gate_unloaded(desired, sources, snapshot.loaded)
     p = make_plan(desired, snapshot, scope, sources)

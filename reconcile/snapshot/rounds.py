@@ -4,10 +4,6 @@ round's queries concurrently, and tells the two failures a speculative read expe
 from any other: a PARTITIONS query over more tables than BigQuery allows, and a query
 of an ops table that does not exist.
 
-Also `spec_inputs`: the parts of the spec a snapshot reads, to tell whether a snapshot
-read with an early state of the spec (`load_spec(preview=...)`) is the one the loaded
-spec would read.
-
 Builds SQL text and runs the calls it is given; it never builds a client or sends a
 request of its own, and it never swallows an error other than those two.
 """
@@ -127,14 +123,3 @@ def speculative(fn: Callable[[], Any], fails_as: Callable[[BaseException], bool]
                 return instead
             raise
     return call
-
-
-# What read_snapshot reads of a DesiredState (and nothing else of it): two states with the
-# same values here read the same snapshot.
-SPEC_INPUTS = frozenset({"project", "default_location", "ops_dataset", "datasets", "tables", "views",
-                         "expectations", "loads", "placeholder_values", "retire", "archive"})
-
-
-def spec_inputs(desired: Any) -> dict[str, Any]:
-    """The values of the spec a snapshot is read with (SPEC_INPUTS), comparable by ==."""
-    return desired.model_dump(include=set(SPEC_INPUTS), mode="json")

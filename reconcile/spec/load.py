@@ -360,35 +360,17 @@ def _gc_deferred() -> Iterator[None]:
             gc.enable()
 
 
-def load_spec(path: str | Path, root: str | Path | None = None, *, regenerate: bool = False,
-              preview: Callable[[DesiredState], None] | None = None) -> DesiredState:
+def load_spec(path: str | Path, root: str | Path | None = None, *, regenerate: bool = False) -> DesiredState:
     """Load, compose and validate a desired state; raise SpecError on any problem.
 
     A transform with a `features:` block must have as its SQL file exactly the text
     generated from it (reconcile.spec.features_sql); `regenerate=True` (the generator's
-    own load) takes the generated text instead of refusing a stale file.
-
-    `preview`, if given, is called once with the state as the spec files declare it, before
-    the SQL files they name are read and checked (the SQL-derived parts empty, transforms as
-    declared): what a caller may start on while the rest loads (the CLI reads the
-    warehouse). It is not validated: the loaded state, or the SpecError, comes after. It is
-    not called when even that state cannot be built."""
+    own load) takes the generated text instead of refusing a stale file."""
     with _gc_deferred():
-        return _load_spec(Path(path), root, regenerate, preview)
+        return _load_spec(Path(path), root, regenerate)
 
 
-def _preview_of(**fields: Any) -> DesiredState | None:
-    """The state before the SQL files are read (see load_spec's `preview`), or None."""
-    if not fields["targets"]:
-        fields["targets"] = {"local": Target(type="local"), "bigquery": Target(type="bigquery")}
-    try:
-        return DesiredState(**fields)
-    except (ValidationError, SpecError, ValueError):
-        return None
-
-
-def _load_spec(path: Path, root: str | Path | None, regenerate: bool,
-               preview: Callable[[DesiredState], None] | None = None) -> DesiredState:
+def _load_spec(path: Path, root: str | Path | None, regenerate: bool) -> DesiredState:
     root_p = Path(root).resolve() if root else find_root(path)
 
     def display(p: Path) -> str:
@@ -470,13 +452,6 @@ def _load_spec(path: Path, root: str | Path | None, regenerate: bool,
         if sf.ops_dataset:
             ops_dataset = sf.ops_dataset
 
-    if preview is not None:
-        early = _preview_of(project=main.project, default_location=default_location, ops_dataset=ops_dataset,
-                            root=str(root_p), files=[display(p) for p, _ in files], staging_dir=staging_dir,
-                            placeholder_values=placeholder_values, archive=archive,
-                            **{**merged, "targets": dict(merged["targets"])})
-        if early is not None:
-            preview(early)
     _check_references(root_p, main_disp, merged, archive, ops_dataset, staging_dir)
     resolved = _resolve_files(root_p, main_disp, merged, main.project, origin, regenerate)
     if not merged["targets"]:
