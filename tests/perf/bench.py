@@ -894,8 +894,9 @@ def tables_md(res: dict) -> list[str]:
         if not no["targets"]["noop_under_5s"] and tp["snapshot_s"]:
             out.append(f"Why: the snapshot takes {_s(tp['snapshot_s'][0])} of it on the emulator, whose "
                        "INFORMATION_SCHEMA views cost time per table and per partition (docs/emulator.md); "
-                       f"{tp['snapshot_requests'][0] if tp['snapshot_requests'] else '?'} requests, of which one "
-                       "query per table with expectations. Everything else (start-up, spec, gates, plan, report) "
+                       f"{tp['snapshot_requests'][0] if tp['snapshot_requests'] else '?'} requests: the dataset "
+                       "list, then two rounds of concurrent queries (the tables with expectations observed in one "
+                       "UNION ALL per location). Everything else (start-up, spec, gates, plan, report) "
                        f"is the offline plan's {_s(to['wall_s']) if to else '?'}.")
         out.append("")
     ap = res.get("apply")
