@@ -67,6 +67,12 @@ def _common(p: argparse.ArgumentParser, *, fmt: bool = True) -> None:
     p.add_argument("-v", "--verbose", action="store_true", help="log every request step")
 
 
+def _plain(p: argparse.ArgumentParser) -> None:
+    """--no-color on a command whose report is never coloured: accepted, so that one flag
+    works on every command (a script or alias that passes it everywhere is not refused)."""
+    p.add_argument("--no-color", action="store_true", help="accepted for uniformity: this report is never coloured")
+
+
 def _selection(p: argparse.ArgumentParser, *, approve: str, only: str) -> None:
     """What plan and apply share: approvals, the destructive allow, the --only selector."""
     p.add_argument("--approve-relocation", action="append", default=[], metavar="DATASET", help=approve)
@@ -168,16 +174,19 @@ def build_parser() -> Parser:
     p.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     p.add_argument("--out", metavar="FILE", help="also write the report to FILE")
     p.add_argument("-v", "--verbose", action="store_true", help="log more")
+    _plain(p)
     p = sub.add_parser("lint", help="check the spec against the migration plan's success rules")
     p.add_argument("--spec", default=os.environ.get("RECONCILE_SPEC", DEFAULT_SPEC), help=spec_help)
     p.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     p.add_argument("-v", "--verbose", action="store_true", help="log more")
+    _plain(p)
     p = sub.add_parser("pr-comment", help="one Markdown PR comment: spec diff, lint, offline plan")
     p.add_argument("--base", required=True, metavar="REF", help="git ref the PR merges into (e.g. origin/main)")
     p.add_argument("--snapshot", metavar="FILE", help="saved snapshot to plan against offline")
     p.add_argument("--spec", default=os.environ.get("RECONCILE_SPEC", DEFAULT_SPEC), help=spec_help)
     p.add_argument("--out", metavar="FILE", help="write the comment to FILE (default: stdout)")
     p.add_argument("-v", "--verbose", action="store_true", help="log more")
+    _plain(p)
 
     p = sub.add_parser("local", help="the local stack: BigQuery emulator, Prefect server, deployments, worker")
     lsub = p.add_subparsers(dest="local_command", metavar="ACTION")
@@ -196,4 +205,5 @@ def build_parser() -> Parser:
             s.add_argument("--format", choices=("text", "json"), default="text",
                            help="report format (default: text)")
             s.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # old spelling
+        _plain(s)
     return parser

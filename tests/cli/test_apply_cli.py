@@ -166,3 +166,24 @@ def test_counts_agree_and_results_are_machine_readable(project: Path, tmp_path: 
 
         jsonschema.validate(doc, json.loads(schema.read_text()))
         jsonschema.validate(again, json.loads(schema.read_text()))
+
+
+def test_every_command_accepts_no_color():
+    """One flag works on every command (a script or alias passing --no-color everywhere is
+    never refused as an unknown argument): each leaf command's parser has it."""
+    import argparse
+
+    from reconcile.cli.parser import build_parser
+
+    leaves = []
+
+    def walk(p: argparse.ArgumentParser, path: list[str]) -> None:
+        subs = [a for a in p._actions if isinstance(a, argparse._SubParsersAction)]
+        for a in subs:
+            for name, sub in a.choices.items():
+                walk(sub, path + [name])
+        if path and not subs:
+            leaves.append((" ".join(path), "--no-color" in [o for a in p._actions for o in a.option_strings]))
+
+    walk(build_parser(), [])
+    assert len(leaves) >= 12 and all(ok for _, ok in leaves), [name for name, ok in leaves if not ok]
