@@ -13,12 +13,11 @@ make (adoption). Reads only; never changes the warehouse.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import contextvars
 from dataclasses import dataclass
 
 from reconcile import identifiers as ids
 from reconcile.apply.context import Context, sql
+from reconcile.snapshot.rounds import run_concurrently
 from reconcile.spec.model import canonical_type
 
 
@@ -63,9 +62,7 @@ def differences(original: Fingerprint, copy: Fingerprint) -> list[str]:
 def unproven(ctx: Context, original: str, copy: str) -> str | None:
     """Why `copy` is not a proven whole copy of `original` (None: it is)."""
     if ctx.parallelism > 1:  # the two reads are independent: at once, in a run with parallelism
-        with cf.ThreadPoolExecutor(max_workers=2, thread_name_prefix="proof") as pool:
-            fa, fb = (pool.submit(contextvars.copy_context().run, fingerprint, ctx, ref) for ref in (original, copy))
-        a, b = fa.result(), fb.result()
+        a, b = run_concurrently([lambda: fingerprint(ctx, original), lambda: fingerprint(ctx, copy)], 2)
     else:
         a = fingerprint(ctx, original)
         b = fingerprint(ctx, copy) if a is not None else None

@@ -48,7 +48,7 @@ from reconcile.apply.handlers import HANDLERS
 from reconcile.apply.records import write_run_records
 from reconcile.apply.results import ActionFailed, ApplyResult, Outcome
 from reconcile.bq.adapter import Adapter, BigQueryError
-from reconcile.plan.actions import Action, ArchiveDataset, CreateDataset, Plan, UnknownAction
+from reconcile.plan.actions import Action, CreateDataset, Plan, UnknownAction
 from reconcile.spec.model import DesiredState
 
 log = logging.getLogger(EXECUTOR_LOG)
@@ -89,7 +89,10 @@ def dependencies(actions: Sequence[Action], desired: DesiredState) -> list[set[i
         datasets = set(t_datasets) | set(x_datasets) | {t.split(".", 1)[0] for t in tables if "." in t}
         if not a.reports_only:
             datasets.add(ops)  # its ledger rows and run record: a move of ops comes first
-        on_whole = _whole(a, x_datasets, t_datasets)
+        # Acted on as a whole: the datasets its failure leaves unsafe (CreateDataset,
+        # RelocateDataset, an ArchiveDataset's source; an archive only adds its own
+        # `<dataset>__<table>` names to the archive dataset: table-level order covers that).
+        on_whole = set(x_datasets)
         d: set[int] = set()
         for t in tables:
             if _is_pattern(t):
@@ -118,17 +121,6 @@ def dependencies(actions: Sequence[Action], desired: DesiredState) -> list[set[i
         if on_whole:
             whole_any.append(j)
     return deps
-
-
-def _whole(a: Action, x_datasets: set[str], t_datasets: set[str]) -> set[str]:
-    """The datasets `a` acts on as a whole: what comes later in them waits for it, and
-    (but for CreateDataset) it waits for what came earlier in them. An ArchiveDataset acts on
-    its source dataset as a whole (it copies all of it, and may delete it); in the archive it
-    only adds its own tables, named after the source (`<dataset>__<table>`), so archives and
-    backups of other datasets into the same archive wait for it only where they share a table."""
-    if isinstance(a, ArchiveDataset):
-        return set(x_datasets)
-    return set(x_datasets) | (set(t_datasets) if x_datasets else set())
 
 
 def _known(a: Action) -> None:

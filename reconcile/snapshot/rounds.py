@@ -11,6 +11,7 @@ request of its own, and it never swallows an error other than those two.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextvars
 from typing import Any, Callable
 
 from reconcile.bq.sqltext import qdataset, render_sql
@@ -43,12 +44,14 @@ class Round:
 
 def run_concurrently(fns: list[Callable[[], Any]], parallelism: int) -> list[Any]:
     """Run the calls with at most `parallelism` in flight; their results in order.
-    The first error (in call order) is raised once every call has ended."""
+    The first error (in call order) is raised once every call has ended; in sequence
+    (parallelism 1), at once. Each call runs in a copy of the caller's context (a Prefect
+    task run's, in the flows). Used by the snapshot's rounds and by the apply's handlers."""
     if parallelism <= 1 or len(fns) <= 1:
         return [f() for f in fns]
     with cf.ThreadPoolExecutor(max_workers=min(parallelism, len(fns)),
-                               thread_name_prefix="snapshot") as pool:
-        futures = [pool.submit(f) for f in fns]
+                               thread_name_prefix="concurrent") as pool:
+        futures = [pool.submit(contextvars.copy_context().run, f) for f in fns]
         cf.wait(futures)
     return [f.result() for f in futures]
 

@@ -16,10 +16,6 @@ archive copy is proven against the source either way. reconcile.plan.budget coun
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import contextvars
-from typing import Callable
-
 from reconcile import identifiers as ids
 from reconcile.apply.context import Context
 from reconcile.apply.handlers.base import HANDLERS
@@ -29,6 +25,7 @@ from reconcile.plan import references
 from reconcile.plan.actions import ArchiveDataset
 from reconcile.plan.compare.archive import COPIED
 from reconcile.plan.names import archive_name, backup_dataset, backup_name
+from reconcile.snapshot.rounds import run_concurrently
 
 
 @HANDLERS.register(ArchiveDataset)
@@ -40,10 +37,8 @@ def archive_dataset(ctx: Context, a: ArchiveDataset) -> Done:
     # concurrently, at most the run's parallelism at once. The first failure in table order
     # fails the action once every copy has ended; the copies made stay, proven, and count as
     # already there next time.
-    results = _each(ctx, [lambda src=src, dest=dest: _archive_one(ctx, a, src, dest) for src, dest, _ in a.tables])
-    failed = next((r for r in results if isinstance(r, BaseException)), None)
-    if failed is not None:
-        raise failed
+    results = run_concurrently([lambda src=src, dest=dest: _archive_one(ctx, a, src, dest)
+                                for src, dest, _ in a.tables], ctx.parallelism)
     copied = [dest for (_, dest, _), r in zip(a.tables, results) if r == "copied"]
     present = [dest for (_, dest, _), r in zip(a.tables, results) if r == "present"]
     deleted = False
@@ -74,23 +69,6 @@ def _archive_one(ctx: Context, a: ArchiveDataset, src: str, dest: str) -> str:
     if why is not None:
         raise ActionFailed(f"archive copy not proven: {why}")
     return "copied"
-
-
-def _each(ctx: Context, fns: list[Callable[[], str]]) -> list[str | BaseException]:
-    """Each call's result or exception, in order; at most ctx.parallelism at once, each in
-    a copy of this thread's context (a Prefect task run's, in the flows)."""
-    n = min(ctx.parallelism, len(fns))
-    if n <= 1:
-        out: list[str | BaseException] = []
-        for f in fns:  # in sequence: stop at the first failure, as before
-            try:
-                out.append(f())
-            except ActionFailed as e:
-                return out + [e]
-        return out
-    with cf.ThreadPoolExecutor(max_workers=n, thread_name_prefix="archive") as pool:
-        futures = [pool.submit(contextvars.copy_context().run, f) for f in fns]
-    return [f.exception() or f.result() for f in futures]
 
 
 def _nothing_reads_it(ctx: Context, a: ArchiveDataset) -> None:
