@@ -37,7 +37,7 @@ from reconcile.plan.planner import plan as plan_pure
 from reconcile.plan.planner import restrict
 from reconcile.render.result import Assessment, assess
 from reconcile.snapshot.model import Snapshot
-from reconcile.snapshot.read import read_snapshot
+from reconcile.snapshot.read import read_remembering
 from reconcile.spec.model import DesiredState
 from reconcile.spec.sources import SourceManifest, read_sources
 
@@ -274,7 +274,7 @@ class Session:
         if self.steps.read is not None:
             snap = self.steps.read()
         else:
-            snap = read_snapshot(self.adapter, self.desired, target=self.target, parallelism=self.parallelism)
+            snap = read_remembering(self.adapter, self.desired, target=self.target, parallelism=self.parallelism)
         self.last_snapshot = snap
         return snap
 

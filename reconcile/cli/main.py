@@ -61,7 +61,7 @@ def cmd_plan(args) -> int:
     from reconcile.apply.session import check_selectors, make_plan
     from reconcile.render.units import human_age
     from reconcile.snapshot.model import Snapshot
-    from reconcile.snapshot.read import read_snapshot
+    from reconcile.snapshot.read import read_remembering
     from reconcile.spec.sources import gate_unloaded, read_sources_unchecked
 
     desired = _load(args)
@@ -80,7 +80,7 @@ def cmd_plan(args) -> int:
     else:
         adapter = connect(desired, args.target)
         t0 = time.monotonic()
-        snapshot = read_snapshot(adapter, desired, target=args.target, parallelism=args.parallelism)
+        snapshot = read_remembering(adapter, desired, target=args.target, parallelism=args.parallelism)
         print(f"read {len(snapshot.datasets)} datasets, {len(snapshot.tables)} tables in "
               f"{snapshot.requests} requests ({time.monotonic() - t0:.1f}s)", file=sys.stderr)
     check_selectors(scope, desired, snapshot)

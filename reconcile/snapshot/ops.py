@@ -4,8 +4,9 @@ tables the tool made.
 
 `ops_queries` builds their reads (one query each, whatever the number of tables in the
 warehouse): the snapshot sends those it needs before it knows which ops tables exist,
-and takes a table that does not exist for no rows. The `*_from` functions turn their
-rows into snapshot data. Pure: builds SQL text and parses rows; the queries run
+and takes a table that does not exist for no rows. `ledger_query` reads the ledger and
+its key ranges in one query (the first load creates both tables). The `*_from` functions
+turn their rows into snapshot data. Pure: builds SQL text and parses rows; the queries run
 in `reconcile.snapshot.read`, through the adapter.
 """
 
@@ -32,6 +33,19 @@ def ops_queries(project: str, ops: str, names: tuple[str, ...] = READS) -> list[
     because its table does not exist for no rows."""
     return [(name, table, strip_comments(render_sql(template, table=qtable(project, ops, table))), what)
             for name, table, template, what in _READS if name in names]
+
+
+def ledger_query(project: str, ops: str) -> tuple[str, str]:
+    """(sql, what) of the one read of the load ledger and its key ranges (rows of kind
+    'ledger', then of kind 'range'; split them with `ledger_rows`)."""
+    sql = render_sql("snapshot/ledger_ranges.sql", ledger=qtable(project, ops, LEDGER_TABLE),
+                     ranges=qtable(project, ops, KEY_RANGES_TABLE))
+    return strip_comments(sql), "snapshot load ledger and key ranges"
+
+
+def ledger_rows(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(ledger rows, key range rows) of `ledger_query`'s answer, each in its own order."""
+    return [r for r in rows if r["kind"] == "ledger"], [r for r in rows if r["kind"] == "range"]
 
 
 def _int(v: Any) -> int | None:

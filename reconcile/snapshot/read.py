@@ -22,11 +22,14 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from reconcile import identifiers as ids
 from reconcile.bq.sqltext import qdataset, render_sql
-from reconcile.snapshot.model import TMP_PREFIX, TEMP_TABLES_TABLE, ColumnState, DatasetState, Snapshot, TableState
+from reconcile.snapshot.model import (
+    KEY_RANGES_TABLE, LEDGER_TABLE, TMP_PREFIX, TEMP_TABLES_TABLE, ColumnState, DatasetState, Snapshot, TableState,
+)
 from reconcile.snapshot import routines
 from reconcile.snapshot.observe import observe_many, strip_comments
-from reconcile.snapshot.loadchecks import load_metrics, split
-from reconcile.snapshot.ops import checkpoints_from, ledger_from, ops_queries, own_temp_tables
+from reconcile.snapshot.loadchecks import split
+from reconcile.snapshot.ops import checkpoints_from, ledger_from, ledger_query, ledger_rows, ops_queries, own_temp_tables
+from reconcile.snapshot.readahead import Ahead, Seen, expectations_of, observation_inputs
 from reconcile.snapshot.rounds import (
     READ_PARALLELISM, Round, chunks as _chunks, partition_batches, speculative, table_missing,
     too_many_tables, union as _union,
@@ -55,12 +58,17 @@ log = logging.getLogger(__name__)
 #                  with references), whether or not they hold a view: an empty answer is fine
 #      ROUTINES    with references, in the VIEWS query (one query of both per chunk of
 #                  datasets: sql/snapshot/views_routines.sql; reconcile.snapshot.routines)
-#   and, if the ops dataset exists, 1 each: load ledger, load key ranges, relocation
-#      checkpoints. Sent before TABLES says which ops tables exist: a query whose table does
-#      not exist (404 "Not found: Table") reads as no rows, as an absent table did before.
+#   and, if the ops dataset exists, 1 each: the load ledger with its key ranges (one UNION
+#      ALL: sql/snapshot/ledger_ranges.sql), relocation checkpoints. Sent before TABLES says
+#      which ops tables exist: a query whose table does not exist (404 "Not found: Table")
+#      reads as no rows, as an absent table did before (without the key ranges table, the
+#      ledger is read alone in round B: there are no key ranges to observe).
 #      And the objects beside tables (routines, models: a few API lists) of each dataset a
 #      relocation would move (Adapter.dataset_objects).
+#      And, given what an earlier read of this warehouse found (`ahead`), the observation
+#      queries it implies, if they fit within `parallelism` (reconcile.snapshot.readahead).
 #   round B
+#      unless the same query (text, parameters, location) was read ahead,
 #      per location, per at most 1,000 existing tables with expectations or loads, one UNION
 #      ALL of their scans (all a table's metrics in one branch: reconcile.snapshot.observe;
 #      a load target's keys and the ledger's key ranges: reconcile.snapshot.loadchecks);
@@ -100,8 +108,6 @@ _TABLE_TYPES = {
 _STORED = frozenset({"TABLE", "CLONE", "SNAPSHOT", "MATERIALIZED VIEW"})
 # Types an empty table has: no PARTITIONS row means 0 rows.
 _ZERO_IF_ABSENT = frozenset({"TABLE", "CLONE"})
-# Types whose data expectations are observed.
-_OBSERVED = frozenset({"TABLE", "CLONE"})
 
 
 def table_type(info_schema_type: str | None, base_table_name: str | None = None,
@@ -151,7 +157,7 @@ def _partition_batches(stored: dict[str, list[str]]) -> list[tuple[list[str], li
 
 def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str = "local",
                   now: dt.datetime | None = None, parallelism: int = READ_PARALLELISM,
-                  references: bool | None = None) -> Snapshot:
+                  references: bool | None = None, ahead: Seen | None = None) -> Snapshot:
     """Read the live state of the adapter's project in few requests (see the plan above).
 
     `desired` (a spec.DesiredState) narrows what is read: COLUMNS only for datasets whose
@@ -166,7 +172,11 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
     redone with fewer tables.
 
     `references` (default: when the spec may delete a dataset) also reads, for the
-    reference scan, every dataset's views and ROUTINES (reconcile.snapshot.routines)."""
+    reference scan, every dataset's views and ROUTINES (reconcile.snapshot.routines).
+
+    `ahead` (what an earlier read of this warehouse found: reconcile.snapshot.readahead)
+    sends the observation queries it implies in the first round, where a slot is free
+    within `parallelism`; an observation query equal to one of them takes its answer."""
     from reconcile.bq.adapter import array_param, param
 
     started = time.monotonic()
@@ -235,7 +245,13 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
     ops = desired.ops_dataset if desired is not None else "ops"
     ops_jobs: dict[str, int] = {}
     if ops in datasets:
-        for name, table, sql, what in ops_queries(project, ops, ("ledger", "key_ranges", "checkpoints")):
+        # the ledger and its key ranges in one query; None: the key ranges table is missing
+        # (an ops made by migrations or transforms only): the ledger is then read alone
+        sql, what = ledger_query(project, ops)
+        ops_jobs["ledger"] = round_a.add(speculative(speculative(
+            query_job(sql, datasets[ops].location, what), lambda e: table_missing(e, ops, LEDGER_TABLE), []),
+            lambda e: table_missing(e, ops, KEY_RANGES_TABLE), None))
+        for name, table, sql, what in ops_queries(project, ops, ("checkpoints",)):
             ops_jobs[name] = round_a.add(speculative(query_job(sql, datasets[ops].location, what),
                                                      lambda e, t=table: table_missing(e, ops, t), []))
     # objects beside tables (routines, models, ...) of datasets a relocation would move:
@@ -247,6 +263,17 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
             if name in desired.datasets and not ids.same_location(datasets[name].location,
                                                                    desired.location_of(name)):
                 object_jobs[name] = round_a.add(lambda name=name: adapter.dataset_objects(name))
+    # the observations an earlier read of this warehouse implies, if a slot is free
+    early = None
+    if ahead is not None and desired is not None and parallelism > 1 and ahead.project == project:
+        early = Ahead(lambda sql, params, loc: run(sql, loc, f"snapshot observations, read ahead ({loc})", params))
+        guess = observation_inputs(desired, ahead.locations, ahead.types, ahead.cols_of, ahead.ledger, param)
+        sent: list[Callable[[], Any]] = []
+        if guess.tables:
+            observe_many(early.send, project, guess.tables, list(desired.placeholder_values),
+                         run_all=lambda fns: sent.extend(fns) or [], extra=guess.extra)
+        if len(round_a.calls) + len(sent) <= parallelism:
+            round_a.calls.extend(sent)
     results_a = round_a.run(parallelism)
     for name, i in object_jobs.items():
         datasets[name] = datasets[name].model_copy(update={"objects": results_a[i]})
@@ -265,18 +292,7 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
         in_dataset.setdefault(ref.split(".", 1)[0], []).append(ref.split(".", 1)[1])
 
     # expectations per existing table (pure: no request)
-    expectations: dict[str, Any] = {}
-    if desired is not None:
-        for ref, typ in types.items():
-            if typ in _OBSERVED:
-                try:
-                    ids.split_table_ref(ref)  # BigQuery allows names this tool cannot quote
-                except ids.IdentifierError as e:
-                    log.warning("not observing %s: %s", ref, e)
-                    continue
-                exp = desired.expectations_for(ref)
-                if exp is not None and not exp.is_empty():
-                    expectations[ref] = exp
+    expectations = expectations_of(desired, types) if desired is not None else {}
 
     # columns, where the spec needs them
     columns_of: dict[str, list[tuple[int, ColumnState]]] = {}
@@ -306,7 +322,8 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
     def ops_rows(results: list[Any], jobs: dict[str, int], name: str) -> list[dict[str, Any]]:
         return results[jobs[name]] if name in jobs else []
 
-    ledger = ledger_from(ops_rows(results_a, ops_jobs, "ledger"), ops_rows(results_a, ops_jobs, "key_ranges"))
+    ledger_answer = results_a[ops_jobs["ledger"]] if "ledger" in ops_jobs else []
+    ledger = ledger_from(*ledger_rows(ledger_answer or []))  # no key ranges table: no ranges to observe
     checkpoints = checkpoints_from(ops_rows(results_a, ops_jobs, "checkpoints"))
 
     # Round B: PARTITIONS of the chunks round A could not read whole, the temporary-table
@@ -334,30 +351,34 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
             part_b.append(round_b.add(query_job(sql, loc, f"snapshot PARTITIONS ({loc}, {len(batch)} datasets)",
                                                 params)))
 
-    temp_jobs: dict[str, int] = {}
+    ops_b: dict[str, int] = {}
+    if ledger_answer is None:  # the key ranges table is missing: the ledger alone
+        for name, table, sql, what in ops_queries(project, ops, ("ledger",)):
+            ops_b[name] = round_b.add(speculative(query_job(sql, datasets[ops].location, what),
+                                                      lambda e, t=table: table_missing(e, ops, t), []))
     if created and f"{ops}.{TEMP_TABLES_TABLE}" in types:
         for name, _, sql, what in ops_queries(project, ops, ("temp_tables",)):
-            temp_jobs[name] = round_b.add(query_job(sql, datasets[ops].location, what))
+            ops_b[name] = round_b.add(query_job(sql, datasets[ops].location, what))
 
     # expectation observations and load checks: one UNION ALL per location (and 1,000 tables)
+    # (a query equal to one read ahead takes its answer)
     observed: dict[str, dict[str, Any]] = {}
-    load_targets = ({ld.table for ld in desired.loads if types.get(ld.table) in _OBSERVED}
-                    if desired is not None else set())
+    load_targets: set[str] = set()
     if desired is not None:
-        extra = {ref: (wanted, [param(n, v) for n, v in params]) for ref, (wanted, params)
-                 in load_metrics(desired, {ref: cols_of(ref) for ref in load_targets}, ledger).items()}
-        refs = sorted(set(expectations) | set(extra))
+        inputs = observation_inputs(desired, {ds: st.location for ds, st in datasets.items()}, types, cols_of,
+                                    ledger, param)
+        load_targets = inputs.load_targets
 
         def observe_query(sql: str, params: list[Any], loc: str) -> list[dict[str, Any]]:
-            return run(sql, loc, f"snapshot observations ({loc})", params)
+            rows = early.answer(sql, params, loc) if early is not None else None
+            return rows if rows is not None else run(sql, loc, f"snapshot observations ({loc})", params)
 
-        if refs:
-            observe_many(observe_query, project,
-                         [(ref, datasets[ref.split(".", 1)[0]].location, expectations.get(ref), cols_of(ref))
-                          for ref in refs],
-                         list(desired.placeholder_values), run_all=lambda fns: round_b.calls.extend(fns) or [],
-                         out=observed, extra=extra)
+        if inputs.tables:
+            observe_many(observe_query, project, inputs.tables, list(desired.placeholder_values),
+                         run_all=lambda fns: round_b.calls.extend(fns) or [], out=observed, extra=inputs.extra)
     results_b = round_b.run(parallelism)
+    if ledger_answer is None:
+        ledger = ledger_from(ops_rows(results_b, ops_b, "ledger"))
 
     for i in part_b:
         add_rows(results_b[i])
@@ -378,7 +399,7 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
             rows = 0
         tables[ref] = TableState(type=typ, rows=rows, columns=cols_of(ref), view_sql=view_sql.get(ref))
 
-    own_temp = own_temp_tables(ops_rows(results_b, temp_jobs, "temp_tables"), created)
+    own_temp = own_temp_tables(ops_rows(results_b, ops_b, "temp_tables"), created)
     observations, load_checks = split(observed, set(expectations), load_targets)
     observations = dict(sorted(observations.items()))
 
@@ -391,3 +412,16 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
         routines=found_routines, own_temp_tables=own_temp, load_checks=dict(sorted(load_checks.items())),
         requests=requests,
     )
+
+
+def read_remembering(adapter: Adapter, desired: DesiredState, *, target: str = "local",
+                     parallelism: int = READ_PARALLELISM, references: bool | None = None) -> Snapshot:
+    """`read_snapshot`, reading ahead from the project's record of its last read of this
+    target (reconcile.snapshot.readahead), then leaving the record of this one."""
+    from reconcile.snapshot import readahead
+
+    path = readahead.record_path(desired.root, target)
+    snap = read_snapshot(adapter, desired, target=target, parallelism=parallelism, references=references,
+                         ahead=readahead.load(path, adapter.project))
+    readahead.save(path, readahead.seen_in(snap, desired))
+    return snap

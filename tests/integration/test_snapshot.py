@@ -182,8 +182,8 @@ def test_snapshot_reads_the_warehouse(adapter: Adapter, ds_prefix: str, project_
     assert set(s.observations) == {f"{p}market.prices", f"{p}market.weights_a"}
 
     # 1 list + TABLES (us-central1, EU, US) 3 + PARTITIONS 3 + COLUMNS (market) 1
-    # + VIEWS (market) 1 + ledger 1 + checkpoints 1 + observe prices 1
-    # + load key ranges 1 (sent with TABLES, before it says whether the table exists: not found)
+    # + VIEWS (market) 1 + ledger with its key ranges 1 + checkpoints 1 + observe prices 1
+    # + the ledger alone 1 (the key ranges table does not exist: "not found" names it)
     assert s.requests == 13
     # the snapshot round-trips through JSON
     assert Snapshot.model_validate_json(s.to_json()) == s
@@ -286,9 +286,9 @@ def test_expectation_queries_are_batched_per_location(adapter: Adapter, ds_prefi
     desired = load_spec(spec, root=project_root)
     s = read_snapshot(adapter, desired)
     # 1 list + TABLES + PARTITIONS + COLUMNS + one UNION ALL observing the 4 tables
-    # + the ops reads (ledger, key ranges, checkpoints) of ops_dataset `training`: sent before
-    # TABLES says it holds none of them (not found: no rows)
-    assert s.requests == 4 + 1 + 3
+    # + the ops reads (the ledger with its key ranges, checkpoints) of ops_dataset `training`:
+    # sent before TABLES says it holds none of them (not found: no rows)
+    assert s.requests == 4 + 1 + 2
     assert s.observations[f"{p}training.zl_0"] == {
         "rows": 3, "columns": 2, "distinct:regime": 2, "min:training_weight": 1,
         "max:training_weight": 500,

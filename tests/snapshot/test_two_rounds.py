@@ -122,7 +122,7 @@ def test_two_rounds_and_the_same_snapshot_as_in_sequence(emulator, ds_prefix: st
     with LoopbackProxy(emulator.endpoint, job_latency=0.3) as proxy:
         adapter = Adapter(local_client(PROJECT, proxy.endpoint), PROJECT, emulator=True)
         timeline = Timeline(adapter)
-        s = read_snapshot(adapter, desired, now=NOW, parallelism=11)
+        s = read_snapshot(adapter, desired, now=NOW, parallelism=10)
         seq_adapter = Adapter(local_client(PROJECT, proxy.endpoint), PROJECT, emulator=True)
         seq_timeline = Timeline(seq_adapter)
         seq = read_snapshot(seq_adapter, desired, now=NOW, parallelism=1)
@@ -141,12 +141,13 @@ def test_two_rounds_and_the_same_snapshot_as_in_sequence(emulator, ds_prefix: st
     assert s.checkpoints == {f"{p}eu": "verified_copy", f"{p}legacy": "copied_out"}
     assert s.own_temp_tables == [f"{p}market.{TMP_PREFIX}prices_1"]
     # list + round A + round B, although the key ranges exist and a load target does (round A's
-    # 11 queries are more than the default parallelism of 10: the read is given 11)
+    # 10 queries fit the default parallelism of 10)
     assert timeline.rounds() == 3, sorted(timeline.spans)
     assert seq_timeline.rounds() == len(seq_timeline.spans) == seq.requests
-    # 1 list + round A: TABLES 3, PARTITIONS 3, COLUMNS 1 (market), VIEWS 1 (market), ledger,
-    # key ranges, checkpoints + round B: temporary tables, observations 2 (us-central1, EU)
-    assert s.requests == 1 + 3 + 3 + 1 + 1 + 3 + 1 + 2
+    # 1 list + round A: TABLES 3, PARTITIONS 3, COLUMNS 1 (market), VIEWS 1 (market), the
+    # ledger with its key ranges, checkpoints + round B: temporary tables, observations 2
+    # (us-central1, EU)
+    assert s.requests == 1 + 3 + 3 + 1 + 1 + 2 + 1 + 2
 
 
 def test_partitions_redone_when_bigquery_refuses_too_many_tables(
@@ -198,7 +199,7 @@ def test_missing_ops_tables_read_as_none_other_failures_raise(adapter: Adapter, 
     adapter.create_dataset(f"{p}ops", "us-central1")
     s = read_snapshot(adapter, desired)
     assert s.ledger == [] and s.checkpoints == {} and s.own_temp_tables == []
-    assert s.requests == 1 + 2 + 3  # list, TABLES, PARTITIONS; ledger, key ranges, checkpoints (404)
+    assert s.requests == 1 + 2 + 2  # list, TABLES, PARTITIONS; ledger with key ranges, checkpoints (404)
     adapter.create_table(f"{p}ops.load_ledger", [("table_ref", "STRING", "NULLABLE")])
     with pytest.raises(BigQueryError, match="ledger"):
         read_snapshot(adapter, desired)
