@@ -566,19 +566,26 @@ def part_noop(runs: int = 3) -> dict:
             # that answers every recorded request from the recording after exactly the model's
             # latency, without the emulator: BigQuery's modelled time in place of the emulator's
             # own (its INFORMATION_SCHEMA costs time per column and table, docs/emulator.md).
+            # Cold: without the record of the last read (.reconcile/read-ahead-local.json, which
+            # every read before left), so the observations wait for round A; warm: with it, as
+            # every plan after a first read of the target runs (reconcile.snapshot.readahead).
             recording = Recording()
             recording_runs = []
-            for extra in ((), ("--parallelism", "1")):
+            for extra, cold in (((), True), ((), False), (("--parallelism", "1"), False)):
+                if cold:
+                    shutil.rmtree(root / ".reconcile", ignore_errors=True)
                 with LoopbackProxy(emu.endpoint, record_to=recording) as px:
                     code, so, se, wall = cli(root, {**env, "BIGQUERY_EMULATOR_HOST": px.endpoint}, "plan", *extra)
                 recording_runs.append({"argv": ["plan", *extra], "wall_s": wall, "exit": code,
-                                       "requests": px.stats.requests})
+                                       "requests": px.stats.requests, "read_ahead_record": not cold})
                 say(f"  recording `reconcile plan {' '.join(extra)}`: {wall:.1f}s, exit {code}, "
                     f"{px.stats.requests} requests")
             out["replay_recording"] = {"runs": recording_runs, "answers": len(recording),
                                        "keys": len(recording.keys())}
-            for name, extra in (("plan_replay_latency_model", ()),
+            for name, extra in (("plan_replay_latency_model_cold", ()), ("plan_replay_latency_model", ()),
                                 ("plan_replay_latency_model_sequential", ("--parallelism", "1"))):
+                if name.endswith("_cold"):
+                    shutil.rmtree(root / ".reconcile", ignore_errors=True)
                 with LoopbackProxy(emu.endpoint, api_latency=API_LATENCY, job_latency=JOB_LATENCY,
                                    replay=recording) as px:
                     code, so, se, wall = cli(root, {**env, "BIGQUERY_EMULATOR_HOST": px.endpoint}, "plan", *extra)
@@ -858,6 +865,8 @@ def tables_md(res: dict) -> list[str]:
                                                  "(one run)"),
                           ("plan_latency_model_sequential",
                            "`reconcile plan --parallelism 1` (reads in sequence), latency model added (one run)"),
+                          ("plan_replay_latency_model_cold", "`reconcile plan`, replay of the latency model, "
+                                                             "without the record of the last read (one run)"),
                           ("plan_replay_latency_model", "`reconcile plan`, replay of the latency model (one run)"),
                           ("plan_replay_latency_model_sequential",
                            "`reconcile plan --parallelism 1`, replay of the latency model (one run)")):
@@ -882,9 +891,13 @@ def tables_md(res: dict) -> list[str]:
                        "time (per column and table; BigQuery answers in about a second whatever the size: "
                        "docs/emulator.md); the replay figure answers every recorded request after exactly the "
                        "latency model: BigQuery's modelled time in place of the emulator's. The recording: the "
-                       "same no-op plan run through the proxy without latency, once with each parallelism; a "
-                       "request not in it is forwarded to the emulator (after the latency) and counted as "
-                       "unrecorded.")
+                       "same no-op plan run through the proxy without latency, once with each parallelism (and "
+                       "once without the read-ahead record); a request not in it is forwarded to the emulator "
+                       "(after the latency) and counted as unrecorded. Every run but the one said to be without "
+                       "it finds the record the previous read left in the project (`.reconcile/`), so its "
+                       "observation queries go out with TABLES and COLUMNS: the list and one round of queries "
+                       "instead of two (reconcile.snapshot.readahead). The target is judged with the record, "
+                       "as every plan after the first read of a target runs.")
             if not no["targets"].get("noop_plan_latency_model_at_most_4s") and to:
                 out.append(f"Why (replay): of its {_s(rp['wall_s'])}, the offline plan's {_s(to['wall_s'])} is the "
                            "work without any request (start-up, spec, staging-file gates, plan, report); the other "
@@ -895,7 +908,8 @@ def tables_md(res: dict) -> list[str]:
             out.append(f"Why: the snapshot takes {_s(tp['snapshot_s'][0])} of it on the emulator, whose "
                        "INFORMATION_SCHEMA views cost time per table and per partition (docs/emulator.md); "
                        f"{tp['snapshot_requests'][0] if tp['snapshot_requests'] else '?'} requests: the dataset "
-                       "list, then two rounds of concurrent queries (the tables with expectations observed in one "
+                       "list, then one round of concurrent queries (two without the read-ahead record; the tables with "
+                       "expectations observed in one "
                        "UNION ALL per location). Everything else (start-up, spec, gates, plan, report) "
                        f"is the offline plan's {_s(to['wall_s']) if to else '?'}.")
         out.append("")
