@@ -150,3 +150,77 @@ def test_the_record_file(tmp_path: Path) -> None:
     blocked.write_text("x")
     readahead.save(blocked / "sub" / "r.json", seen)  # cannot be written: no error, no file
     assert not (blocked / "sub").exists()
+
+
+# ------------------------------------------------------------- any record (property)
+
+def _mutations():
+    """A record's ways to be wrong: tables dropped or invented, columns renamed, retyped,
+    dropped or moved, a location, a ledger range or hash changed, another type."""
+    from hypothesis import strategies as st
+
+    return st.lists(st.tuples(st.sampled_from(["drop_table", "invent_table", "rename_column", "retype_column",
+                                               "drop_column", "reverse_columns", "relocate", "shift_range",
+                                               "rehash", "retype_table", "no_columns", "drop_ledger"]),
+                              st.integers(min_value=0, max_value=50)), max_size=4)
+
+
+def _mutate(seen: readahead.Seen, changes: list[tuple[str, int]], p: str) -> readahead.Seen:
+    types, cols, locs, ledger = dict(seen.types), dict(seen.columns), dict(seen.locations), list(seen.ledger)
+    for kind, k in changes:
+        refs = sorted(types)
+        ref = refs[k % len(refs)] if refs else None
+        c = cols.get(ref) or []
+        if kind == "drop_table" and ref:
+            types.pop(ref)
+        elif kind == "invent_table":
+            types[f"{p}market.nope{k}"] = "TABLE"
+            cols[f"{p}market.nope{k}"] = [ColumnState(name="x", type="INT64")]
+        elif kind == "rename_column" and c:
+            cols[ref] = [c[0].model_copy(update={"name": c[0].name.upper() + "_"})] + c[1:]
+        elif kind == "retype_column" and c:
+            cols[ref] = [x.model_copy(update={"type": "STRING" if x.type != "STRING" else "INT64"}) for x in c]
+        elif kind == "drop_column" and c:
+            cols[ref] = c[k % len(c):][1:] + c[:k % len(c)]
+        elif kind == "reverse_columns" and c:
+            cols[ref] = list(reversed(c))
+        elif kind == "no_columns" and ref:
+            cols[ref] = None
+        elif kind == "relocate" and locs:
+            ds = sorted(locs)[k % len(locs)]
+            locs[ds] = "EU" if locs[ds] != "EU" else "US"
+        elif kind == "retype_table" and ref:
+            types[ref] = "VIEW" if k % 2 else "CLONE"
+        elif kind in ("shift_range", "rehash", "drop_ledger") and ledger:
+            i = k % len(ledger)
+            if kind == "drop_ledger":
+                ledger.pop(i)
+            elif kind == "rehash":
+                ledger[i] = ledger[i].model_copy(update={"content_hash": f"h{k}"})
+            else:
+                ledger[i] = ledger[i].model_copy(update={"key_min": "2015-06-01", "key_rows": k})
+    return readahead.Seen(project=seen.project, locations=locs, types=types, columns=cols, ledger=ledger)
+
+
+def test_any_record_gives_the_snapshot_of_no_record(emulator, ds_prefix: str, project_root: Path) -> None:
+    """For records mutated every way a record can be stale (hypothesis), the read with it
+    equals the read without it, and sends at most its read-ahead queries more."""
+    from hypothesis import HealthCheck, given, settings
+
+    p = ds_prefix
+    desired = spec(project_root, p)
+    warehouse(Adapter(local_client(PROJECT, emulator.endpoint), PROJECT, emulator=True), p)
+    plain, _ = read(emulator.endpoint, desired)
+    seen = readahead.seen_in(plain, desired)
+    assert {e.key_min for e in seen.ledger if e.key_min} == {"2000-01-03"}
+
+    @settings(max_examples=12, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    @given(_mutations())
+    def check(changes: list[tuple[str, int]]) -> None:
+        record = _mutate(seen, changes, p)
+        got, _ = read(emulator.endpoint, desired, ahead=record)
+        assert same(got, plain), changes
+        assert plain.requests <= got.requests <= plain.requests + 2, (changes, got.requests)
+
+    check()
