@@ -157,18 +157,21 @@ class Context:
         """Append `rows` to the ops table `name`; True once they are in.
 
         The INSERT is sent without a look at the table first (`ops_table`'s get: one API
-        request per ops table per run, ~100 ms on BigQuery) wherever this run knows the ops
-        dataset's location. Only if it fails is the table looked at. There, where the
-        INSERT was sent: the error is raised (the rows may be in; sending them again could
-        write them twice). There, but the dataset has moved since this run looked: sent
-        again where it is (a job in a location without the table wrote nothing). Missing:
-        nothing was written (each DML statement is its own transaction, committed only if
-        it succeeds: https://cloud.google.com/bigquery/docs/data-manipulation-language#limitations),
-        so the table is created (sql/ops/<name>.sql, and the ops dataset if missing) and the
+        request per ops table per run, ~100 ms on BigQuery) wherever the ops dataset's
+        location is known (to this run, or to the adapter). Only if it fails is the table
+        looked at. There, where the INSERT was sent: the error is raised (the rows may be
+        in; sending them again could write them twice). There, but the dataset has moved
+        since it was looked up: sent again where it is (a job in a location without the
+        table wrote nothing). Missing: nothing was written (each DML statement is its own
+        transaction, committed only if it succeeds:
+        https://cloud.google.com/bigquery/docs/data-manipulation-language#limitations), so
+        the table is created (sql/ops/<name>.sql, and the ops dataset if missing) and the
         rows sent again. `create=False`: a missing ops dataset is not created; then False,
         nothing written (the run records)."""
         ref = f"{self.ops}.{name}"
-        loc = self.location(self.ops)
+        # The location this run looked up, else the one the adapter has seen (its lists and
+        # gets, this run's or earlier): a stale one fails the INSERT, which looks again.
+        loc = self._locations.get(self.ops) or self.adapter.location_of(self.ops)
         if loc is not None:
             try:
                 self.adapter.insert_rows_dml(ref, rows, location=loc)
@@ -187,7 +190,7 @@ class Context:
                 with self._ops_lock:
                     self._ops_ready.discard(ref)
         else:
-            self.forget(self.ops)  # a cached "missing": look again (made meanwhile?)
+            self._locations[self.ops] = None  # the adapter has just looked: missing
         if not create and self.location(self.ops) is None:
             return False
         ref, loc = self.ops_table(name)

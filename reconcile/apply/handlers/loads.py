@@ -328,9 +328,11 @@ def merge_load(ctx: Context, a: MergeLoad) -> Done:
         ctx.table_location(a.table)  # a missing dataset is named as such
         raise ActionFailed(f"{a.table} does not exist")
     # The table's location comes with its resource ("inherited from the dataset":
-    # https://cloud.google.com/bigquery/docs/reference/rest/v2/tables#Table.FIELDS.location);
-    # the dataset is read only where the resource does not say (the local BigQuery).
-    loc = getattr(table, "location", None) or ctx.table_location(a.table)
+    # https://cloud.google.com/bigquery/docs/reference/rest/v2/tables#Table.FIELDS.location).
+    # The local BigQuery's resource does not say (and it runs every job anywhere): there
+    # the location the adapter has seen for the dataset (its lists and gets) is used.
+    loc = (getattr(table, "location", None) or ctx.adapter.location_of(a.table.split(".", 1)[0])
+           or ctx.table_location(a.table))
     empty = _looks_empty(table)
     if empty is None:  # the resource does not say: count
         empty = ctx.count(a.table) == 0
