@@ -308,6 +308,21 @@ def _into_empty(ctx: Context, a: MergeLoad, path: Path, raw: bytes, loc: str, sc
 
 @HANDLERS.register(MergeLoad)
 def merge_load(ctx: Context, a: MergeLoad) -> Done:
+    """One MergeLoad. Into an empty table (the fast path) it sends the table's get, the
+    load (WRITE_EMPTY), the key-range INSERT while the file uploads, then the ledger
+    INSERT; the run's record follows when the run ends (reconcile.apply.records). What a
+    crash leaves, and how the next run converges from it:
+
+    - before the load job commits: the table is empty (a load commits all or nothing),
+      perhaps a key range with no ledger row (read by nothing); the file is planned again
+      and loaded the same way;
+    - after the load, before the ledger row: the table holds the file's rows once, with
+      no ledger row; the file is planned again, WRITE_EMPTY refuses the table that now
+      has rows, the ledger (asked on that path) does not have it, and the MERGE on the
+      keys changes nothing; then its range and ledger row are written;
+    - after the ledger row: the file is loaded and recorded; only the run's record is
+      missing (as for any run killed before its end).
+    """
     path = ctx.d.path(a.source)
     if not path.is_file():
         raise ActionFailed(f"{a.source} is gone since the plan: table untouched")
@@ -349,15 +364,11 @@ def merge_load(ctx: Context, a: MergeLoad) -> Done:
             fast = _into_empty(ctx, a, path, raw, loc, list(table.schema), digest=now_hash, ranged=ranged)
         if fast is not None:
             return fast
-    # The ledger is asked only here, before a MERGE: a file merged again over rows that
-    # changed since (a stale plan: another run merged it, then a newer file) would put
-    # its older values back. The empty-table path above needs no lookup: WRITE_EMPTY
-    # writes only into a table with no row, so there is nothing to put back, and its
-    # rows are the file's rows once. A file the ledger has that lands there (its rows
-    # deleted since the plan was made) is what the next plan would reload
-    # (plan.compare.loads: rows missing from a loaded file); its second ledger row is
-    # the one such a reload writes. A reload merges again whatever the ledger says:
-    # MERGE on the keys is idempotent, so what is still there is left as it is.
+    # The ledger is asked only before a MERGE, where a file merged again (a stale plan)
+    # would put older values back over newer rows. WRITE_EMPTY above has none to put back:
+    # a file the ledger has landing there (its rows deleted since) is what the next plan
+    # would reload (plan.compare.loads), its second ledger row a reload's. A reload merges
+    # again whatever the ledger says: MERGE on the keys leaves what is still there as it is.
     if not a.reload and ctx.ledger_has(a.table, a.source, a.content_hash):
         # (A range recorded while a refused WRITE_EMPTY load ran is then a second copy of
         # the range beside this ledger row: the same file, the same range.)
