@@ -17,7 +17,7 @@ from typing import Any
 
 from reconcile import identifiers as ids
 from reconcile.apply.results import ActionFailed
-from reconcile.bq.adapter import Adapter, BigQueryError, param
+from reconcile.bq.adapter import Adapter, BigQueryError, is_not_found, param
 from reconcile.bq.sqltext import QuotedIdent, load_sql, qtable, render_text
 from reconcile.plan.actions import Plan
 from reconcile.plan.names import CHECKPOINTS_TABLE, KEY_RANGES_TABLE, LEDGER_TABLE, TEMP_TABLES_TABLE
@@ -157,20 +157,17 @@ class Context:
         """Append `rows` to the ops table `name`; True once they are in.
 
         The INSERT is sent without a look at the table first (`ops_table`'s get: one API
-        request per ops table per run, ~100 ms on BigQuery) wherever the ops dataset's
-        location is known (to this run, or to the adapter). Only if it fails is the table
-        looked at. There, where the INSERT was sent: the error is raised (the rows may be
-        in; sending them again could write them twice). There, but the dataset has moved
-        since it was looked up: sent again where it is (a job in a location without the
-        table wrote nothing). Missing: nothing was written (each DML statement is its own
-        transaction, committed only if it succeeds:
-        https://cloud.google.com/bigquery/docs/data-manipulation-language#limitations), so
-        the table is created (sql/ops/<name>.sql, and the ops dataset if missing) and the
-        rows sent again. `create=False`: a missing ops dataset is not created; then False,
-        nothing written (the run records)."""
+        request per ops table per run, ~100 ms on BigQuery), where the ops dataset is
+        known to be (to this run, else to the adapter). Only if BigQuery answers that the
+        table or dataset is not found there, which means the statement wrote nothing, does
+        it look: the table is created if missing (sql/ops/<name>.sql; the ops dataset too,
+        unless `create=False`: then False, nothing written, as for the run records), or
+        found where it is now (made meanwhile by another action, or moved), and the rows
+        are sent once more. Any other failure is raised: the rows may be in, and sending
+        them again could write them twice."""
         ref = f"{self.ops}.{name}"
         # The location this run looked up, else the one the adapter has seen (its lists and
-        # gets, this run's or earlier): a stale one fails the INSERT, which looks again.
+        # gets, this run's or earlier): a stale one is answered "not found", and looked up.
         loc = self._locations.get(self.ops) or self.adapter.location_of(self.ops)
         if loc is not None:
             try:
@@ -178,17 +175,12 @@ class Context:
                 with self._ops_lock:
                     self._ops_ready.add(ref)
                 return True
-            except BigQueryError:
-                self.forget(self.ops)  # moved or gone since it was looked up?
-                now = self.location(self.ops)
-                if now is not None and self.adapter.table_exists(ref):
-                    if now == loc:
-                        raise
-                    # Moved: that job ran where the table is not, so it wrote nothing.
-                    self.adapter.insert_rows_dml(ref, rows, location=now)
-                    return True
-                with self._ops_lock:
-                    self._ops_ready.discard(ref)
+            except BigQueryError as e:
+                if not is_not_found(e):
+                    raise
+            self.forget(self.ops)
+            with self._ops_lock:
+                self._ops_ready.discard(ref)
         else:
             self._locations[self.ops] = None  # the adapter has just looked: missing
         if not create and self.location(self.ops) is None:

@@ -18,6 +18,7 @@ from reconcile.apply.handlers import loads
 from reconcile.bq.adapter import Adapter, BigQueryError
 from reconcile.demo.data import build_staging
 from reconcile.plan.actions import MergeLoad, Plan
+from reconcile.plan.names import KEY_RANGES_TABLE
 from reconcile.spec import sources as S
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "apply"))
@@ -220,6 +221,27 @@ def test_ops_rows_go_in_without_a_look_and_a_failed_insert_is_never_sent_twice(
     assert ctx.insert_ops("temp_tables", [row])
     n = f"SELECT COUNT(*) AS n FROM {adapter.q(f'{p}ops.temp_tables')}"
     assert adapter.query(n, location="us-central1")[0]["n"] == 1
+    # Missing when the INSERT ran, made meanwhile by another action (a concurrent load):
+    # "not found" wrote nothing, so the rows are sent once more, into the table now there.
+    real = adapter.insert_rows_dml
+    other_ctx = Context(Plan(project="cbi-v14", actions=()), desired, adapter, "r0")
+
+    def made_meanwhile(*a, **k):
+        try:
+            return real(*a, **k)
+        finally:
+            adapter.insert_rows_dml = real
+            other_ctx.ops_table(KEY_RANGES_TABLE)
+
+    adapter.insert_rows_dml = made_meanwhile
+    try:
+        assert not adapter.table_exists(f"{p}ops.{KEY_RANGES_TABLE}")
+        assert ctx.insert_ops(KEY_RANGES_TABLE, [{"table_ref": f"{p}m.vix", "source": "s", "content_hash": "h"}])
+    finally:
+        adapter.insert_rows_dml = real
+        del adapter.insert_rows_dml
+    got = adapter.query(f"SELECT source FROM {adapter.q(f'{p}ops.{KEY_RANGES_TABLE}')}", location="us-central1")
+    assert [r["source"] for r in got] == ["s"]
     # The table there and the INSERT failing (a column it lacks): raised, not sent again.
     inserts = []
     real = adapter.insert_rows_dml
