@@ -85,13 +85,16 @@ def error_reasons(exc: BaseException) -> list[str]:
 
 
 def is_not_found(exc: BaseException) -> bool:
-    """Whether BigQuery answered that a resource the request names does not exist (HTTP
-    404, reason `notFound`: a table, a dataset, or a dataset in another location), on the
-    error or the one it was raised from. A statement so refused changed nothing."""
+    """Whether BigQuery answered that a table or dataset the statement names does not exist
+    (HTTP 404, reason `notFound`: "Not found: Table ..." / "Not found: Dataset ...", also for
+    a dataset in another location), on the error or the one it was raised from. A statement
+    so refused changed nothing. A 404 about the job itself ("Not found: Job ...", e.g. its
+    status asked in the wrong place) says nothing of what the statement did: not this."""
     seen = 0
     while exc is not None and seen < 5:
         if isinstance(exc, gexc.NotFound) or "notFound" in error_reasons(exc):
-            return True
+            text = str(exc).lower()
+            return "not found: job" not in text and ("table" in text or "dataset" in text)
         exc = exc.__cause__
         seen += 1
     return False
