@@ -17,7 +17,7 @@ from typing import Any
 
 from reconcile import identifiers as ids
 from reconcile.apply.results import ActionFailed
-from reconcile.bq.adapter import Adapter, param
+from reconcile.bq.adapter import Adapter, BigQueryError, is_not_found, param
 from reconcile.bq.sqltext import QuotedIdent, load_sql, qtable, render_text
 from reconcile.plan.actions import Plan
 from reconcile.plan.names import CHECKPOINTS_TABLE, KEY_RANGES_TABLE, LEDGER_TABLE, TEMP_TABLES_TABLE
@@ -153,6 +153,42 @@ class Context:
                 self._ops_ready.add(ref)
         return ref, loc
 
+    def insert_ops(self, name: str, rows: list[dict[str, Any]], *, create: bool = True) -> bool:
+        """Append `rows` to the ops table `name`; True once they are in.
+
+        The INSERT is sent without a look at the table first (`ops_table`'s get: one API
+        request per ops table per run, ~100 ms on BigQuery), where the ops dataset is
+        known to be (to this run, else to the adapter). Only if BigQuery answers that the
+        table or dataset is not found there, which means the statement wrote nothing, does
+        it look: the table is created if missing (sql/ops/<name>.sql; the ops dataset too,
+        unless `create=False`: then False, nothing written, as for the run records), or
+        found where it is now (made meanwhile by another action, or moved), and the rows
+        are sent once more. Any other failure is raised: the rows may be in, and sending
+        them again could write them twice."""
+        ref = f"{self.ops}.{name}"
+        # The location this run looked up, else the one the adapter has seen (its lists and
+        # gets, this run's or earlier): a stale one is answered "not found", and looked up.
+        loc = self._locations.get(self.ops) or self.adapter.location_of(self.ops)
+        if loc is not None:
+            try:
+                self.adapter.insert_rows_dml(ref, rows, location=loc)
+                with self._ops_lock:
+                    self._ops_ready.add(ref)
+                return True
+            except BigQueryError as e:
+                if not is_not_found(e):
+                    raise
+            self.forget(self.ops)
+            with self._ops_lock:
+                self._ops_ready.discard(ref)
+        else:
+            self._locations[self.ops] = None  # the adapter has just looked: missing
+        if not create and self.location(self.ops) is None:
+            return False
+        ref, loc = self.ops_table(name)
+        self.adapter.insert_rows_dml(ref, rows, location=loc)
+        return True
+
     def ledger_has(self, table: str, source: str, content_hash: str) -> bool:
         ledger = f"{self.ops}.{LEDGER_TABLE}"
         if self.location(self.ops) is None or not self.adapter.table_exists(ledger):
@@ -166,23 +202,21 @@ class Context:
         return bool(rows and int(rows[0]["n"]))
 
     def record_ledger(self, entries: list[dict[str, Any]]) -> None:
-        ref, loc = self.ops_table(LEDGER_TABLE)
         now = dt.datetime.now(dt.timezone.utc)
         rows = [{"table_ref": e["table_ref"], "source": e["source"], "content_hash": e["content_hash"],
                  "rows": int(e["rows"]), "rows_inserted": int(e.get("rows_inserted") or 0),
                  "rows_updated": int(e.get("rows_updated") or 0), "loaded_at": now,
                  "run_id": self.run_id} for e in entries]
-        self.adapter.insert_rows_dml(ref, rows, location=loc)
+        self.insert_ops(LEDGER_TABLE, rows)
 
     def record_key_range(self, table: str, source: str, content_hash: str, key_range: dict[str, Any]) -> None:
         """Record a merged file's first-key range (handlers.loads.load_key_range), just
         before its ledger row: how the snapshot sees the file's rows deleted since."""
-        ref, loc = self.ops_table(KEY_RANGES_TABLE)
-        self.adapter.insert_rows_dml(ref, [{
+        self.insert_ops(KEY_RANGES_TABLE, [{
             "table_ref": table, "source": source, "content_hash": content_hash,
             "key_column": key_range["key_column"], "key_min": key_range["key_min"],
             "key_max": key_range["key_max"], "key_rows": int(key_range["key_rows"]),
-            "recorded_at": dt.datetime.now(dt.timezone.utc), "run_id": self.run_id}], location=loc)
+            "recorded_at": dt.datetime.now(dt.timezone.utc), "run_id": self.run_id}])
 
     # -------------------------------------------------------------- temporary tables
     def record_temp(self, ref: str, created_ms: int) -> None:

@@ -24,17 +24,17 @@ def write_run_records(ctx: Context, result: ApplyResult,
                       stamps: list[tuple[dt.datetime, dt.datetime]]) -> None:
     """Outcomes to <ops>.run_records, if the ops dataset exists (never created for this)."""
     try:
-        ctx.forget(ctx.ops)
-        if ctx.location(ctx.ops) is None:
-            log.info("no %s dataset: run records not written", ctx.ops)
-            return
-        ref, loc = ctx.ops_table(RUN_RECORDS_TABLE)
         rows = [{"run_id": result.run_id, "started_at": s, "finished_at": f, "action_key": o.key,
                  "kind": o.kind, "target": o.target, "status": o.status, "detail": o.detail[:10000],
                  "observed": json.dumps(o.observed, sort_keys=True, default=str),
                  "seconds": float(round(o.seconds, 3))}
                 for o, (s, f) in zip(result.outcomes, stamps)]
         for i in range(0, len(rows), RUN_RECORDS_PER_INSERT):
-            ctx.adapter.insert_rows_dml(ref, rows[i:i + RUN_RECORDS_PER_INSERT], location=loc)
+            # The ops dataset as this run last saw it (every handler that creates, moves or
+            # deletes a dataset forgets it): no get before the INSERT; one that fails
+            # looks again (`Context.insert_ops`).
+            if not ctx.insert_ops(RUN_RECORDS_TABLE, rows[i:i + RUN_RECORDS_PER_INSERT], create=False):
+                log.info("no %s dataset: run records not written", ctx.ops)
+                return
     except Exception as e:  # noqa: BLE001 - the run's work is done; losing its record is reported
         log.warning("could not write run records to %s.%s: %s", ctx.ops, RUN_RECORDS_TABLE, e)

@@ -35,7 +35,7 @@ from reconcile.bq.params import array_param, param
 from reconcile.bq.sqltext import QuotedIdent, qcol, qdataset, qparam, qrow, qtable, render_sql, statement
 
 __all__ = ["RETRY_REASONS", "TRANSIENT", "TRANSIENT_STATUS", "Adapter", "error_reasons", "BigQueryError", "DmlStats", "RequestCounter",
-           "array_param", "cloud_client", "emulator_host_from_env", "is_transient", "local_client", "param"]
+           "is_not_found", "array_param", "cloud_client", "emulator_host_from_env", "is_transient", "local_client", "param"]
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,22 @@ def error_reasons(exc: BaseException) -> list[str]:
         if isinstance(e, dict) and e.get("reason"):
             out.append(str(e["reason"]))
     return out
+
+
+def is_not_found(exc: BaseException) -> bool:
+    """Whether BigQuery answered that a table or dataset the statement names does not exist
+    (HTTP 404, reason `notFound`: "Not found: Table ..." / "Not found: Dataset ...", also for
+    a dataset in another location), on the error or the one it was raised from. A statement
+    so refused changed nothing. A 404 about the job itself ("Not found: Job ...", e.g. its
+    status asked in the wrong place) says nothing of what the statement did: not this."""
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, gexc.NotFound) or "notFound" in error_reasons(exc):
+            text = str(exc).lower()
+            return "not found: job" not in text and ("table" in text or "dataset" in text)
+        exc = exc.__cause__
+        seen += 1
+    return False
 
 
 def _is_transient(exc: BaseException) -> bool:

@@ -5,6 +5,7 @@ copy that was hashed."""
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from pathlib import Path
 
@@ -14,9 +15,10 @@ import pytest
 from reconcile.apply import executor
 from reconcile.apply.context import Context
 from reconcile.apply.handlers import loads
-from reconcile.bq.adapter import Adapter
+from reconcile.bq.adapter import Adapter, BigQueryError
 from reconcile.demo.data import build_staging
 from reconcile.plan.actions import MergeLoad, Plan
+from reconcile.plan.names import KEY_RANGES_TABLE
 from reconcile.spec import sources as S
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "apply"))
@@ -147,3 +149,113 @@ def test_the_load_sends_the_private_copy_that_was_hashed(adapter: Adapter, ds_pr
     assert seen == [path]
     assert o.status == "done", o  # the copy that was hashed is the one loaded
     assert adapter.count_rows(f"{p}m.vix") == merge.rows
+
+
+def _sent(adapter: Adapter) -> list[tuple[str, str]]:
+    """(method, path) of every request the adapter's client sends from now on (a load's
+    upload requests marked "?upload")."""
+    sent: list[tuple[str, str]] = []
+
+    def hook(response, *a, **k):
+        url = response.request.url.split("/projects/")[-1]
+        path = url.split("?")[0] + ("?upload" if "uploadType=" in url else "")  # a load's upload
+        sent.append((response.request.method, path))
+        return response
+
+    adapter.client._http.hooks["response"].append(hook)
+    return sent
+
+
+def _recreate_empty(adapter: Adapter, ref: str) -> None:
+    """The table emptied (dropped and made again with its schema: the local BigQuery's
+    numRows lags behind a DELETE, docs/emulator.md)."""
+    schema = adapter.get_schema(ref)
+    adapter.delete_table(ref)
+    adapter.create_table(ref, [(f.name, f.field_type, f.mode) for f in schema])
+
+
+def test_a_file_the_ledger_has_lands_once_in_its_emptied_table(adapter: Adapter, ds_prefix: str,
+                                                                tmp_path: Path, staging: Path) -> None:
+    """A stale plan: the file was loaded after the plan was made, then its table emptied.
+    The empty-table path asks no ledger: WRITE_EMPTY puts the file's rows in once (what the
+    next plan would reload), its second ledger row is a reload's, and the warehouse
+    converges. It looks at no ops table either: the load, then three INSERT jobs."""
+    p = ds_prefix
+    desired, merge = setup(adapter, tmp_path, staging, p)
+    first = executor.apply(Plan(project="cbi-v14", actions=(merge,)), desired, adapter,
+                           run_id=executor.new_run_id()).outcomes[0]
+    assert first.status == "done", first
+    _recreate_empty(adapter, f"{p}m.vix")
+    sent = _sent(adapter)
+    o = executor.apply(Plan(project="cbi-v14", actions=(merge,)), desired, adapter,
+                       run_id=executor.new_run_id()).outcomes[0]
+    assert o.status == "done" and "WRITE_EMPTY" in o.detail, o
+    # No query (the ledger lookup is the MERGE path's), no get of an ops table, and three
+    # jobs besides the load (key range, ledger row, run record).
+    assert not [s for s in sent if s[1].endswith("/queries")], sent
+    assert not [s for s in sent if s[0] == "GET" and f"/datasets/{p}ops/tables/" in s[1]], sent
+    assert len([s for s in sent if s[0] == "POST" and s[1].endswith("/jobs")]) == 3, sent
+    rows = adapter.query(f"SELECT COUNT(*) AS n, COUNT(DISTINCT date) AS d FROM {adapter.q(f'{p}m.vix')}",
+                         location="us-central1")[0]
+    assert rows["n"] == rows["d"] == merge.rows
+    for table in ("load_ledger", "load_key_ranges"):
+        got = adapter.query(f"SELECT content_hash FROM {adapter.q(f'{p}ops.{table}')}", location="us-central1")
+        assert [r["content_hash"] for r in got] == [merge.content_hash] * 2, table
+    assert_converged(adapter, desired)
+    # The same stale plan on the table that now has the rows: the ledger is asked, nothing merged.
+    again = executor.apply(Plan(project="cbi-v14", actions=(merge,)), desired, adapter,
+                           run_id=executor.new_run_id()).outcomes[0]
+    assert again.status == "noop" and "ledger" in again.detail, again
+    assert adapter.count_rows(f"{p}m.vix") == merge.rows
+
+
+def test_ops_rows_go_in_without_a_look_and_a_failed_insert_is_never_sent_twice(
+        adapter: Adapter, ds_prefix: str, tmp_path: Path, staging: Path) -> None:
+    p = ds_prefix
+    desired, merge = setup(adapter, tmp_path, staging, p)
+    ctx = Context(Plan(project="cbi-v14", actions=()), desired, adapter, "r1")
+    row = {"table_ref": f"{p}m.vix", "created_ms": 1, "run_id": "r1",
+           "recorded_at": dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)}
+    # The table missing: the INSERT fails, the table is made from sql/ops, the rows go in once.
+    assert not adapter.table_exists(f"{p}ops.temp_tables")
+    assert ctx.insert_ops("temp_tables", [row])
+    n = f"SELECT COUNT(*) AS n FROM {adapter.q(f'{p}ops.temp_tables')}"
+    assert adapter.query(n, location="us-central1")[0]["n"] == 1
+    # Missing when the INSERT ran, made meanwhile by another action (a concurrent load):
+    # "not found" wrote nothing, so the rows are sent once more, into the table now there.
+    real = adapter.insert_rows_dml
+    other_ctx = Context(Plan(project="cbi-v14", actions=()), desired, adapter, "r0")
+
+    def made_meanwhile(*a, **k):
+        try:
+            return real(*a, **k)
+        finally:
+            adapter.insert_rows_dml = real
+            other_ctx.ops_table(KEY_RANGES_TABLE)
+
+    adapter.insert_rows_dml = made_meanwhile
+    try:
+        assert not adapter.table_exists(f"{p}ops.{KEY_RANGES_TABLE}")
+        assert ctx.insert_ops(KEY_RANGES_TABLE, [{"table_ref": f"{p}m.vix", "source": "s", "content_hash": "h"}])
+    finally:
+        adapter.insert_rows_dml = real
+        del adapter.insert_rows_dml
+    got = adapter.query(f"SELECT source FROM {adapter.q(f'{p}ops.{KEY_RANGES_TABLE}')}", location="us-central1")
+    assert [r["source"] for r in got] == ["s"]
+    # The table there and the INSERT failing (a column it lacks): raised, not sent again.
+    inserts = []
+    real = adapter.insert_rows_dml
+    adapter.insert_rows_dml = lambda *a, **k: inserts.append(a) or real(*a, **k)
+    try:
+        fresh = Context(Plan(project="cbi-v14", actions=()), desired, adapter, "r2")
+        with pytest.raises(BigQueryError):
+            fresh.insert_ops("temp_tables", [dict(row, no_such_column=1)])
+    finally:
+        del adapter.insert_rows_dml
+    assert len(inserts) == 1
+    assert adapter.query(n, location="us-central1")[0]["n"] == 1
+    # No ops dataset and create=False (the run records): nothing made, nothing written.
+    other = desired.model_copy(update={"ops_dataset": f"{p}noops"})
+    assert not Context(Plan(project="cbi-v14", actions=()), other, adapter, "r3").insert_ops(
+        "run_records", [{"run_id": "r3"}], create=False)
+    assert adapter.dataset_location(f"{p}noops") is None

@@ -1,19 +1,22 @@
 """The MergeLoad handler: a staging file merged into its table on the declared keys.
 
 file -> temporary table (load job) -> exact count -> one MERGE -> ledger row. Never
-WRITE_TRUNCATE: rows already in the table are updated or kept, never dropped. The
-file must still have the bytes the gate passed (its content hash), and a file already
-in the load ledger is not loaded again unless the plan says the table lost its rows
-(`MergeLoad.reload`). Beside its ledger row, `<ops>.load_key_ranges` keeps the file's
-first-key range (`load_key_range`), by which the next snapshot sees such a loss. The temporary table is
-the tool's only while ops records it (`_make_tmp`). The file is read once, into a private copy:
-the hash is of it and the load job sends it. Into an empty table whose columns are the
-file's, the load job writes the table itself with WRITE_EMPTY (BigQuery refuses it if
-rows appeared meanwhile, and the MERGE path runs instead): one job instead of a load,
-a MERGE and three counts. That path sends no count at all: the table's own resource
-(the one get that also gives its schema) says it looks empty, WRITE_EMPTY makes sure,
-and the job's output rows are the rows the table then holds; the file's key range is
-recorded while it uploads (`merge_load`), its ledger row once the job is done.
+WRITE_TRUNCATE: rows already in the table are updated or kept, never dropped. The file
+must still have the bytes the gate passed (its content hash), and a file already in the
+load ledger is not merged again unless the plan says the table lost its rows
+(`MergeLoad.reload`): the ledger is asked before a MERGE, where an old file merged again
+would put older values back over newer ones. Beside its ledger row,
+`<ops>.load_key_ranges` keeps the file's first-key range (`load_key_range`), by which the
+next snapshot sees such a loss. The temporary table is the tool's only while ops records
+it (`_make_tmp`). The file is read once, into a private copy: the hash is of it and the
+load job sends it. Into an empty table whose columns are the file's, the load job writes
+the table itself with WRITE_EMPTY (BigQuery refuses it if rows appeared meanwhile, and the
+MERGE path runs instead): one job instead of a load, a MERGE and three counts. That path
+sends no count and no ledger lookup: the table's own resource (the one get that also gives
+its schema) says it looks empty, WRITE_EMPTY makes sure, and the job's output rows are the
+rows the table then holds, the file's rows once, whatever the ledger says (`merge_load`
+says why that is safe); the file's key range is recorded while it uploads, its ledger row
+once the job is done.
 """
 
 from __future__ import annotations
@@ -305,6 +308,21 @@ def _into_empty(ctx: Context, a: MergeLoad, path: Path, raw: bytes, loc: str, sc
 
 @HANDLERS.register(MergeLoad)
 def merge_load(ctx: Context, a: MergeLoad) -> Done:
+    """One MergeLoad. Into an empty table (the fast path) it sends the table's get, the
+    load (WRITE_EMPTY), the key-range INSERT while the file uploads, then the ledger
+    INSERT; the run's record follows when the run ends (reconcile.apply.records). What a
+    crash leaves, and how the next run converges from it:
+
+    - before the load job commits: the table is empty (a load commits all or nothing),
+      perhaps a key range with no ledger row (read by nothing); the file is planned again
+      and loaded the same way;
+    - after the load, before the ledger row: the table holds the file's rows once, with
+      no ledger row; the file is planned again, WRITE_EMPTY refuses the table that now
+      has rows, the ledger (asked on that path) does not have it, and the MERGE on the
+      keys changes nothing; then its range and ledger row are written;
+    - after the ledger row: the file is loaded and recorded; only the run's record is
+      missing (as for any run killed before its end).
+    """
     path = ctx.d.path(a.source)
     if not path.is_file():
         raise ActionFailed(f"{a.source} is gone since the plan: table untouched")
@@ -320,14 +338,16 @@ def merge_load(ctx: Context, a: MergeLoad) -> Done:
         raise ActionFailed(f"{a.source} changed since the plan (hash {now_hash[:12]}, planned "
                            f"{a.content_hash[:12]}): re-plan; table untouched",
                            {"content_hash": now_hash, "planned_hash": a.content_hash})
-    loc = ctx.table_location(a.table)
-    table = ctx.adapter.get_table(a.table)  # one get: exists, schema, and whether it looks empty
+    table = ctx.adapter.get_table(a.table)  # one get: exists, schema, location, whether it looks empty
     if table is None:
+        ctx.table_location(a.table)  # a missing dataset is named as such
         raise ActionFailed(f"{a.table} does not exist")
-    # A reload (the table lost rows of a file the ledger records) merges again: MERGE
-    # on the keys is idempotent, so what is still there is left as it is.
-    if not a.reload and ctx.ledger_has(a.table, a.source, a.content_hash):
-        return noop("this file (same content hash) is already in the load ledger")
+    # The table's location comes with its resource ("inherited from the dataset":
+    # https://cloud.google.com/bigquery/docs/reference/rest/v2/tables#Table.FIELDS.location).
+    # The local BigQuery's resource does not say (and it runs every job anywhere): there
+    # the location the adapter has seen for the dataset (its lists and gets) is used.
+    loc = (getattr(table, "location", None) or ctx.adapter.location_of(a.table.split(".", 1)[0])
+           or ctx.table_location(a.table))
     empty = _looks_empty(table)
     if empty is None:  # the resource does not say: count
         empty = ctx.count(a.table) == 0
@@ -344,6 +364,15 @@ def merge_load(ctx: Context, a: MergeLoad) -> Done:
             fast = _into_empty(ctx, a, path, raw, loc, list(table.schema), digest=now_hash, ranged=ranged)
         if fast is not None:
             return fast
+    # The ledger is asked only before a MERGE, where a file merged again (a stale plan)
+    # would put older values back over newer rows. WRITE_EMPTY above has none to put back:
+    # a file the ledger has landing there (its rows deleted since) is what the next plan
+    # would reload (plan.compare.loads), its second ledger row a reload's. A reload merges
+    # again whatever the ledger says: MERGE on the keys leaves what is still there as it is.
+    if not a.reload and ctx.ledger_has(a.table, a.source, a.content_hash):
+        # (A range recorded while a refused WRITE_EMPTY load ran is then a second copy of
+        # the range beside this ledger row: the same file, the same range.)
+        return noop("this file (same content hash) is already in the load ledger")
     tmp = _make_tmp(ctx, a)
     try:
         _load_file(ctx, path, raw, a.table, tmp, loc, digest=now_hash)
