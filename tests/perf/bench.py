@@ -379,7 +379,7 @@ def big_file(src: Path, rows: int, out: Path) -> Path:
     return out
 
 
-def part_load(row_counts: list[int], staging: Path, repeats: int = 3) -> dict:
+def part_load(row_counts: list[int], staging: Path, repeats: int = 7) -> dict:
     import pyarrow.parquet as pq
 
     from reconcile.apply import executor
@@ -426,7 +426,9 @@ tables:
             merges = [a for a in p.changes if isinstance(a, MergeLoad)]
             assert len(merges) == repeats, p.changes
             merge_s, action_s, plain_s = [], [], []
-            for a in merges:
+            # Each MergeLoad, then the plain load job of the same file into an empty table of
+            # the same schema, alternately: both see the local BigQuery in the same state.
+            for i, a in enumerate(merges):
                 t0 = time.monotonic()
                 result = executor.apply(Plan(project=PROJECT, actions=(a,)), desired, ad, run_id=ad.run_id)
                 merge_s.append(time.monotonic() - t0)
@@ -434,8 +436,6 @@ tables:
                 assert o.status == "done", o
                 action_s.append(o.seconds)
                 assert ad.count_rows(a.table) == n
-            # The plain load job of the same file into an empty table of the same schema.
-            for i in range(repeats):
                 plain = f"bench_load.{name}_plain{i}"
                 ad.create_table(plain, [(c, t, "NULLABLE") for c, t in cols])
                 t0 = time.monotonic()
@@ -582,20 +582,27 @@ def part_noop(runs: int = 3) -> dict:
                     f"{px.stats.requests} requests")
             out["replay_recording"] = {"runs": recording_runs, "answers": len(recording),
                                        "keys": len(recording.keys())}
+            # The replayed runs take a median of `runs` (each is a few seconds; one alone varies
+            # by about a second on this shared machine), the cold ones each without the record.
             for name, extra in (("plan_replay_latency_model_cold", ()), ("plan_replay_latency_model", ()),
                                 ("plan_replay_latency_model_sequential", ("--parallelism", "1"))):
-                if name.endswith("_cold"):
-                    shutil.rmtree(root / ".reconcile", ignore_errors=True)
-                with LoopbackProxy(emu.endpoint, api_latency=API_LATENCY, job_latency=JOB_LATENCY,
-                                   replay=recording) as px:
-                    code, so, se, wall = cli(root, {**env, "BIGQUERY_EMULATOR_HOST": px.endpoint}, "plan", *extra)
-                    timed[name] = {"wall_s": wall, "exits": [code], "requests": px.stats.requests,
-                                   "api": px.stats.by_kind.get("api", 0),
-                                   "jobs": px.stats.by_kind.get("job", 0),
-                                   "added_latency_s": px.stats.added_latency_s,
-                                   "served_from_recording": px.stats.replayed,
-                                   "unrecorded": px.stats.unrecorded,
-                                   "unrecorded_requests": px.stats.unrecorded_log[:20]}
+                walls = []
+                for _ in range(runs if not extra else 1):
+                    if name.endswith("_cold"):
+                        shutil.rmtree(root / ".reconcile", ignore_errors=True)
+                    with LoopbackProxy(emu.endpoint, api_latency=API_LATENCY, job_latency=JOB_LATENCY,
+                                       replay=recording) as px:
+                        code, so, se, wall = cli(root, {**env, "BIGQUERY_EMULATOR_HOST": px.endpoint}, "plan",
+                                                 *extra)
+                    walls.append(wall)
+                wall = statistics.median(walls)
+                timed[name] = {"wall_s": wall, "runs_s": walls, "exits": [code], "requests": px.stats.requests,
+                               "api": px.stats.by_kind.get("api", 0),
+                               "jobs": px.stats.by_kind.get("job", 0),
+                               "added_latency_s": px.stats.added_latency_s,
+                               "served_from_recording": px.stats.replayed,
+                               "unrecorded": px.stats.unrecorded,
+                               "unrecorded_requests": px.stats.unrecorded_log[:20]}
                 say(f"  no-op `reconcile plan {' '.join(extra)}`, replay of the latency model: {wall:.1f}s, "
                     f"exit {code}, {px.stats.requests} requests ({px.stats.by_kind}), "
                     f"{px.stats.replayed} from the recording, {px.stats.unrecorded} unrecorded"
@@ -734,12 +741,25 @@ def _ok(flag: bool | None) -> str:
     return "met" if flag else "**not met**" if flag is not None else "-"
 
 
+def cpu_probe() -> float:
+    """Seconds of a fixed pure-Python loop (10,000,000 additions): how fast this shared
+    machine's CPU runs now. The CPU-bound figures (start-up, the offline plan) move with it:
+    the same code measured 0.6 s and 0.9 s here on the same day."""
+    t0 = time.perf_counter()
+    total = 0
+    for i in range(10_000_000):
+        total += i
+    return round(time.perf_counter() - t0, 2)
+
+
 def _when(part: dict) -> str:
     m = part.get("measured")
     if not m:
         return ""
+    probe = (f"; the CPU probe, a 10,000,000-step Python loop, took {m['cpu_probe_s'][0]:.2f} s before and "
+             f"{m['cpu_probe_s'][1]:.2f} s after" if m.get("cpu_probe_s") else "")
     return (f" Measured {m['date']} in {_s(m['seconds'])} (load average of the shared machine after: "
-            f"{', '.join(map(str, m['load_average_after']))}).")
+            f"{', '.join(map(str, m['load_average_after']))}{probe}).")
 
 
 def tables_md(res: dict) -> list[str]:
@@ -808,7 +828,8 @@ def tables_md(res: dict) -> list[str]:
     ld = res.get("load")
     if ld:
         out += ["#### 3. Load path", "", f"Data: {ld['data']}. Tables {ld['tables']}. Medians of "
-                f"{ld['sizes'][0].get('repeats', 1) if ld['sizes'] else 1} runs, each into an empty table. The "
+                f"{ld['sizes'][0].get('repeats', 1) if ld['sizes'] else 1} runs, each into an empty table, a "
+                "MergeLoad and a plain load alternately (the runs' spread is in results.json). The "
                 "MergeLoad is `executor.apply` of the one action (temporary table, load job, counts, MERGE on "
                 "(date, symbol), ledger row, run record); the plain load is one load job." + _when(ld), "",
                 "| rows | file | MergeLoad (apply) | of which the action | plain load job | ratio | same file "
@@ -866,8 +887,8 @@ def tables_md(res: dict) -> list[str]:
                           ("plan_latency_model_sequential",
                            "`reconcile plan --parallelism 1` (reads in sequence), latency model added (one run)"),
                           ("plan_replay_latency_model_cold", "`reconcile plan`, replay of the latency model, "
-                                                             "without the record of the last read (one run)"),
-                          ("plan_replay_latency_model", "`reconcile plan`, replay of the latency model (one run)"),
+                                                             "without the record of the last read (median)"),
+                          ("plan_replay_latency_model", "`reconcile plan`, replay of the latency model (median)"),
                           ("plan_replay_latency_model_sequential",
                            "`reconcile plan --parallelism 1`, replay of the latency model (one run)")):
             lm = no["timed"].get(key)
@@ -876,7 +897,8 @@ def tables_md(res: dict) -> list[str]:
                           f"{'**' if lm['unrecorded'] else ''}{lm['unrecorded']} unrecorded"
                           f"{'** (forwarded: not pure replay)' if lm['unrecorded'] else ''}"
                           if "served_from_recording" in lm else "")
-                out.append(f"| {what} | {_s(lm['wall_s'])} | - | "
+                spread = (f" ({', '.join(_s(x) for x in lm['runs_s'])})" if len(lm.get("runs_s", [])) > 1 else "")
+                out.append(f"| {what} | {_s(lm['wall_s'])}{spread} | - | "
                            f"{lm['exits'][-1]} | {lm['requests']} ({lm['jobs']} queries, {lm['api']} API calls{served}) |")
         rp = no["timed"].get("plan_replay_latency_model")
         judged = "the replay figure" if rp else "the additive figure"
@@ -997,11 +1019,13 @@ def main() -> int:
         for part in ("plan", "load", "snapshot", "noop", "apply"):
             if part in parts:
                 started = time.monotonic()
+                speed = cpu_probe()
                 res[part] = run[part]()
                 res[part]["measured"] = {
                     "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                     "seconds": round(time.monotonic() - started, 1),
-                    "load_average_after": [round(x, 2) for x in os.getloadavg()]}
+                    "load_average_after": [round(x, 2) for x in os.getloadavg()],
+                    "cpu_probe_s": [speed, cpu_probe()]}
     res["environment"]["bench_wall_s"] = round(time.monotonic() - t0, 1)
     res["environment"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     results_path.write_text(json.dumps(res, indent=2, sort_keys=True, default=str) + "\n")
