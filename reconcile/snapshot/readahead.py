@@ -14,8 +14,10 @@ answer is only ever used for the query that produced it, and under BigQuery's la
 the converged warehouse's snapshot is one round of queries instead of two.
 
 The record (`Seen`) is small: the tables the last read observed (their type and
-columns), the ledger entries of the load targets, the datasets' locations. No measured
-value, no credential. It lives in the project, `.reconcile/read-ahead-<target>.json`
+columns), the ledger entries of the load targets (with each file's first-key range, as
+<ops>.load_key_ranges holds it), the datasets' locations. No observed metric, no
+credential. Its names and values only ever reach a query validated and quoted, or as
+parameters, as the snapshot's own do: a tampered record costs requests, like a stale one. It lives in the project, `.reconcile/read-ahead-<target>.json`
 (`record_path`); `load` and `save` never raise: a record that cannot be read or written
 is only a slower read.
 
