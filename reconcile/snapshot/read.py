@@ -366,7 +366,7 @@ def read_snapshot(adapter: Adapter, desired: DesiredState | None, *, target: str
     load_targets: set[str] = set()
     if desired is not None:
         inputs = observation_inputs(desired, {ds: st.location for ds, st in datasets.items()}, types, cols_of,
-                                    ledger, param)
+                                    ledger, param, expectations)
         load_targets = inputs.load_targets
 
         def observe_query(sql: str, params: list[Any], loc: str) -> list[dict[str, Any]]:

@@ -55,11 +55,9 @@ OBSERVED = frozenset({"TABLE", "CLONE"})
 @dataclass
 class Inputs:
     """What the snapshot observes: `tables` for observe_many ((ref, location, expectations or
-    None, columns)), the load checks' `extra` metrics, the tables with expectations and
-    the load targets that exist."""
+    None, columns)), the load checks' `extra` metrics and the load targets that exist."""
     tables: list[tuple[str, str, Any, list[ColumnState] | None]]
     extra: dict[str, tuple[list[tuple[str, str, str | None]], list[Any]]]
-    expectations: dict[str, Any]
     load_targets: set[str]
 
 
@@ -81,16 +79,18 @@ def expectations_of(desired: DesiredState, types: dict[str, str]) -> dict[str, A
 
 def observation_inputs(desired: DesiredState, locations: dict[str, str], types: dict[str, str],
                        cols_of: Callable[[str], list[ColumnState] | None], ledger: list[LedgerEntry],
-                       param: Callable[[str, Any], Any]) -> Inputs:
+                       param: Callable[[str, Any], Any], expectations: dict[str, Any] | None = None) -> Inputs:
     """The observations of the tables `types` names (ref -> TableState.type) that exist with
-    expectations or as load targets; `param(name, value)` types a query parameter."""
-    expectations = expectations_of(desired, types)
+    expectations or as load targets; `param(name, value)` types a query parameter;
+    `expectations`: `expectations_of(desired, types)` if the caller has it already."""
+    if expectations is None:
+        expectations = expectations_of(desired, types)
     load_targets = {ld.table for ld in desired.loads if types.get(ld.table) in OBSERVED}
     extra = {ref: (wanted, [param(n, v) for n, v in params]) for ref, (wanted, params)
              in load_metrics(desired, {ref: cols_of(ref) for ref in load_targets}, ledger).items()}
     refs = sorted(set(expectations) | set(extra))
     tables = [(ref, locations[ref.split(".", 1)[0]], expectations.get(ref), cols_of(ref)) for ref in refs]
-    return Inputs(tables=tables, extra=extra, expectations=expectations, load_targets=load_targets)
+    return Inputs(tables=tables, extra=extra, load_targets=load_targets)
 
 
 # ------------------------------------------------------------------ the record
@@ -175,7 +175,6 @@ class Ahead:
         self._run = run
         self._answers: dict[str, list[dict[str, Any]]] = {}
         self._mu = threading.Lock()
-        self.used = 0
 
     def send(self, sql: str, params: list[Any], location: str) -> list[dict[str, Any]]:
         try:
@@ -189,7 +188,4 @@ class Ahead:
 
     def answer(self, sql: str, params: list[Any], location: str) -> list[dict[str, Any]] | None:
         with self._mu:
-            rows = self._answers.get(query_key(sql, params, location))
-            if rows is not None:
-                self.used += 1
-            return rows
+            return self._answers.get(query_key(sql, params, location))
